@@ -1,0 +1,43 @@
+# make demo   create .venv, install everything, serve the Gradio demo on the shipped model
+# make test   create or update .venv and run the test suite
+# make lint   ruff over the package, tests, recipes and demo
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEBIAN_PACKAGES := ffmpeg sox libsndfile1
+
+.PHONY: demo test test-slow lint system-deps venv
+
+demo: system-deps $(STAMP)
+	$(BIN)/python demo.py
+
+test: system-deps $(STAMP)
+	$(BIN)/python -m pytest
+
+test-slow: system-deps $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check asr tests recipes demo.py
+
+venv: $(STAMP)
+
+# Reinstalled whenever pyproject.toml changes; pip's cache makes that quick.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian packages the audio loader and the tests use; installed only when missing.
+system-deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "warning: missing Debian packages: $$missing (sudo apt-get install $$missing)"; \
+		fi; \
+	fi

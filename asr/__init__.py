@@ -1,0 +1,19 @@
+"""asr: speech to text with MFCC features, a bidirectional RNN encoder and CTC.
+
+    >>> import asr
+    >>> model = asr.load_model()          # the shipped default model
+    >>> model.transcribe("speech.wav")    # any rate, channels or common format
+"""
+
+from .audio import SAMPLE_RATE, AudioError, load_audio
+from .checkpoint import CheckpointError
+from .transcribe import ASRModel, load_model
+
+__all__ = [
+    "SAMPLE_RATE",
+    "ASRModel",
+    "AudioError",
+    "CheckpointError",
+    "load_audio",
+    "load_model",
+]

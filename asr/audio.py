@@ -1,0 +1,225 @@
+"""Audio in, features out: load any common audio file as 16 kHz mono float32, and
+turn batches of waveforms into normalised MFCC features.
+
+Reading goes through soundfile (libsndfile: wav, flac, ogg/vorbis/opus, mp3, aiff, ...)
+and falls back to the ffmpeg command line for containers libsndfile cannot open
+(webm, m4a/aac, ...). Every failure becomes an ``AudioError`` that names the file and
+the reason, so callers can report it in one line and go on with the next file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+SAMPLE_RATE = 16_000  # Hz; every model in this project consumes 16 kHz mono audio
+N_FFT = 400  # samples: a 25 ms analysis window at SAMPLE_RATE
+HOP_LENGTH = 160  # samples: a 10 ms frame shift at SAMPLE_RATE, so 100 frames a second
+N_MELS = 80  # mel filterbank channels fed to the DCT
+N_MFCC = 40  # cepstral coefficients kept from the DCT of the N_MELS log energies
+FFMPEG_TIMEOUT_S = 600  # a decode that takes longer than this is treated as hung
+
+
+class AudioError(ValueError):
+    """Raised for audio that cannot be used: missing, empty, corrupt, unsupported or
+    non-finite. The message names the file (when there is one) and the reason."""
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read an audio file as mono float32 in [-1, 1] at ``sample_rate``.
+
+    Args:
+        path: any file soundfile or ffmpeg can decode; any rate, channel count and
+            bit depth.
+        sample_rate: rate of the returned samples, in Hz.
+
+    Returns:
+        (N,) float32 samples.
+
+    Raises:
+        AudioError: the file is missing, empty, corrupt, unsupported or holds
+            non-finite samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    try:
+        samples, source_rate = _read_soundfile(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_error:
+        if shutil.which("ffmpeg") is None:
+            raise AudioError(
+                f"{path}: cannot decode ({_first_line(sf_error)}); "
+                "install ffmpeg to read more formats"
+            ) from None
+        samples, source_rate = _read_ffmpeg(path, sample_rate), sample_rate
+    return prepare_audio(samples, source_rate, sample_rate, name=str(path))
+
+
+def prepare_audio(
+    samples: np.ndarray | torch.Tensor,
+    source_rate: int,
+    sample_rate: int = SAMPLE_RATE,
+    name: str = "audio",
+) -> np.ndarray:
+    """Check, downmix and resample samples that are already in memory.
+
+    Args:
+        samples: (N,) mono or (N, C) channels-last audio; integer PCM is scaled to
+            [-1, 1] by its type's full range.
+        source_rate: rate of ``samples`` in Hz.
+        sample_rate: rate of the result in Hz.
+        name: how to refer to the audio in error messages.
+
+    Returns:
+        (M,) float32 mono samples at ``sample_rate``.
+    """
+    samples = np.asarray(samples)
+    if samples.dtype.kind in "iu":
+        samples = _int_to_float(samples)
+    samples = samples.astype(np.float32, copy=False)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)  # (N, C) -> (N,)
+    if samples.ndim != 1:
+        raise AudioError(f"{name}: expected (samples,) or (samples, channels) audio")
+    if samples.size == 0:
+        raise AudioError(f"{name}: no audio samples")
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{name}: audio holds NaN or infinite samples")
+    if not 1_000 <= source_rate <= 1_000_000:
+        raise AudioError(f"{name}: implausible sample rate {source_rate} Hz")
+    if source_rate != sample_rate:
+        resampled = torchaudio.functional.resample(
+            torch.from_numpy(np.ascontiguousarray(samples)), source_rate, sample_rate
+        )
+        samples = resampled.numpy()
+    return samples
+
+
+def _int_to_float(samples: np.ndarray) -> np.ndarray:
+    info = np.iinfo(samples.dtype)
+    centre = (info.max + info.min + 1) / 2  # 0 for signed, 128 for uint8
+    return ((samples.astype(np.float64) - centre) / (info.max - centre + 1)).astype(
+        np.float32
+    )
+
+
+def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return samples, rate
+
+
+def _read_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
+    cmd = [
+        "ffmpeg", "-nostdin", "-v", "error", "-i", str(path),
+        "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-",
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, capture_output=True, timeout=FFMPEG_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise AudioError(f"{path}: decoding took over {FFMPEG_TIMEOUT_S} s") from None
+    if result.returncode != 0:
+        reason = _first_line(result.stderr.decode(errors="replace")) or "unknown error"
+        raise AudioError(f"{path}: not a readable audio file ({reason})")
+    samples = np.frombuffer(result.stdout, dtype="<f4")
+    if samples.size == 0:
+        raise AudioError(f"{path}: no audio samples")
+    return samples.copy()
+
+
+def _first_line(message: object) -> str:
+    lines = str(message).strip().splitlines()
+    return lines[-1].strip() if lines else ""
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    sample_rate: int = SAMPLE_RATE  # Hz of the waveforms the frontend accepts
+    n_fft: int = N_FFT  # samples per analysis window (25 ms)
+    hop_length: int = HOP_LENGTH  # samples between frames (10 ms)
+    n_mels: int = N_MELS  # mel filterbank channels
+    n_mfcc: int = N_MFCC  # cepstral coefficients kept
+    f_min: float = 20.0  # Hz, lowest mel filter edge
+    f_max: float = 7600.0  # Hz, highest mel filter edge (below Nyquist)
+    deltas: int = 0  # 0: static MFCCs; 1: + deltas; 2: + deltas and delta-deltas
+    normalize: bool = True  # per-utterance mean/variance normalisation
+
+    @property
+    def n_features(self) -> int:
+        """Feature dimension per frame: n_mfcc times (1 + deltas)."""
+        return self.n_mfcc * (1 + self.deltas)
+
+
+class Frontend(torch.nn.Module):
+    """Batched MFCC extraction with optional deltas and per-utterance CMVN.
+
+    A module (with no trainable weights) so that it moves to the model's device and
+    exports together with the encoder.
+    """
+
+    def __init__(self, config: FrontendConfig = FrontendConfig()):
+        super().__init__()
+        self.config = config
+        self.mfcc = torchaudio.transforms.MFCC(
+            sample_rate=config.sample_rate,
+            n_mfcc=config.n_mfcc,
+            log_mels=True,  # log(mel + 1e-6): no top_db clamp that depends on the batch
+            melkwargs={
+                "n_fft": config.n_fft,
+                "hop_length": config.hop_length,
+                "n_mels": config.n_mels,
+                "f_min": config.f_min,
+                "f_max": config.f_max,
+                "center": True,
+            },
+        )
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Number of frames for waveforms of ``lengths`` samples (centred STFT)."""
+        return lengths // self.config.hop_length + 1
+
+    @torch.no_grad()
+    def forward(
+        self, waves: torch.Tensor, wave_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Compute features.
+
+        Args:
+            waves: (B, N) float waveforms at ``config.sample_rate``, zero-padded.
+            wave_lens: (B,) valid samples per waveform.
+
+        Returns:
+            feats: (B, T, F) features, zero in padded frames.
+            feat_lens: (B,) valid frames per utterance.
+        """
+        if waves.shape[-1] < self.config.n_fft:  # reflect padding needs n_fft // 2 + 1
+            waves = torch.nn.functional.pad(waves, (0, self.config.n_fft - waves.shape[-1]))
+        feats = self.mfcc(waves.float())  # (B, N) -> (B, n_mfcc, T)
+        if self.config.deltas:
+            orders = [feats]
+            for _ in range(self.config.deltas):
+                orders.append(torchaudio.functional.compute_deltas(orders[-1]))
+            feats = torch.cat(orders, dim=1)
+        feats = feats.transpose(1, 2)  # (B, F, T) -> (B, T, F)
+        feat_lens = self.frame_lengths(wave_lens).clamp(max=feats.shape[1])
+        feats = feats[:, : int(feat_lens.max())]  # drop frames of the short-input pad
+        mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < (
+            feat_lens[:, None]
+        )  # (B, T)
+        mask = mask.unsqueeze(-1).to(feats.dtype)
+        if self.config.normalize:
+            count = feat_lens.clamp(min=1)[:, None, None].to(feats.dtype)
+            mean = (feats * mask).sum(1, keepdim=True) / count
+            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
+            feats = (feats - mean) / (var + 1e-5).sqrt()
+        return feats * mask, feat_lens

@@ -1,0 +1,123 @@
+"""Self-describing checkpoints: written atomically, read with ``weights_only=True``.
+
+A checkpoint is a plain dict of primitives and tensors::
+
+    {"format_version": 1, "model_config": {...}, "frontend_config": {...},
+     "vocab": [...], "model": state_dict, "optimizer": ..., "scheduler": ...,
+     "step": int, "epoch": int, "train_config": {...}, "metrics": {...}}
+
+so that ``load_checkpoint`` never unpickles code and needs nothing but the file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .audio import FrontendConfig
+from .model import ModelConfig
+
+FORMAT_VERSION = 1  # bump when the layout of the dict above changes
+REQUIRED_KEYS = ("format_version", "model_config", "frontend_config", "vocab", "model")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, truncated, unsafe or incompatible."""
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: a temporary file in the same folder
+    is written, flushed to disk and renamed over ``path``, so a crash at any moment
+    leaves either the old file or the new one, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"format_version": FORMAT_VERSION, **state}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
+    """Read and validate a checkpoint without executing any pickled code.
+
+    Raises:
+        CheckpointError: missing, truncated or corrupt file; a pickle that would
+            run code; an unknown format version; missing keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path}: refused, the file holds objects other than tensors and plain "
+            f"data ({str(error).splitlines()[0][:200]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not an asr checkpoint (no dict inside)")
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not an asr checkpoint (missing {missing})")
+    if state["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {state['format_version']} is not supported "
+            f"(this version of asr reads format {FORMAT_VERSION})"
+        )
+    return state
+
+
+def config_from_dict(cls, values: dict[str, Any]):
+    """Rebuild a frozen config dataclass, restoring tuples that were saved as lists
+    and ignoring keys a newer version may have added."""
+    known = {f.name for f in fields(cls)}
+    kwargs = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known
+    }
+    return cls(**kwargs)
+
+
+def model_state(encoder, frontend_config: FrontendConfig, vocab: list[str]) -> dict:
+    """The part of a checkpoint that ``load_model`` needs."""
+    return {
+        "model_config": asdict(encoder.config),
+        "frontend_config": asdict(frontend_config),
+        "vocab": list(vocab),
+        "model": encoder.state_dict(),
+    }
+
+
+def configs_from_state(state: dict) -> tuple[ModelConfig, FrontendConfig]:
+    return (
+        config_from_dict(ModelConfig, state["model_config"]),
+        config_from_dict(FrontendConfig, state["frontend_config"]),
+    )

@@ -1,0 +1,33 @@
+"""The ``asr`` command: one program with subcommands, like git. Each subcommand's
+parser and work live in the module that owns it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import evaluate, train, transcribe
+
+COMMANDS = {
+    "transcribe": (transcribe, "transcribe audio files"),
+    "train": (train, "train a model on JSONL manifests"),
+    "evaluate": (evaluate, "score a model on a JSONL manifest (WER, CER)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="asr", description="Speech to text with a BiRNN-CTC model."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(
+            name, help=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        )
+        module.build_parser(sub)
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command][0].run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

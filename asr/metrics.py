@@ -1,0 +1,49 @@
+"""Error rates. jiwer does the alignment; both sides go through the project's one
+text normaliser first, so "Two." and "two" count as the same word."""
+
+from __future__ import annotations
+
+import jiwer
+
+from .text import normalize_text
+
+
+def _prepare(references: list[str], hypotheses: list[str]):
+    refs = [normalize_text(r) for r in references]
+    hyps = [normalize_text(h) for h in hypotheses]
+    return refs, hyps
+
+
+def error_counts(references: list[str], hypotheses: list[str]) -> dict[str, int]:
+    """Word and character edit counts: wer = word_errors / words, likewise for cer."""
+    refs, hyps = _prepare(references, hypotheses)
+    words = jiwer.process_words(refs, hyps)
+    chars = jiwer.process_characters(refs, hyps)
+    return {
+        "word_errors": words.substitutions + words.deletions + words.insertions,
+        "words": sum(len(r.split()) for r in refs),
+        "char_errors": chars.substitutions + chars.deletions + chars.insertions,
+        "chars": sum(len(r) for r in refs),
+    }
+
+
+def wer(references: list[str] | str, hypotheses: list[str] | str) -> float:
+    """Word error rate: (substitutions + deletions + insertions) / reference words."""
+    refs, hyps = _as_lists(references, hypotheses)
+    counts = error_counts(refs, hyps)
+    return counts["word_errors"] / max(counts["words"], 1)
+
+
+def cer(references: list[str] | str, hypotheses: list[str] | str) -> float:
+    """Character error rate, spaces included, over normalised text."""
+    refs, hyps = _as_lists(references, hypotheses)
+    counts = error_counts(refs, hyps)
+    return counts["char_errors"] / max(counts["chars"], 1)
+
+
+def _as_lists(references, hypotheses):
+    if isinstance(references, str):
+        references, hypotheses = [references], [hypotheses]
+    if len(references) != len(hypotheses):
+        raise ValueError("references and hypotheses differ in number")
+    return list(references), list(hypotheses)

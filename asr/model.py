@@ -1,0 +1,135 @@
+"""The acoustic model: convolutional subsampling, a stack of bidirectional recurrent
+layers (LSTM, GRU or the plain Elman RNN) and a linear CTC head.
+
+    feats (B, T, F) -> conv -> (B, T', C*F') -> BiRNN -> (B, T', 2H) -> linear
+        -> log_probs (B, T', V)
+
+Only the network lives here: no loss, optimizer, metric or decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_features: int = 40  # input features per frame (FrontendConfig.n_features)
+    vocab_size: int = 29  # CTC labels, blank included (len(CharTokenizer()))
+    conv_channels: int = 32  # channels of each subsampling convolution
+    time_strides: tuple[int, ...] = (2, 1)  # one conv layer per entry; their product
+    #                                         is the time subsampling factor
+    rnn_type: str = "lstm"  # "lstm", "gru" or "rnn" (Elman: h_t = f(W_hh h + W_hx x + b))
+    rnn_nonlinearity: str = "tanh"  # f of the Elman RNN: "tanh" or "relu"
+    hidden_size: int = 256  # units per direction in each recurrent layer
+    num_layers: int = 3  # stacked bidirectional recurrent layers
+    dropout: float = 0.1  # between recurrent layers and before the CTC head
+
+
+def _conv_output_size(conv: nn.Conv2d, size, dim: int):
+    """Output length of ``conv`` along ``dim`` for inputs of ``size`` (int or tensor)."""
+    return (
+        size + 2 * conv.padding[dim] - conv.dilation[dim] * (conv.kernel_size[dim] - 1) - 1
+    ) // conv.stride[dim] + 1
+
+
+class ConvSubsampling(nn.Module):
+    """2-D convolutions over (time, feature) that shorten the sequence in time."""
+
+    KERNEL = (3, 3)  # (time, feature)
+    FEATURE_STRIDE = 2  # every layer halves the feature axis
+
+    def __init__(self, n_features: int, channels: int, time_strides: tuple[int, ...]):
+        super().__init__()
+        blocks, in_channels = [], 1
+        for stride in time_strides:
+            conv = nn.Conv2d(
+                in_channels,
+                channels,
+                self.KERNEL,
+                stride=(stride, self.FEATURE_STRIDE),
+                padding=(self.KERNEL[0] // 2, self.KERNEL[1] // 2),
+            )
+            blocks.append(nn.Sequential(conv, nn.BatchNorm2d(channels), nn.GELU()))
+            in_channels = channels
+        self.blocks = nn.ModuleList(blocks)
+        self.out_features = channels * self.output_size(n_features, dim=1)
+
+    def output_size(self, size, dim: int):
+        """Length along ``dim`` (0 time, 1 feature) after every conv; works on ints
+        and on tensors of lengths."""
+        for block in self.blocks:
+            size = _conv_output_size(block[0], size, dim)
+        return size
+
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor):
+        x = x.unsqueeze(1)  # (B, T, F) -> (B, 1, T, F)
+        for block in self.blocks:
+            x = block(x)
+            x_lens = _conv_output_size(block[0], x_lens, dim=0)
+            # zero the frames past each utterance's end, so that padding never leaks
+            # into valid frames: a batch gives the same output as one utterance alone
+            mask = torch.arange(x.shape[2], device=x.device)[None, :] < x_lens[:, None]
+            x = x * mask[:, None, :, None]
+        x = x.permute(0, 2, 1, 3).flatten(2)  # (B, C, T', F') -> (B, T', C*F')
+        return x, x_lens
+
+
+class Encoder(nn.Module):
+    """Bidirectional RNN acoustic model with a CTC output layer."""
+
+    def __init__(self, config: ModelConfig = ModelConfig()):
+        super().__init__()
+        if config.rnn_type not in RNN_TYPES:
+            raise ValueError(f"rnn_type must be one of {sorted(RNN_TYPES)}")
+        self.config = config
+        self.subsampling = ConvSubsampling(
+            config.n_features, config.conv_channels, config.time_strides
+        )
+        rnn_kwargs = {"nonlinearity": config.rnn_nonlinearity}
+        self.rnn = RNN_TYPES[config.rnn_type](
+            input_size=self.subsampling.out_features,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            bidirectional=True,
+            batch_first=True,
+            **(rnn_kwargs if config.rnn_type == "rnn" else {}),
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(2 * config.hidden_size, config.vocab_size)
+
+    def output_lengths(self, feat_lens: torch.Tensor) -> torch.Tensor:
+        """Output frames for inputs of ``feat_lens`` frames."""
+        return self.subsampling.output_size(feat_lens, dim=0)
+
+    def forward(
+        self, feats: torch.Tensor, feat_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Args:
+            feats: (B, T, F) features, zero-padded.
+            feat_lens: (B,) valid frames per utterance.
+
+        Returns:
+            log_probs: (B, T', V) log-softmax over the vocabulary.
+            out_lens: (B,) valid output frames per utterance.
+        """
+        x, out_lens = self.subsampling(feats, feat_lens)
+        out_lens = out_lens.clamp(min=1, max=x.shape[1])
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, out_lens.cpu(), batch_first=True, enforce_sorted=False
+        )
+        packed, _ = self.rnn(packed)
+        x, _ = nn.utils.rnn.pad_packed_sequence(
+            packed, batch_first=True, total_length=x.shape[1]
+        )  # (B, T', 2H)
+        logits = self.head(self.dropout(x))
+        return logits.log_softmax(dim=-1), out_lens
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

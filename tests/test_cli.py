@@ -1,0 +1,65 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from asr.cli import main
+from conftest import DATA, DIGITS, ROOT
+
+
+@pytest.mark.parametrize("command", [[], ["transcribe"], ["train"], ["evaluate"]])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: asr" in capsys.readouterr().out
+
+
+def test_train_help_documents_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for flag in ["--max-batch-seconds", "--rnn-type", "--rnn-nonlinearity", "--hidden-size",
+                 "--deltas", "--warmup-steps", "--resume"]:  # fmt: skip
+        assert flag in out
+
+
+def test_transcribe_goes_on_after_a_bad_file(tiny_checkpoint, tmp_path, capsys):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF0000WAVEjunk")
+    good = DATA / "2_jackson_1.wav"
+    code = main(["transcribe", "--model", str(tiny_checkpoint), str(bad), str(good)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.startswith(f"{good}\t")  # the good file was still transcribed
+    assert str(bad) in err and "1 of 2 files failed" in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_transcribe_bad_checkpoint(tmp_path, capsys):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    assert main(["transcribe", "--model", str(broken), str(DATA / "2_jackson_1.wav")]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_evaluate_prints_scores(tiny_checkpoint, tmp_path, capsys):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(
+        json.dumps({"audio": str(DATA / n), "text": t, "duration": 0.5}) + "\n"
+        for n, t in DIGITS.items()
+    ))  # fmt: skip
+    report = tmp_path / "report.json"
+    assert main(["evaluate", str(manifest), "--model", str(tiny_checkpoint),
+                 "--output", str(report)]) == 0  # fmt: skip
+    assert "WER" in capsys.readouterr().out
+    scores = json.loads(report.read_text())
+    assert scores["utterances"] == 4 and len(scores["results"]) == 4
+
+
+def test_python_dash_m_is_the_same_program():
+    result = subprocess.run(
+        [sys.executable, "-m", "asr", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0 and "transcribe" in result.stdout

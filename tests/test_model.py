@@ -1,0 +1,50 @@
+import dataclasses
+
+import pytest
+import torch
+
+from asr.model import Encoder, ModelConfig
+from conftest import TINY
+
+
+@pytest.mark.parametrize(
+    "rnn_type, nonlinearity", [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu")]
+)
+def test_shapes_and_lengths(rnn_type, nonlinearity):
+    cfg = dataclasses.replace(TINY, rnn_type=rnn_type, rnn_nonlinearity=nonlinearity)
+    model = Encoder(cfg).eval()
+    feats, lens = torch.randn(3, 101, cfg.n_features), torch.tensor([101, 57, 9])
+    log_probs, out_lens = model(feats, lens)
+    assert log_probs.shape == (3, 51, cfg.vocab_size)  # time stride 2: ceil(101 / 2)
+    assert out_lens.tolist() == [51, 29, 5]
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(3, 51))
+
+
+def test_elman_rnn_uses_requested_nonlinearity():
+    model = Encoder(dataclasses.replace(TINY, rnn_type="rnn", rnn_nonlinearity="relu"))
+    assert isinstance(model.rnn, torch.nn.RNN) and model.rnn.nonlinearity == "relu"
+    assert model.rnn.bidirectional
+
+
+@pytest.mark.parametrize("strides", [(1,), (2, 1), (2, 2), (3, 1)])
+def test_output_lengths_match_the_convolutions(strides):
+    model = Encoder(dataclasses.replace(TINY, time_strides=strides)).eval()
+    for T in [1, 2, 7, 40, 99]:
+        x, lens = model.subsampling(torch.randn(1, T, TINY.n_features), torch.tensor([T]))
+        assert x.shape[1] == lens.item() == model.output_lengths(torch.tensor([T])).item()
+
+
+def test_padding_does_not_change_the_output():
+    model = Encoder(TINY).eval()
+    x = torch.randn(1, 40, TINY.n_features)
+    alone, _ = model(x, torch.tensor([40]))
+    padded = torch.cat([x, torch.zeros(1, 20, TINY.n_features)], dim=1)
+    batch = torch.cat([padded, torch.randn(1, 60, TINY.n_features)])
+    together, out_lens = model(batch, torch.tensor([40, 60]))
+    n = out_lens[0]
+    torch.testing.assert_close(together[0, :n], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_unknown_rnn_type():
+    with pytest.raises(ValueError):
+        Encoder(dataclasses.replace(TINY, rnn_type="transformer"))
