@@ -65,11 +65,13 @@ def _force_align(
     emissions = log_probs.detach().float().cpu().unsqueeze(0)  # (T, V) -> (1, T, V)
     for target_text in (text, text.replace(" ", "")):
         ids = [tokenizer.ids[c] for c in target_text]
-        repeats = sum(a == b for a, b in zip(ids, ids[1:]))
+        repeats = sum(a == b for a, b in zip(ids, ids[1:], strict=False))
         if len(ids) + repeats <= emissions.shape[1]:
             break
     else:
-        raise ValueError(f"{len(text)} characters do not fit {emissions.shape[1]} frames")
+        raise ValueError(
+            f"{len(text)} characters do not fit {emissions.shape[1]} frames"
+        )
     targets = torch.tensor([ids], dtype=torch.int32)
     alignment, scores = F.forced_align(emissions, targets, blank=BLANK)
     return alignment[0].tolist(), scores[0]

@@ -9,6 +9,7 @@ Files ending in ``.gz`` are gzip-compressed (KenLM reads those directly).
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -28,6 +29,10 @@ class ArpaError(ValueError):
 def open_text(path: str | Path, mode: str = "rt") -> TextIO:
     """Open a UTF-8 text file, gzip-compressed when its name ends in ``.gz``."""
     path = Path(path)
+    if (
+        path.suffix == ".gz" and "w" in mode
+    ):  # no time stamp: the same model, the same bytes
+        return io.TextIOWrapper(gzip.GzipFile(path, "wb", mtime=0), encoding="utf-8")
     if path.suffix == ".gz":
         return gzip.open(path, mode, encoding="utf-8")
     return path.open(mode, encoding="utf-8")
@@ -106,15 +111,19 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
         yield number, line.strip()
 
 
-def _parse(lines: Iterator[tuple[int, str]], name: str, max_order: int | None) -> ArpaModel:
+def _parse(
+    lines: Iterator[tuple[int, str]], name: str, max_order: int | None
+) -> ArpaModel:
     counts = _read_header(lines, name)
     probs, backoffs = {}, {}
     last = len(counts) if max_order is None else min(max_order, len(counts))
     for n in range(1, last + 1):
         seen, ended = _read_section(lines, name, n, n == len(counts), probs, backoffs)
         if seen != counts[n - 1]:
-            raise ArpaError(f"{name}: header says {counts[n - 1]} {n}-grams, found {seen}")
-    if last == len(counts) and not ended and not any(l == "\\end\\" for _, l in lines):
+            raise ArpaError(
+                f"{name}: header says {counts[n - 1]} {n}-grams, found {seen}"
+            )
+    if last == len(counts) and not ended and not any(x == "\\end\\" for _, x in lines):
         raise ArpaError(f"{name}: no \\end\\ line")
     return ArpaModel(probs, backoffs, len(counts))
 
@@ -152,7 +161,9 @@ def _read_section(
         if line:
             if _SECTION.match(line) and int(_SECTION.match(line).group(1)) == n:
                 break
-            raise ArpaError(f"{name}:{number}: expected \\{n}-grams:, found {line[:40]!r}")
+            raise ArpaError(
+                f"{name}:{number}: expected \\{n}-grams:, found {line[:40]!r}"
+            )
     else:
         raise ArpaError(f"{name}: missing \\{n}-grams: section")
     seen = 0
@@ -161,16 +172,22 @@ def _read_section(
             return seen, bool(line)
         fields = line.split()
         if len(fields) not in (n + 1, n + 2) or (highest and len(fields) == n + 2):
-            raise ArpaError(f"{name}:{number}: a {n}-gram line needs {n} words: {line[:60]!r}")
+            raise ArpaError(
+                f"{name}:{number}: a {n}-gram line needs {n} words: {line[:60]!r}"
+            )
         try:
-            values = [float(fields[0])] + ([float(fields[-1])] if len(fields) == n + 2 else [])
+            values = [float(fields[0])] + (
+                [float(fields[-1])] if len(fields) == n + 2 else []
+            )
         except ValueError:
             raise ArpaError(f"{name}:{number}: bad number in {line[:60]!r}") from None
         if not all(math.isfinite(v) for v in values):
             raise ArpaError(f"{name}:{number}: non-finite number in {line[:60]!r}")
         ngram = tuple(fields[1 : n + 1])
         if n > 1 and ngram[:-1] not in probs:
-            raise ArpaError(f"{name}:{number}: context {' '.join(ngram[:-1])!r} is missing")
+            raise ArpaError(
+                f"{name}:{number}: context {' '.join(ngram[:-1])!r} is missing"
+            )
         probs[ngram] = values[0]
         if len(values) == 2:
             backoffs[ngram] = values[1]

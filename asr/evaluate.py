@@ -13,8 +13,8 @@ from tqdm import tqdm
 from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
 from .data import read_manifest
-from .metrics import error_counts
 from .decoding import BeamSearchDecoder, add_decoder_arguments, decoder_from_args
+from .metrics import error_counts
 from .transcribe import ASRModel, load_model, split_long_audio
 
 

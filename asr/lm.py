@@ -26,13 +26,19 @@ from .arpa import BOS, EOS, NO_PROB, UNK, ArpaError, open_text, read_arpa, write
 from .text import normalize_text
 
 SPECIAL = (UNK, BOS, EOS)  # word ids 0, 1, 2; real words follow
-FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # D1, D2, D3+ when a corpus is too small to estimate
+FALLBACK_DISCOUNTS = (
+    0.5,
+    1.0,
+    1.5,
+)  # D1, D2, D3+ when a corpus is too small to estimate
 
 
 @dataclass(frozen=True)
 class LMConfig:
     order: int = 3  # n-gram order
-    max_vocab: int = 100_000  # keep this many most frequent words; the rest become <unk>
+    max_vocab: int = (
+        100_000  # keep this many most frequent words; the rest become <unk>
+    )
     min_counts: tuple[int, ...] = (1, 1, 2)  # per order: rarer n-grams are pruned
     # (min_counts[0] is the least count for a word to enter the vocabulary)
 
@@ -131,7 +137,9 @@ class NgramCounts:
         return codes >> (self.bits * (n - 1))
 
 
-def _flatten(sentences: list[str], ids: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def _flatten(
+    sentences: list[str], ids: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """All sentences as one id array, each wrapped in <s> </s>, and each position's
     sentence number (n-grams never cross sentences)."""
     unk, bos, eos = (SPECIAL.index(w) for w in SPECIAL)
@@ -164,12 +172,16 @@ def interpolated_probs(counts: NgramCounts) -> list[np.ndarray]:
             p = (a - d) / total + gamma[0] / vocab_size
             p[counts.codes[0] == SPECIAL.index(BOS)] = 0.0
         else:
-            ctx = np.searchsorted(counts.codes[n - 2], counts.codes[n - 1] >> counts.bits)
+            ctx = np.searchsorted(
+                counts.codes[n - 2], counts.codes[n - 1] >> counts.bits
+            )
             total = np.bincount(ctx, a, len(counts.codes[n - 2]))
             discounted = np.bincount(ctx, d, len(counts.codes[n - 2]))
             # a context never followed by anything (e.g. "... </s>") backs off fully
             gamma = np.where(total > 0, discounted / np.maximum(total, 1e-30), 1.0)
-            lower = np.searchsorted(counts.codes[n - 2], counts.codes[n - 1] & counts.mask(n - 1))
+            lower = np.searchsorted(
+                counts.codes[n - 2], counts.codes[n - 1] & counts.mask(n - 1)
+            )
             p = (a - d) / total[ctx] + gamma[ctx] * probs[n - 2][lower]
         probs.append(p)
         gammas.append(gamma)
@@ -215,7 +227,9 @@ def backoff_weights(counts: NgramCounts, probs, gammas, keep) -> list[np.ndarray
         listed = np.bincount(ctx[k], probs[n][k], size)
         listed_lower = np.bincount(ctx[k], probs[n - 1][lower[k]], size)
         pruned = np.bincount(ctx[~k], minlength=size) > 0
-        renormalised = np.maximum(1 - listed, 1e-12) / np.maximum(1 - listed_lower, 1e-12)
+        renormalised = np.maximum(1 - listed, 1e-12) / np.maximum(
+            1 - listed_lower, 1e-12
+        )
         bows.append(np.where(pruned, renormalised, gammas[n]))
     return bows
 
@@ -239,16 +253,21 @@ def estimate(sentences: list[str], config: LMConfig = LMConfig()) -> list[list[t
         codes, p = counts.codes[n - 1][keep[n - 1]], probs[n - 1][keep[n - 1]]
         logp = np.where(p > 0, np.log10(np.maximum(p, 1e-300)), NO_PROB)
         bow = np.log10(bows[n - 1][keep[n - 1]]) if n < config.order else None
-        columns = [words[(codes >> (counts.bits * (n - 1 - k))) & counts.mask(1)] for k in range(n)]
-        grams = [" ".join(ws) for ws in zip(*columns)]
+        columns = [
+            words[(codes >> (counts.bits * (n - 1 - k))) & counts.mask(1)]
+            for k in range(n)
+        ]
+        grams = [" ".join(ws) for ws in zip(*columns, strict=True)]
         orders.append(
             [(g, float(lp), None if bow is None else float(bow[i]))
-             for i, (g, lp) in enumerate(zip(grams, logp))]
+             for i, (g, lp) in enumerate(zip(grams, logp, strict=True))]
         )  # fmt: skip
     return orders
 
 
-def lexicon_lines(words: list[str], characters: list[str]) -> tuple[list[str], list[str]]:
+def lexicon_lines(
+    words: list[str], characters: list[str]
+) -> tuple[list[str], list[str]]:
     """Flashlight lexicon lines, ``word<TAB>w o r d``: each LM word spelled in the
     acoustic model's characters. Words between which the model emits a space are
     separated by the decoder's silence token, so spellings carry no trailing '|'.
@@ -273,7 +292,9 @@ def lm_words(path: str | Path) -> list[str]:
     return read_arpa(path, max_order=1).vocab
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="asr lm")
     parser.description = "Language models for beam search."
     sub = parser.add_subparsers(dest="lm_command", required=True, metavar="COMMAND")
@@ -285,8 +306,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "Estimate an interpolated modified Kneser-Ney word n-gram model from text files "
         "(one sentence per line, .gz allowed), normalised like the training targets."
     )
-    build.add_argument("text", nargs="+", type=Path, help="text files, one sentence a line")
-    build.add_argument("-o", "--output", type=Path, required=True, help="ARPA file (.gz ok)")
+    build.add_argument(
+        "text", nargs="+", type=Path, help="text files, one sentence a line"
+    )
+    build.add_argument(
+        "-o", "--output", type=Path, required=True, help="ARPA file (.gz ok)"
+    )
     build.add_argument("--order", type=int, default=LMConfig.order, help="n-gram order")
     build.add_argument("--max-vocab", type=int, default=LMConfig.max_vocab,
                        help="keep this many most frequent words; the rest become <unk>")  # fmt: skip

@@ -11,10 +11,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .alignment import WordTiming, align_words
 from .audio import SAMPLE_RATE, AudioError, Frontend, load_audio, prepare_audio
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
-from .alignment import WordTiming, align_words
-from .decoding import BeamSearchDecoder, add_decoder_arguments, decoder_from_args, greedy_decode
+from .decoding import (
+    BeamSearchDecoder,
+    add_decoder_arguments,
+    decoder_from_args,
+    greedy_decode,
+)
 from .model import Encoder
 from .text import CharTokenizer
 

@@ -48,7 +48,9 @@ def score(decoder: BeamSearchDecoder | None, model, refs, windows) -> dict[str, 
         texts = []
         for log_probs in parts:
             lens = log_probs.new_tensor([log_probs.shape[1]]).long()
-            texts.extend(decoder(log_probs, lens) if decoder else model.greedy(log_probs, lens))
+            texts.extend(
+                decoder(log_probs, lens) if decoder else model.greedy(log_probs, lens)
+            )
         hyps.append(" ".join(t for t in texts if t))
     return error_counts(refs, hyps)
 
@@ -58,14 +60,18 @@ def tune(model, lm: Path, refs, windows, grid: dict[str, list]) -> list[dict]:
     decoder = BeamSearchDecoder(model.tokenizer.vocab, lm, DecodeConfig())
     rows = []
     for values in itertools.product(*grid.values()):
-        settings = dict(zip(grid, values))
+        settings = dict(zip(grid, values, strict=True))
         decoder.configure(replace(DecodeConfig(), **settings))
         counts = score(decoder, model, refs, windows)
-        rows.append({**settings, "wer": counts["word_errors"] / max(counts["words"], 1)})
+        rows.append(
+            {**settings, "wer": counts["word_errors"] / max(counts["words"], 1)}
+        )
     return sorted(rows, key=lambda row: (row["wer"], row["beam_size"]))
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="asr tune-decoder", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -73,13 +79,21 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "Grid-search beam size, LM weight and word score on a dev manifest (never a "
         "test split), print the WER table and write the best settings as JSON."
     )
-    parser.add_argument("--manifest", type=Path, required=True, help="dev JSONL manifest")
+    parser.add_argument(
+        "--manifest", type=Path, required=True, help="dev JSONL manifest"
+    )
     parser.add_argument("--lm", type=Path, required=True, help="word n-gram LM (ARPA)")
     parser.add_argument("--model", type=Path, default=None,
                         help="checkpoint (default: $ASR_MODEL, else the shipped model)")  # fmt: skip
-    parser.add_argument("--beam-sizes", type=int, nargs="+", default=[DecodeConfig.beam_size])
-    parser.add_argument("--lm-weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0])
-    parser.add_argument("--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0])
+    parser.add_argument(
+        "--beam-sizes", type=int, nargs="+", default=[DecodeConfig.beam_size]
+    )
+    parser.add_argument(
+        "--lm-weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0]
+    )
+    parser.add_argument(
+        "--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0]
+    )
     parser.add_argument("--output", type=Path, default=Path("decoder.json"),
                         help="where the best settings go")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device for the model")

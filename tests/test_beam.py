@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from conftest import DATA, DIGITS
 
 from asr.alignment import align_words
 from asr.arpa import write_arpa
@@ -17,7 +18,6 @@ from asr.decoding import (
 )
 from asr.lm import LMConfig, estimate
 from asr.text import CharTokenizer
-from conftest import DATA, DIGITS
 
 TOK = CharTokenizer()
 
@@ -42,7 +42,9 @@ def spell(text: str, confidence: float = 0.9) -> list[dict[str, float]]:
     return frames
 
 
-def ambiguous(before: str, options: dict[str, float], after: str) -> list[dict[str, float]]:
+def ambiguous(
+    before: str, options: dict[str, float], after: str
+) -> list[dict[str, float]]:
     return spell(before) + [options, {"_": 0.9}] + spell(after)
 
 
@@ -50,16 +52,24 @@ def ambiguous(before: str, options: dict[str, float], after: str) -> list[dict[s
 def lm_path(tmp_path):
     def build(sentences, order=2):
         path = tmp_path / f"lm{len(list(tmp_path.iterdir()))}.arpa"
-        write_arpa(path, estimate(sentences, LMConfig(order=order, min_counts=(1, 1, 1))))
+        write_arpa(
+            path, estimate(sentences, LMConfig(order=order, min_counts=(1, 1, 1)))
+        )
         return path
 
     return build
 
 
 def test_beam_without_lm_equals_greedy():
-    log_probs, lens = emissions(spell("the cat  sat") + [{"t": 0.5, "_": 0.4}] + spell("a"))
+    log_probs, lens = emissions(
+        spell("the cat  sat") + [{"t": 0.5, "_": 0.4}] + spell("a")
+    )
     decoder = BeamSearchDecoder(TOK.vocab, None, DecodeConfig(beam_size=10))
-    assert decoder(log_probs, lens) == greedy_decode(log_probs, lens, TOK) == ["the cat satta"]
+    assert (
+        decoder(log_probs, lens)
+        == greedy_decode(log_probs, lens, TOK)
+        == ["the cat satta"]
+    )
 
 
 def test_lm_outweighs_a_slight_acoustic_preference(lm_path):
@@ -77,7 +87,9 @@ def test_hotword_wins_over_an_acoustically_close_word(lm_path):
     log_probs, lens = emissions(ambiguous("the c", {"o": 0.5, "a": 0.4}, "t sat"))
     plain = BeamSearchDecoder(TOK.vocab, lm, DecodeConfig(lm_weight=0.5))
     assert plain(log_probs, lens) == ["the cot sat"]
-    boosted = BeamSearchDecoder(TOK.vocab, lm, DecodeConfig(lm_weight=0.5, hotwords=(("Cat", 2.0),)))
+    boosted = BeamSearchDecoder(
+        TOK.vocab, lm, DecodeConfig(lm_weight=0.5, hotwords=(("Cat", 2.0),))
+    )
     assert boosted(log_probs, lens) == ["the cat sat"]
 
 
@@ -95,16 +107,24 @@ class Words:
 
 
 def test_phrase_bonus_is_paid_only_for_whole_phrases():
-    lm = HotwordLM(None, Words(), DecodeConfig(lm_weight=2.0, hotwords=(("New York", 1.5),)))
+    lm = HotwordLM(
+        None, Words(), DecodeConfig(lm_weight=2.0, hotwords=(("New York", 1.5),))
+    )
     assert lm.advance((), 1) == ((1,), 1.5)  # "new": a partial match earns 1.5
     assert lm.advance((1,), 2) == ((), 1.5)  # "york" completes it: 3.0 in all, kept
-    assert lm.advance((1,), 3) == ((), -1.5)  # "new city": the partial bonus is returned
+    assert lm.advance((1,), 3) == (
+        (),
+        -1.5,
+    )  # "new city": the partial bonus is returned
     assert lm.advance((1,), 1) == ((1,), 0.0)  # "new new": still one open "new"
     assert lm.scale == 0.5  # bonuses are in beam-score units, the LM score is scaled
 
 
 def test_parse_hotwords(tmp_path):
-    assert parse_hotwords("Zorblax:5, new york") == (("Zorblax", 5.0), ("new york", 3.0))
+    assert parse_hotwords("Zorblax:5, new york") == (
+        ("Zorblax", 5.0),
+        ("new york", 3.0),
+    )
     path = tmp_path / "hot.txt"
     path.write_text("alpha\n\nbeta gamma:1.5\n")
     assert parse_hotwords(str(path)) == (("alpha", 3.0), ("beta gamma", 1.5))
@@ -135,7 +155,10 @@ def test_word_timestamps_on_known_spans():
 def test_word_timestamps_without_frames_for_spaces():
     log_probs, _ = emissions([{c: 0.9} for c in "abc"])  # no frame for a space
     words = align_words(log_probs[0], "ab c", TOK, frame_s=0.04)
-    assert [(w.word, w.start, w.end) for w in words] == [("ab", 0.0, 0.08), ("c", 0.08, 0.12)]
+    assert [(w.word, w.start, w.end) for w in words] == [
+        ("ab", 0.0, 0.08),
+        ("c", 0.08, 0.12),
+    ]
     with pytest.raises(ValueError, match="do not fit"):
         align_words(log_probs[0], "aab", TOK, frame_s=0.04)
 
@@ -151,27 +174,40 @@ def test_transcribe_words_times_follow_frame_duration(tiny_checkpoint):
         assert 0 <= w.start < w.end and 0 <= w.min_confidence <= w.confidence <= 1
 
 
-def test_tune_decoder_writes_settings_transcribe_reads(tiny_checkpoint, tmp_path, capsys):
+def test_tune_decoder_writes_settings_transcribe_reads(
+    tiny_checkpoint, tmp_path, capsys
+):
     manifest = tmp_path / "dev.jsonl"
     manifest.write_text("".join(json.dumps({"audio": str(DATA / n), "text": t, "duration": 1.0})
                                 + "\n" for n, t in DIGITS.items()))  # fmt: skip
     lm = tmp_path / "digits.arpa"
-    assert main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"]) == 0
+    assert (
+        main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"])
+        == 0
+    )
     best = tmp_path / "best.json"
     code = main(["tune-decoder", "--model", str(tiny_checkpoint), "--lm", str(lm),
                  "--manifest", str(manifest), "--beam-sizes", "4", "--lm-weights", "0", "1",
                  "--word-scores", "0", "--output", str(best)])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "greedy WER" in out
-    assert len([line for line in out.splitlines() if line.strip().startswith("4 ")]) == 2
+    assert (
+        len([line for line in out.splitlines() if line.strip().startswith("4 ")]) == 2
+    )
     settings = json.loads(best.read_text())
     assert settings["beam_size"] == 4 and settings["lm_weight"] in (0, 1)
     assert settings["lm"] == str(lm) and 0 <= settings["dev_wer"]
     code = main(["transcribe", "--model", str(tiny_checkpoint), "--decoder-config", str(best),
                  str(DATA / "2_jackson_1.wav")])  # fmt: skip
     text = capsys.readouterr().out.strip()
-    assert code == 0 and set(text.split()) <= set(DIGITS.values()) | {"zero", "one", "three",
-                                                                       "five", "seven", "nine"}
+    assert code == 0 and set(text.split()) <= set(DIGITS.values()) | {
+        "zero",
+        "one",
+        "three",
+        "five",
+        "seven",
+        "nine",
+    }
 
 
 def _digits(tmp_path):
@@ -182,7 +218,10 @@ def _digits(tmp_path):
 
 def test_transcribe_beam_flags(tiny_checkpoint, tmp_path, capsys):
     lm = tmp_path / "digits.arpa"
-    assert main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"]) == 0
+    assert (
+        main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"])
+        == 0
+    )
     capsys.readouterr()
     wav = str(DATA / "4_theo_2.wav")
     assert main(["transcribe", "--model", str(tiny_checkpoint), "--lm", str(lm), "--beam", "5",
@@ -191,7 +230,18 @@ def test_transcribe_beam_flags(tiny_checkpoint, tmp_path, capsys):
     for line in capsys.readouterr().out.splitlines():
         start, end, confidence, word = line.split("\t")
         assert float(start) < float(end) and 0 <= float(confidence) <= 1
-        assert word in {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+        assert word in {
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+        }
     assert main(["transcribe", "--model", str(tiny_checkpoint), "--lm", str(tmp_path / "no.arpa"),
                  wav]) == 2  # fmt: skip
     err = capsys.readouterr().err
@@ -203,7 +253,14 @@ def test_help_lists_decoder_flags(command, capsys):
     with pytest.raises(SystemExit):
         main([*command, "--help"])
     out = capsys.readouterr().out
-    for flag in ["--lm", "--beam", "--lm-weight", "--word-score", "--hotwords", "--decoder-config"]:
+    for flag in [
+        "--lm",
+        "--beam",
+        "--lm-weight",
+        "--word-score",
+        "--hotwords",
+        "--decoder-config",
+    ]:
         assert flag in out
 
 

@@ -123,7 +123,9 @@ def test_lexicon_spells_words_with_model_characters():
 
 
 def test_exclusions_from_manifest_and_text(tmp_path):
-    manifest = _write(tmp_path / "m.jsonl", '{"audio": "x", "text": "Please call Stella."}\n')
+    manifest = _write(
+        tmp_path / "m.jsonl", '{"audio": "x", "text": "Please call Stella."}\n'
+    )
     text = _write(tmp_path / "t.txt", "The CAT sat.\n\n")
     assert read_exclusions([manifest, text]) == {"please call stella", "the cat sat"}
 
@@ -144,6 +146,17 @@ def test_lm_build_cli_excludes_and_writes(tmp_path, capsys):
 
 
 def test_lm_build_cli_bad_input_exits_nonzero(tmp_path, capsys):
-    assert main(["lm", "build", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "x.arpa")]) == 2
+    assert (
+        main(
+            [
+                "lm",
+                "build",
+                str(tmp_path / "missing.txt"),
+                "-o",
+                str(tmp_path / "x.arpa"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
