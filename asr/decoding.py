@@ -91,8 +91,12 @@ class BeamSearchDecoder:
         self.lexicon = self._write_lexicon(Path(self._tmp.name) / "lexicon.txt", config)
         # the same word -> index map that ctc_decoder builds from the lexicon
         self.words = _create_word_dict(_load_words(self.lexicon)) if self.lm else None
-        with _quiet_stdio():  # KenLM prints progress bars while loading
-            self.kenlm = _KenLM(str(self.lm), self.words) if self.lm else None
+        try:
+            with _quiet_stdio():  # KenLM prints progress bars while loading
+                self.kenlm = _KenLM(str(self.lm), self.words) if self.lm else None
+        except RuntimeError as error:  # KenLM's message: source location, then the reason
+            reason = str(error).strip().splitlines()[-1]
+            raise ValueError(f"{self.lm}: KenLM cannot load it ({reason})") from None
 
     def configure(self, config: DecodeConfig) -> None:
         """Switch to other beam settings, keeping the loaded LM (cheap)."""

@@ -270,3 +270,11 @@ def test_new_commands_help(command, capsys):
         main([*command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: asr" in capsys.readouterr().out
+
+
+def test_lm_that_kenlm_refuses_is_a_clear_error(tmp_path):
+    lm = tmp_path / "broken.arpa"  # unigrams fine (the lexicon reads), bigram line broken
+    lm.write_text("\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t0\n-1\ta\t0\n\n"
+                  "\\2-grams:\nfoo\t<s> a\n\n\\end\\\n")  # fmt: skip
+    with pytest.raises(ValueError, match="broken.arpa: KenLM cannot load it"):
+        BeamSearchDecoder(TOK.vocab, lm)
