@@ -278,3 +278,21 @@ def test_lm_that_kenlm_refuses_is_a_clear_error(tmp_path):
                   "\\2-grams:\nfoo\t<s> a\n\n\\end\\\n")  # fmt: skip
     with pytest.raises(ValueError, match="broken.arpa: KenLM cannot load it"):
         BeamSearchDecoder(TOK.vocab, lm)
+
+
+def test_evaluate_with_lm_beam_search(tiny_checkpoint, tmp_path, capsys):
+    manifest = tmp_path / "test.jsonl"
+    manifest.write_text(
+        "".join(
+            json.dumps({"audio": str(DATA / n), "text": t, "duration": 1.0}) + "\n"
+            for n, t in DIGITS.items()
+        )
+    )
+    lm = tmp_path / "digits.arpa"
+    assert main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"]) == 0
+    report = tmp_path / "report.json"
+    assert main(["evaluate", str(manifest), "--model", str(tiny_checkpoint), "--lm", str(lm),
+                 "--beam", "4", "--output", str(report)]) == 0  # fmt: skip
+    digits = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+    for result in json.loads(report.read_text())["results"]:
+        assert set(result["hyp"].split()) <= digits  # only LM words come out
