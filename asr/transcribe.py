@@ -217,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         if len(args.files) > 1:  # name each file: on the line, or above its words
             text = f"# {path}\n{text}" if args.word_timestamps else f"{path}\t{text}"
-        print(text, flush=True)
+        if text or not args.word_timestamps:  # no words: no timing lines
+            print(text, flush=True)
     if failed:
         print(f"{failed} of {len(args.files)} files failed", file=sys.stderr)
     return 1 if failed else 0

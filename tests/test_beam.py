@@ -227,7 +227,7 @@ def test_transcribe_beam_flags(tiny_checkpoint, tmp_path, capsys):
     assert main(["transcribe", "--model", str(tiny_checkpoint), "--lm", str(lm), "--beam", "5",
                  "--lm-weight", "1", "--word-score", "0", "--hotwords", "four:2",
                  "--word-timestamps", wav]) == 0  # fmt: skip
-    for line in capsys.readouterr().out.splitlines():
+    for line in capsys.readouterr().out.splitlines():  # the random model may say nothing
         start, end, confidence, word = line.split("\t")
         assert float(start) < float(end) and 0 <= float(confidence) <= 1
         assert word in {
