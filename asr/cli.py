@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate, train, transcribe
+from . import evaluate, lm, train, transcribe, tune
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
     "train": (train, "train a model on JSONL manifests"),
     "evaluate": (evaluate, "score a model on a JSONL manifest (WER, CER)"),
+    "lm": (lm, "build n-gram language models for beam search"),
+    "tune-decoder": (tune, "grid-search beam size, LM weight and word score on a dev set"),
 }
 
 

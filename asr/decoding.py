@@ -1,11 +1,25 @@
 """From CTC posteriors to text. Greedy (best path) decoding: take the most likely
-label per frame, merge repeats, drop blanks."""
+label per frame, merge repeats, drop blanks. Beam search: flashlight-text's CTC
+decoder (through torchaudio) over the words of a KenLM n-gram model, with hotword
+boosting."""
 
 from __future__ import annotations
 
-import torch
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
-from .text import BLANK, CharTokenizer
+import torch
+from flashlight.lib.text.decoder.kenlm import KenLM as _KenLM
+from flashlight.lib.text.dictionary import create_word_dict as _create_word_dict
+from flashlight.lib.text.dictionary import load_words as _load_words
+from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
+
+from .text import BLANK, CharTokenizer, normalize_text
 
 
 def ctc_collapse(ids: list[int], blank: int = BLANK) -> list[int]:
@@ -37,3 +51,253 @@ def greedy_decode(
         text = tokenizer.decode(ctc_collapse(path[:length]))
         texts.append(" ".join(text.split()))
     return texts
+
+
+# --- beam search with a word n-gram LM (flashlight-text's decoder, via torchaudio) ---
+
+SILENCE = "|"  # flashlight's word-boundary token; our vocabulary's space plays that part
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    beam_size: int = 50  # hypotheses kept after each frame
+    beam_size_token: int | None = None  # tokens tried per frame (None: all of them)
+    beam_threshold: float = 25.0  # drop hypotheses this far below the best (log score)
+    lm_weight: float = 1.0  # scale of the LM log10 probabilities in the beam score
+    word_score: float = 0.0  # added per word: > 0 favours more, shorter words
+    hotwords: tuple[tuple[str, float], ...] = ()  # (word or phrase, bonus per word)
+
+
+class BeamSearchDecoder:
+    """CTC prefix beam search over the words of an n-gram LM, with optional hotword
+    boosting. Without an LM it searches characters freely (no lexicon, no LM),
+    which gives the greedy result on confident emissions.
+
+    Args:
+        vocab: the acoustic model's label list (``CharTokenizer.vocab``).
+        lm: an ARPA file (``.gz`` allowed) read by KenLM; its unigrams become the
+            lexicon, so only its words can be output.
+        config: beam size, weights and hotwords.
+    """
+
+    def __init__(self, vocab: list[str], lm: str | Path | None = None, config=DecodeConfig()):
+        self.vocab, self.lm = list(vocab), lm
+        self._tmp = tempfile.TemporaryDirectory()  # holds the lexicon while we live
+        self.config = None
+        self.configure(config)
+
+    def _load(self, config: DecodeConfig) -> None:
+        """Write the lexicon (LM words + hotwords) and load the LM over it."""
+        self.lexicon = self._write_lexicon(Path(self._tmp.name) / "lexicon.txt", config)
+        # the same word -> index map that ctc_decoder builds from the lexicon
+        self.words = _create_word_dict(_load_words(self.lexicon)) if self.lm else None
+        try:
+            with _quiet_stdio():  # KenLM prints progress bars while loading
+                self.kenlm = _KenLM(str(self.lm), self.words) if self.lm else None
+        except RuntimeError as error:  # KenLM's message: source location, then the reason
+            reason = str(error).strip().splitlines()[-1]
+            raise ValueError(f"{self.lm}: KenLM cannot load it ({reason})") from None
+
+    def configure(self, config: DecodeConfig) -> None:
+        """Switch to other beam settings, keeping the loaded LM (cheap)."""
+        if config.hotwords and self.lm is None:
+            raise ValueError("hotwords need a word LM (--lm) to decode with")
+        if config.hotwords and config.lm_weight <= 0:
+            raise ValueError("hotwords need lm_weight > 0")
+        if self.config is None or self.config.hotwords != config.hotwords:
+            self._load(config)  # hotwords may add words to the lexicon
+        self.config = config
+        word_lm = HotwordLM(self.kenlm, self.words, config) if config.hotwords else self.kenlm
+        self.decoder = ctc_decoder(
+            lexicon=self.lexicon, tokens=[SILENCE if c == " " else c for c in self.vocab],
+            lm=word_lm, beam_size=config.beam_size, beam_size_token=config.beam_size_token,
+            beam_threshold=config.beam_threshold, lm_weight=config.lm_weight,
+            word_score=config.word_score, blank_token=self.vocab[BLANK], sil_token=SILENCE,
+        )  # fmt: skip
+
+    def _write_lexicon(self, path: Path, config: DecodeConfig) -> str | None:
+        """Spell the LM's words and the hotwords; None without an LM."""
+        from .lm import lexicon_lines, lm_words  # the LM builder, imported on demand
+
+        if self.lm is None:
+            return None
+        words = lm_words(self.lm)
+        extra = [w for phrase, _ in config.hotwords for w in normalize_text(phrase).split()]
+        lines, _ = lexicon_lines(list(dict.fromkeys([*words, *extra])), self.vocab)
+        if not lines:
+            raise ValueError(f"{self.lm}: no LM word can be spelled with the model's labels")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return str(path)
+
+    def __call__(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[str]:
+        """Decode a batch.
+
+        Args:
+            log_probs: (B, T, V) CTC log posteriors.
+            out_lens: (B,) valid frames per utterance.
+
+        Returns:
+            B transcripts, words separated by single spaces.
+        """
+        emissions = log_probs.detach().float().cpu().contiguous()
+        hypotheses = self.decoder(emissions, out_lens.cpu().int())
+        texts = []
+        for best, *_ in hypotheses:
+            if self.lm is not None:
+                texts.append(" ".join(best.words))
+            else:
+                chars = "".join(self.vocab[i] for i in best.tokens.tolist() if i != BLANK)
+                texts.append(" ".join(chars.split()))
+        return texts
+
+
+class HotwordLM(CTCDecoderLM):
+    """A word LM that adds a bonus for hotwords and phrases to an inner LM.
+
+    Each word that extends a partial match of a phrase earns the phrase's bonus;
+    a match that breaks off, or is still open when the utterance ends, takes its
+    bonus back, so only whole phrases gain. Bonuses are in beam-score units (the
+    LM score is scaled by ``lm_weight``, so they are divided by it here).
+    """
+
+    def __init__(self, inner, word_dict, config: DecodeConfig):
+        CTCDecoderLM.__init__(self)
+        self.inner, self.scale = inner, 1.0 / config.lm_weight
+        self.prefix_weight: dict[tuple[int, ...], float] = {}  # best bonus per prefix
+        self.phrases: dict[tuple[int, ...], float] = {}  # whole phrase -> bonus
+        for phrase, weight in config.hotwords:
+            ids = tuple(word_dict.get_index(w) for w in normalize_text(phrase).split())
+            if ids:
+                self.phrases[ids] = max(weight, self.phrases.get(ids, weight))
+                for k in range(1, len(ids) + 1):
+                    self.prefix_weight[ids[:k]] = max(weight, self.prefix_weight.get(ids[:k], weight))
+        self.states: dict = {}  # our state -> (inner state, open match, score to reach it)
+
+    def _potential(self, match: tuple[int, ...]) -> float:
+        return len(match) * self.prefix_weight[match] if match else 0.0
+
+    def advance(self, match: tuple[int, ...], word: int) -> tuple[tuple[int, ...], float]:
+        """The open match after ``word`` and the bonus that step earns."""
+        candidate = (*match, word)
+        while candidate and candidate not in self.prefix_weight:
+            candidate = candidate[1:]
+        if candidate in self.phrases:  # a whole phrase: lock its bonus in
+            return (), len(candidate) * self.phrases[candidate] - self._potential(match)
+        return candidate, self._potential(candidate) - self._potential(match)
+
+    def start(self, start_with_nothing: bool):
+        state = CTCDecoderLMState()
+        self.states = {}  # a new utterance: forget the last one's histories
+        self.states[state] = (self.inner.start(start_with_nothing), (), 0.0)
+        return state
+
+    def score(self, state, word: int):
+        child = state.child(word)
+        if child not in self.states:
+            inner_state, match, _ = self.states[state]
+            inner_child, lm_score = self.inner.score(inner_state, word)
+            match, bonus = self.advance(match, word)
+            self.states[child] = (inner_child, match, lm_score + bonus * self.scale)
+        return child, self.states[child][2]
+
+    def finish(self, state):
+        inner_state, match, _ = self.states[state]
+        _, lm_score = self.inner.finish(inner_state)
+        return state, lm_score - self._potential(match) * self.scale
+
+
+@contextlib.contextmanager
+def _quiet_stdio():
+    """Silence C++ writes to stdout/stderr (KenLM's loading messages)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
+# --- command-line flags shared by transcribe, evaluate and tune-decoder ---
+
+TUNING_NOTES = ("dev_wer", "manifest", "model")  # decoder-config keys that are not settings
+HOTWORD_WEIGHT = 3.0  # default bonus per hotword word, in beam-score (natural log) units
+
+
+def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
+    """Hotwords from a file (one ``phrase[:weight]`` a line) or a comma-separated
+    list of them: ``"Zorblax:5,new york"``. Weights default to HOTWORD_WEIGHT.
+
+    Raises:
+        ValueError: a weight that is not a number, or no hotword at all.
+    """
+    path = Path(spec)
+    items = path.read_text(encoding="utf-8").splitlines() if path.is_file() else spec.split(",")
+    hotwords = []
+    for item in items:
+        phrase, _, weight = item.strip().partition(":")
+        if not phrase.strip():
+            continue
+        try:
+            hotwords.append((phrase.strip(), float(weight) if weight else HOTWORD_WEIGHT))
+        except ValueError:
+            raise ValueError(f"hotword {item.strip()!r}: weight is not a number") from None
+    if not hotwords:
+        raise ValueError(f"no hotwords in {spec!r}")
+    return tuple(hotwords)
+
+
+def add_decoder_arguments(parser, lm_required: bool = False) -> None:
+    """Beam-search flags; without any of them decoding stays greedy."""
+    group = parser.add_argument_group("beam search (greedy decoding when none is given)")
+    group.add_argument("--lm", type=Path, required=lm_required, default=None,
+                       help="word n-gram LM (ARPA, .gz ok) for beam search")  # fmt: skip
+    group.add_argument("--beam", dest="beam_size", type=int, default=None,
+                       help=f"beam size (default {DecodeConfig.beam_size})")  # fmt: skip
+    group.add_argument("--lm-weight", type=float, default=None,
+                       help=f"LM weight (default {DecodeConfig.lm_weight})")  # fmt: skip
+    group.add_argument("--word-score", type=float, default=None,
+                       help=f"score added per word (default {DecodeConfig.word_score})")  # fmt: skip
+    group.add_argument("--beam-threshold", type=float, default=None,
+                       help=f"score margin kept in the beam (default {DecodeConfig.beam_threshold})")  # fmt: skip
+    group.add_argument(
+        "--hotwords", default=None,
+        help="words or phrases to favour: 'name:5,new york' or a file of "
+        f"'phrase[:weight]' lines (default weight {HOTWORD_WEIGHT}); needs an LM",
+    )  # fmt: skip
+    group.add_argument("--decoder-config", type=Path, default=None,
+                       help="JSON written by `asr tune-decoder`; flags given here win")  # fmt: skip
+
+
+def decoder_from_args(args, vocab: list[str], default_lm: Path | None = None):
+    """A BeamSearchDecoder from the flags, or None for greedy decoding.
+
+    Raises:
+        ValueError, OSError: an unreadable decoder config, hotword list or LM.
+    """
+    fields = ("beam_size", "lm_weight", "word_score", "beam_threshold")
+    settings = json.loads(args.decoder_config.read_text()) if args.decoder_config else {}
+    for note in TUNING_NOTES:  # what tune-decoder records beside the settings
+        settings.pop(note, None)
+    for name in fields:
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    lm = args.lm or settings.pop("lm", None)
+    settings.pop("lm", None)
+    if args.hotwords:
+        settings["hotwords"] = parse_hotwords(args.hotwords)
+        lm = lm or default_lm
+    if not settings and lm is None:
+        return None
+    if lm is not None and not Path(lm).is_file():
+        raise ValueError(f"{lm}: no such language model file")
+    unknown = set(settings) - set(DecodeConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown decoder settings: {sorted(unknown)}")
+    return BeamSearchDecoder(vocab, lm, DecodeConfig(**settings))

@@ -13,14 +13,19 @@ from tqdm import tqdm
 from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
 from .data import read_manifest
+from .decoding import BeamSearchDecoder, add_decoder_arguments, decoder_from_args
 from .metrics import error_counts
 from .transcribe import ASRModel, load_model, split_long_audio
 
 
 def evaluate(
-    model: ASRModel, entries: list[dict], batch_size: int = 32, progress: bool = True
+    model: ASRModel,
+    entries: list[dict],
+    batch_size: int = 32,
+    progress: bool = True,
+    decoder: BeamSearchDecoder | None = None,
 ) -> dict:
-    """Transcribe every entry and score it against its text.
+    """Transcribe every entry (greedily, or with ``decoder``) and score it.
 
     Returns:
         {"wer", "cer", "utterances", "failed", "word_errors", "words", "char_errors",
@@ -40,7 +45,7 @@ def evaluate(
                 continue
             chunk.append((entry, len(waves), len(windows)))
             waves.extend(windows)
-        texts = model.transcribe_batch(waves, batch_size=batch_size) if waves else []
+        texts = model.transcribe_batch(waves, batch_size, decoder) if waves else []
         for entry, first, count in chunk:
             hyp = " ".join(t for t in texts[first : first + count] if t)
             results.append({"audio": entry["audio"], "ref": entry["text"], "hyp": hyp})
@@ -73,6 +78,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--output", type=Path, default=None,
         help="write the scores and every (ref, hyp) pair to this JSON file",
     )  # fmt: skip
+    add_decoder_arguments(parser)
     return parser
 
 
@@ -80,10 +86,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = load_model(args.model, device=args.device)
         entries = read_manifest(args.manifest)
+        decoder = decoder_from_args(args, model.tokenizer.vocab)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    report = evaluate(model, entries, batch_size=args.batch_size)
+    report = evaluate(model, entries, batch_size=args.batch_size, decoder=decoder)
     print(
         f"WER {100 * report['wer']:.2f} % ({report['word_errors']}/{report['words']} words)  "
         f"CER {100 * report['cer']:.2f} % ({report['char_errors']}/{report['chars']} chars)  "

@@ -11,14 +11,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .alignment import WordTiming, align_words
 from .audio import SAMPLE_RATE, AudioError, Frontend, load_audio, prepare_audio
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
-from .decoding import greedy_decode
+from .decoding import (
+    BeamSearchDecoder,
+    add_decoder_arguments,
+    decoder_from_args,
+    greedy_decode,
+)
 from .model import Encoder
 from .text import CharTokenizer
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 DEFAULT_MODEL = MODELS_DIR / "default.pt"  # the shipped model; $ASR_MODEL overrides it
+DEFAULT_LM = MODELS_DIR / "english-3gram.arpa.gz"  # shipped word LM, used for --hotwords
 MAX_WINDOW_S = 20.0  # longer audio is cut into windows of at most this many seconds
 MIN_CUT_S = 10.0  # a cut falls at the quietest 10 ms frame between MIN_CUT_S and MAX
 CUT_FRAME = SAMPLE_RATE // 100  # samples per frame when looking for a quiet cut
@@ -40,14 +47,24 @@ class ASRModel:
         self.encoder.to(self.device)
         return self
 
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per posterior frame: hop length x the encoder's time strides / rate."""
+        strides = int(np.prod(self.encoder.config.time_strides))
+        return self.frontend.config.hop_length * strides / self.frontend.config.sample_rate
+
     def transcribe(
-        self, audio: str | Path | np.ndarray | torch.Tensor, sample_rate: int | None = None
+        self,
+        audio: str | Path | np.ndarray | torch.Tensor,
+        sample_rate: int | None = None,
+        decoder: BeamSearchDecoder | None = None,
     ) -> str:
         """Transcribe one file or one array.
 
         Args:
             audio: a path to any audio file, or samples as an (N,) or (N, C) array.
             sample_rate: rate of ``audio`` in Hz when it is an array (default 16 kHz).
+            decoder: beam search (with an LM, hotwords); None decodes greedily.
 
         Returns:
             The transcript: lower-case words separated by single spaces.
@@ -55,12 +72,37 @@ class ASRModel:
         Raises:
             AudioError: unreadable, empty or non-finite audio.
         """
+        windows = split_long_audio(self._samples(audio, sample_rate))
+        return " ".join(t for t in self.transcribe_batch(windows, decoder=decoder) if t)
+
+    def transcribe_words(
+        self,
+        audio: str | Path | np.ndarray | torch.Tensor,
+        sample_rate: int | None = None,
+        decoder: BeamSearchDecoder | None = None,
+    ) -> list[WordTiming]:
+        """Transcribe and time every word: (word, start, end, confidence,
+        min_confidence), times in seconds from the start of the audio. The words
+        are those ``transcribe`` returns; CTC forced alignment places them.
+        """
+        offset, timings = 0.0, []
+        for window in split_long_audio(self._samples(audio, sample_rate)):
+            log_probs, out_lens = self.posteriors([window])
+            emissions = log_probs[0, : int(out_lens[0])].cpu()
+            text = (decoder or self.greedy)(log_probs, out_lens)[0]
+            for w in align_words(emissions, text, self.tokenizer, self.frame_seconds):
+                timings.append(w._replace(start=w.start + offset, end=w.end + offset))
+            offset += len(window) / SAMPLE_RATE
+        return timings
+
+    def greedy(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[str]:
+        return greedy_decode(log_probs, out_lens, self.tokenizer)
+
+    @staticmethod
+    def _samples(audio, sample_rate: int | None) -> np.ndarray:
         if isinstance(audio, (str, Path)):
-            samples = load_audio(audio)
-        else:
-            samples = prepare_audio(audio, sample_rate or SAMPLE_RATE)
-        windows = split_long_audio(samples)
-        return " ".join(t for t in self.transcribe_batch(windows) if t)
+            return load_audio(audio)
+        return prepare_audio(audio, sample_rate or SAMPLE_RATE)
 
     @torch.inference_mode()
     def posteriors(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,15 +114,20 @@ class ASRModel:
         feats, feat_lens = self.frontend(batch.to(self.device), lens.to(self.device))
         return self.encoder(feats, feat_lens)
 
-    def transcribe_batch(self, waves: list[np.ndarray], batch_size: int = 16) -> list[str]:
-        """Greedy transcripts for 16 kHz mono waveforms, decoded ``batch_size`` at a
-        time in order of length (less padding)."""
+    def transcribe_batch(
+        self,
+        waves: list[np.ndarray],
+        batch_size: int = 16,
+        decoder: BeamSearchDecoder | None = None,
+    ) -> list[str]:
+        """Transcripts for 16 kHz mono waveforms, decoded ``batch_size`` at a time
+        in order of length (less padding); greedy unless a ``decoder`` is given."""
         order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
         texts = [""] * len(waves)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             log_probs, out_lens = self.posteriors([waves[i] for i in chunk])
-            for i, text in zip(chunk, greedy_decode(log_probs, out_lens, self.tokenizer)):
+            for i, text in zip(chunk, (decoder or self.greedy)(log_probs, out_lens)):
                 texts[i] = text
         return texts
 
@@ -135,6 +182,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="checkpoint to use (default: $ASR_MODEL, else the shipped default model)",
     )  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
+    parser.add_argument(
+        "--word-timestamps", action="store_true",
+        help="print one 'start end confidence word' line per word (seconds)",
+    )  # fmt: skip
+    add_decoder_arguments(parser)
     return parser
 
 
@@ -146,18 +198,27 @@ def run(args: argparse.Namespace) -> int:
     """
     try:
         model = load_model(args.model, device=args.device)
-    except CheckpointError as error:
+        decoder = decoder_from_args(args, model.tokenizer.vocab, DEFAULT_LM)
+    except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     failed = 0
     for path in args.files:
         try:
-            text = model.transcribe(path)
+            if args.word_timestamps:
+                words = model.transcribe_words(path, decoder=decoder)
+                text = "\n".join(f"{w.start:.2f}\t{w.end:.2f}\t{w.confidence:.3f}\t{w.word}"
+                                 for w in words)  # fmt: skip
+            else:
+                text = model.transcribe(path, decoder=decoder)
         except AudioError as error:
             print(f"error: {error}", file=sys.stderr)
             failed += 1
             continue
-        print(f"{path}\t{text}" if len(args.files) > 1 else text, flush=True)
+        if len(args.files) > 1:  # name each file: on the line, or above its words
+            text = f"# {path}\n{text}" if args.word_timestamps else f"{path}\t{text}"
+        if text or not args.word_timestamps:  # no words: no timing lines
+            print(text, flush=True)
     if failed:
         print(f"{failed} of {len(args.files)} files failed", file=sys.stderr)
     return 1 if failed else 0

@@ -1,0 +1,131 @@
+"""``asr tune-decoder``: grid-search beam size, LM weight and word score on a dev
+manifest. The acoustic model runs once; only the beam search is repeated. The best
+settings go to a JSON file that ``asr transcribe --decoder-config`` reads."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from .audio import AudioError, load_audio
+from .checkpoint import CheckpointError
+from .data import read_manifest
+from .decoding import BeamSearchDecoder, DecodeConfig
+from .metrics import error_counts
+from .transcribe import ASRModel, load_model, split_long_audio
+
+
+def dev_posteriors(model: ASRModel, entries: list[dict], batch_size: int = 32):
+    """The log posteriors of every window of every readable entry.
+
+    Returns:
+        (references, windows): windows[i] is a list of (1, T, V) tensors for entry i.
+    """
+    refs, windows = [], []
+    for entry in entries:
+        try:
+            waves = split_long_audio(load_audio(entry["audio"]))
+        except AudioError as error:
+            print(f"warning: skipping {error}", file=sys.stderr)
+            continue
+        parts = []
+        for wave in waves:
+            log_probs, out_lens = model.posteriors([wave])
+            parts.append(log_probs[:, : int(out_lens[0])].cpu())
+        refs.append(entry["text"])
+        windows.append(parts)
+    return refs, windows
+
+
+def score(decoder: BeamSearchDecoder | None, model, refs, windows) -> dict[str, int]:
+    """Word and character error counts of one decoder over the cached posteriors."""
+    hyps = []
+    for parts in windows:
+        texts = []
+        for log_probs in parts:
+            lens = log_probs.new_tensor([log_probs.shape[1]]).long()
+            texts.extend(
+                decoder(log_probs, lens) if decoder else model.greedy(log_probs, lens)
+            )
+        hyps.append(" ".join(t for t in texts if t))
+    return error_counts(refs, hyps)
+
+
+def tune(model, lm: Path, refs, windows, grid: dict[str, list]) -> list[dict]:
+    """WER of every combination in ``grid`` (DecodeConfig field -> values), best first."""
+    decoder = BeamSearchDecoder(model.tokenizer.vocab, lm, DecodeConfig())
+    rows = []
+    for values in itertools.product(*grid.values()):
+        settings = dict(zip(grid, values, strict=True))
+        decoder.configure(replace(DecodeConfig(), **settings))
+        counts = score(decoder, model, refs, windows)
+        rows.append(
+            {**settings, "wer": counts["word_errors"] / max(counts["words"], 1)}
+        )
+    return sorted(rows, key=lambda row: (row["wer"], row["beam_size"]))
+
+
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(
+        prog="asr tune-decoder", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.description = (
+        "Grid-search beam size, LM weight and word score on a dev manifest (never a "
+        "test split), print the WER table and write the best settings as JSON."
+    )
+    parser.add_argument(
+        "--manifest", type=Path, required=True, help="dev JSONL manifest"
+    )
+    parser.add_argument("--lm", type=Path, required=True, help="word n-gram LM (ARPA)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="checkpoint (default: $ASR_MODEL, else the shipped model)")  # fmt: skip
+    parser.add_argument(
+        "--beam-sizes", type=int, nargs="+", default=[DecodeConfig.beam_size]
+    )
+    parser.add_argument(
+        "--lm-weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0]
+    )
+    parser.add_argument(
+        "--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0]
+    )
+    parser.add_argument("--output", type=Path, default=Path("decoder.json"),
+                        help="where the best settings go")  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="torch device for the model")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        model = load_model(args.model, device=args.device)
+        refs, windows = dev_posteriors(model, read_manifest(args.manifest))
+        if not refs:
+            raise ValueError(f"{args.manifest}: no readable utterance")
+        grid = {"beam_size": args.beam_sizes, "lm_weight": args.lm_weights,
+                "word_score": args.word_scores}  # fmt: skip
+        rows = tune(model, args.lm, refs, windows, grid)
+    except (CheckpointError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    greedy = score(None, model, refs, windows)
+    print(f"greedy WER {100 * greedy['word_errors'] / max(greedy['words'], 1):.2f} %")
+    print("beam_size  lm_weight  word_score  WER %")
+    for row in rows:
+        print(f"{row['beam_size']:>9}  {row['lm_weight']:>9}  {row['word_score']:>10}  "
+              f"{100 * row['wer']:.2f}")  # fmt: skip
+    best = {k: v for k, v in rows[0].items() if k != "wer"}
+    best.update(lm=str(args.lm), dev_wer=rows[0]["wer"], manifest=str(args.manifest),
+                model=str(args.model) if args.model else None)  # fmt: skip
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(best, indent=1) + "\n")
+    print(f"best settings written to {args.output}")
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))

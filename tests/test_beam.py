@@ -1,0 +1,298 @@
+"""Beam search, hotwords and word timestamps on hand-built emission matrices."""
+
+import json
+
+import pytest
+import torch
+from conftest import DATA, DIGITS
+
+from asr.alignment import align_words
+from asr.arpa import write_arpa
+from asr.cli import main
+from asr.decoding import (
+    BeamSearchDecoder,
+    DecodeConfig,
+    HotwordLM,
+    greedy_decode,
+    parse_hotwords,
+)
+from asr.lm import LMConfig, estimate
+from asr.text import CharTokenizer
+
+TOK = CharTokenizer()
+
+
+def emissions(frames: list[dict[str, float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, T, V) log posteriors: each frame gives some labels a probability
+    ("_" is blank); the rest of the mass is spread evenly."""
+    x = torch.zeros(1, len(frames), len(TOK))
+    for t, probs in enumerate(frames):
+        rest = (1 - sum(probs.values())) / (len(TOK) - len(probs))
+        x[0, t] = rest
+        for label, p in probs.items():
+            x[0, t, 0 if label == "_" else TOK.ids[label]] = p
+    return x.log(), torch.tensor([len(frames)])
+
+
+def spell(text: str, confidence: float = 0.9) -> list[dict[str, float]]:
+    """One confident frame per character, a blank after each."""
+    frames = []
+    for c in text:
+        frames += [{c: confidence}, {"_": confidence}]
+    return frames
+
+
+def ambiguous(
+    before: str, options: dict[str, float], after: str
+) -> list[dict[str, float]]:
+    return spell(before) + [options, {"_": 0.9}] + spell(after)
+
+
+@pytest.fixture
+def lm_path(tmp_path):
+    def build(sentences, order=2):
+        path = tmp_path / f"lm{len(list(tmp_path.iterdir()))}.arpa"
+        write_arpa(
+            path, estimate(sentences, LMConfig(order=order, min_counts=(1, 1, 1)))
+        )
+        return path
+
+    return build
+
+
+def test_beam_without_lm_equals_greedy():
+    log_probs, lens = emissions(
+        spell("the cat  sat") + [{"t": 0.5, "_": 0.4}] + spell("a")
+    )
+    decoder = BeamSearchDecoder(TOK.vocab, None, DecodeConfig(beam_size=10))
+    assert (
+        decoder(log_probs, lens)
+        == greedy_decode(log_probs, lens, TOK)
+        == ["the cat satta"]
+    )
+
+
+def test_lm_outweighs_a_slight_acoustic_preference(lm_path):
+    lm = lm_path(["the cat sat"] * 10 + ["a cot"])
+    log_probs, lens = emissions(ambiguous("the c", {"o": 0.5, "a": 0.4}, "t sat"))
+    assert greedy_decode(log_probs, lens, TOK) == ["the cot sat"]
+    no_lm = BeamSearchDecoder(TOK.vocab, lm, DecodeConfig(lm_weight=0.0))
+    assert no_lm(log_probs, lens) == ["the cot sat"]
+    with_lm = BeamSearchDecoder(TOK.vocab, lm, DecodeConfig(lm_weight=2.0))
+    assert with_lm(log_probs, lens) == ["the cat sat"]
+
+
+def test_hotword_wins_over_an_acoustically_close_word(lm_path):
+    lm = lm_path(["the cat sat", "the cot sat"] * 5)
+    log_probs, lens = emissions(ambiguous("the c", {"o": 0.5, "a": 0.4}, "t sat"))
+    plain = BeamSearchDecoder(TOK.vocab, lm, DecodeConfig(lm_weight=0.5))
+    assert plain(log_probs, lens) == ["the cot sat"]
+    boosted = BeamSearchDecoder(
+        TOK.vocab, lm, DecodeConfig(lm_weight=0.5, hotwords=(("Cat", 2.0),))
+    )
+    assert boosted(log_probs, lens) == ["the cat sat"]
+
+
+def test_hotword_outside_the_lm_vocabulary_can_be_output(lm_path):
+    lm = lm_path(["the cat sat"] * 5)
+    log_probs, lens = emissions(spell("the zorg sat"))
+    plain = BeamSearchDecoder(TOK.vocab, lm, DecodeConfig())
+    assert "zorg" not in plain(log_probs, lens)[0]  # not in the lexicon
+    boosted = BeamSearchDecoder(TOK.vocab, lm, DecodeConfig(hotwords=(("zorg", 1.0),)))
+    assert boosted(log_probs, lens) == ["the zorg sat"]
+
+
+class Words:
+    get_index = staticmethod(lambda word: {"new": 1, "york": 2, "city": 3}.get(word, 0))
+
+
+def test_phrase_bonus_is_paid_only_for_whole_phrases():
+    lm = HotwordLM(
+        None, Words(), DecodeConfig(lm_weight=2.0, hotwords=(("New York", 1.5),))
+    )
+    assert lm.advance((), 1) == ((1,), 1.5)  # "new": a partial match earns 1.5
+    assert lm.advance((1,), 2) == ((), 1.5)  # "york" completes it: 3.0 in all, kept
+    assert lm.advance((1,), 3) == (
+        (),
+        -1.5,
+    )  # "new city": the partial bonus is returned
+    assert lm.advance((1,), 1) == ((1,), 0.0)  # "new new": still one open "new"
+    assert lm.scale == 0.5  # bonuses are in beam-score units, the LM score is scaled
+
+
+def test_parse_hotwords(tmp_path):
+    assert parse_hotwords("Zorblax:5, new york") == (
+        ("Zorblax", 5.0),
+        ("new york", 3.0),
+    )
+    path = tmp_path / "hot.txt"
+    path.write_text("alpha\n\nbeta gamma:1.5\n")
+    assert parse_hotwords(str(path)) == (("alpha", 3.0), ("beta gamma", 1.5))
+    with pytest.raises(ValueError, match="not a number"):
+        parse_hotwords("x:big")
+
+
+def test_hotwords_need_an_lm():
+    with pytest.raises(ValueError, match="need a word LM"):
+        BeamSearchDecoder(TOK.vocab, None, DecodeConfig(hotwords=(("x", 1.0),)))
+
+
+def test_word_timestamps_on_known_spans():
+    # frames: _ c c a t _ space d o o g _ ; 20 ms each
+    labels = ["_", "c", "c", "a", "t", "_", " ", "d", "o", "o", "g", "_"]
+    frames = [{label: 0.9} for label in labels]
+    frames[3] = {"a": 0.6}  # a less certain frame inside "cat"
+    log_probs, _ = emissions(frames)
+    words = align_words(log_probs[0], "cat dog", TOK, frame_s=0.02)
+    assert [w.word for w in words] == ["cat", "dog"]
+    assert words[0].start == pytest.approx(0.02) and words[0].end == pytest.approx(0.10)
+    assert words[1].start == pytest.approx(0.14) and words[1].end == pytest.approx(0.22)
+    assert words[0].confidence == pytest.approx((0.9 * 3 + 0.6) / 4, abs=1e-5)
+    assert words[0].min_confidence == pytest.approx(0.6, abs=1e-5)
+    assert words[1].confidence == pytest.approx(0.9, abs=1e-5)
+
+
+def test_word_timestamps_without_frames_for_spaces():
+    log_probs, _ = emissions([{c: 0.9} for c in "abc"])  # no frame for a space
+    words = align_words(log_probs[0], "ab c", TOK, frame_s=0.04)
+    assert [(w.word, w.start, w.end) for w in words] == [
+        ("ab", 0.0, 0.08),
+        ("c", 0.08, 0.12),
+    ]
+    with pytest.raises(ValueError, match="do not fit"):
+        align_words(log_probs[0], "aab", TOK, frame_s=0.04)
+
+
+def test_transcribe_words_times_follow_frame_duration(tiny_checkpoint):
+    from asr.transcribe import load_model
+
+    model = load_model(tiny_checkpoint)
+    assert model.frame_seconds == pytest.approx(160 * 2 / 16000)
+    words = model.transcribe_words(DATA / "2_jackson_1.wav")
+    assert " ".join(w.word for w in words) == model.transcribe(DATA / "2_jackson_1.wav")
+    for w in words:
+        assert 0 <= w.start < w.end and 0 <= w.min_confidence <= w.confidence <= 1
+
+
+def test_tune_decoder_writes_settings_transcribe_reads(
+    tiny_checkpoint, tmp_path, capsys
+):
+    manifest = tmp_path / "dev.jsonl"
+    manifest.write_text("".join(json.dumps({"audio": str(DATA / n), "text": t, "duration": 1.0})
+                                + "\n" for n, t in DIGITS.items()))  # fmt: skip
+    lm = tmp_path / "digits.arpa"
+    assert (
+        main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"])
+        == 0
+    )
+    best = tmp_path / "best.json"
+    code = main(["tune-decoder", "--model", str(tiny_checkpoint), "--lm", str(lm),
+                 "--manifest", str(manifest), "--beam-sizes", "4", "--lm-weights", "0", "1",
+                 "--word-scores", "0", "--output", str(best)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "greedy WER" in out
+    assert (
+        len([line for line in out.splitlines() if line.strip().startswith("4 ")]) == 2
+    )
+    settings = json.loads(best.read_text())
+    assert settings["beam_size"] == 4 and settings["lm_weight"] in (0, 1)
+    assert settings["lm"] == str(lm) and 0 <= settings["dev_wer"]
+    code = main(["transcribe", "--model", str(tiny_checkpoint), "--decoder-config", str(best),
+                 str(DATA / "2_jackson_1.wav")])  # fmt: skip
+    text = capsys.readouterr().out.strip()
+    assert code == 0 and set(text.split()) <= set(DIGITS.values()) | {
+        "zero",
+        "one",
+        "three",
+        "five",
+        "seven",
+        "nine",
+    }
+
+
+def _digits(tmp_path):
+    path = tmp_path / "digits.txt"
+    path.write_text("zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n")
+    return path
+
+
+def test_transcribe_beam_flags(tiny_checkpoint, tmp_path, capsys):
+    lm = tmp_path / "digits.arpa"
+    assert (
+        main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"])
+        == 0
+    )
+    capsys.readouterr()
+    wav = str(DATA / "4_theo_2.wav")
+    assert main(["transcribe", "--model", str(tiny_checkpoint), "--lm", str(lm), "--beam", "5",
+                 "--lm-weight", "1", "--word-score", "0", "--hotwords", "four:2",
+                 "--word-timestamps", wav]) == 0  # fmt: skip
+    for line in capsys.readouterr().out.splitlines():  # the random model may say nothing
+        start, end, confidence, word = line.split("\t")
+        assert float(start) < float(end) and 0 <= float(confidence) <= 1
+        assert word in {
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+        }
+    assert main(["transcribe", "--model", str(tiny_checkpoint), "--lm", str(tmp_path / "no.arpa"),
+                 wav]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "no.arpa" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["transcribe"], ["evaluate"]])
+def test_help_lists_decoder_flags(command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    for flag in [
+        "--lm",
+        "--beam",
+        "--lm-weight",
+        "--word-score",
+        "--hotwords",
+        "--decoder-config",
+    ]:
+        assert flag in out
+
+
+@pytest.mark.parametrize("command", [["lm", "build"], ["tune-decoder"], ["lm"]])
+def test_new_commands_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: asr" in capsys.readouterr().out
+
+
+def test_lm_that_kenlm_refuses_is_a_clear_error(tmp_path):
+    lm = tmp_path / "broken.arpa"  # unigrams fine (the lexicon reads), bigram line broken
+    lm.write_text("\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t0\n-1\ta\t0\n\n"
+                  "\\2-grams:\nfoo\t<s> a\n\n\\end\\\n")  # fmt: skip
+    with pytest.raises(ValueError, match="broken.arpa: KenLM cannot load it"):
+        BeamSearchDecoder(TOK.vocab, lm)
+
+
+def test_evaluate_with_lm_beam_search(tiny_checkpoint, tmp_path, capsys):
+    manifest = tmp_path / "test.jsonl"
+    manifest.write_text(
+        "".join(
+            json.dumps({"audio": str(DATA / n), "text": t, "duration": 1.0}) + "\n"
+            for n, t in DIGITS.items()
+        )
+    )
+    lm = tmp_path / "digits.arpa"
+    assert main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"]) == 0
+    report = tmp_path / "report.json"
+    assert main(["evaluate", str(manifest), "--model", str(tiny_checkpoint), "--lm", str(lm),
+                 "--beam", "4", "--output", str(report)]) == 0  # fmt: skip
+    digits = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+    for result in json.loads(report.read_text())["results"]:
+        assert set(result["hyp"].split()) <= digits  # only LM words come out
