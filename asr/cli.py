@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate, train, transcribe
+from . import checkpoint, evaluate, train, transcribe
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
     "train": (train, "train a model on JSONL manifests"),
     "evaluate": (evaluate, "score a model on a JSONL manifest (WER, CER)"),
+    "average": (checkpoint, "average the weights of several checkpoints"),
 }
 
 
