@@ -86,7 +86,9 @@ def telephone(wave: torch.Tensor) -> torch.Tensor:
         narrow, TELEPHONE_RATE, TELEPHONE_LOW_CUT
     )
     wide = torchaudio.functional.resample(narrow, TELEPHONE_RATE, SAMPLE_RATE)
-    return torch.nn.functional.pad(wide, (0, max(0, len(wave) - len(wide))))[: len(wave)]
+    return torch.nn.functional.pad(wide, (0, max(0, len(wave) - len(wide))))[
+        : len(wave)
+    ]
 
 
 def colored_noise(n: int, exponent: float, generator: torch.Generator) -> torch.Tensor:
@@ -117,7 +119,9 @@ class WaveAugment:
             low, high = cfg.noise_snr_db
             snr = low + (high - low) * torch.rand((), generator=generator)
             noise = self._noise(len(wave), generator)
-            wave = torchaudio.functional.add_noise(wave[None], noise[None], snr[None])[0]
+            wave = torchaudio.functional.add_noise(wave[None], noise[None], snr[None])[
+                0
+            ]
         if _chance(cfg.telephone_prob, generator):
             wave = telephone(wave)
         return wave.clamp(-1.0, 1.0)
@@ -144,7 +148,9 @@ class SpecAugment(torch.nn.Module):
     def __init__(self, config: AugmentConfig):
         super().__init__()
         self.freq = [
-            torchaudio.transforms.FrequencyMasking(config.freq_mask_width, iid_masks=True)
+            torchaudio.transforms.FrequencyMasking(
+                config.freq_mask_width, iid_masks=True
+            )
             for _ in range(config.freq_masks)
         ]
         self.time = [

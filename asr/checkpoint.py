@@ -12,6 +12,7 @@ so that ``load_checkpoint`` never unpickles code and needs nothing but the file.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pickle
 import random
@@ -85,8 +86,12 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
             f"data ({str(error).splitlines()[0][:200]})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason})") from None
+        reason = (
+            str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        )
+        raise CheckpointError(
+            f"{path}: truncated or corrupt checkpoint ({reason})"
+        ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not an asr checkpoint (no dict inside)")
     missing = [k for k in REQUIRED_KEYS if k not in state]
@@ -105,7 +110,9 @@ def config_from_dict(cls, values: dict[str, Any]):
     and ignoring keys a newer version may have added."""
     known = {f.name for f in fields(cls)}
     kwargs = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in values.items()
+        if k in known
     }
     return cls(**kwargs)
 
@@ -125,6 +132,39 @@ def configs_from_state(state: dict) -> tuple[ModelConfig, FrontendConfig]:
         config_from_dict(ModelConfig, state["model_config"]),
         config_from_dict(FrontendConfig, state["frontend_config"]),
     )
+
+
+def plain_data(value):
+    """Config and metric values as plain data that ``weights_only`` loading accepts
+    (non-finite floats and other objects become strings)."""
+    if isinstance(value, dict):
+        return {k: plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return (
+        value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+    )
+
+
+def check_writable(out_dir: Path) -> None:
+    """Create ``out_dir`` and write a 4 kB probe there, so that an unwritable or full
+    disk is reported before hours of training, not at the first checkpoint."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as error:
+        raise OSError(
+            f"{out_dir}: output directory is not writable ({error})"
+        ) from None
+
+
+def epoch_snapshots(out_dir: Path) -> list[Path]:
+    """The epoch-N.pt files of a training run, oldest first."""
+    return sorted(out_dir.glob("epoch-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
@@ -180,7 +220,7 @@ def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
         raise CheckpointError("no checkpoints to average")
     states = [load_checkpoint(p) for p in paths]
     first = states[0]
-    for path, state in zip(paths, states):
+    for path, state in zip(paths, states, strict=True):
         if state["model_config"] != first["model_config"] or (
             state["model"].keys() != first["model"].keys()
         ):
@@ -197,7 +237,9 @@ def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
     return {**result, "model": averaged, "averaged_from": [Path(p).name for p in paths]}
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="asr average", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )

@@ -57,7 +57,9 @@ def init_distributed(device: str) -> tuple[DistInfo, torch.device]:
         torch.cuda.set_device(torch_device)
     if not dist.is_initialized():
         backend = "nccl" if torch_device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, device_id=torch_device if backend == "nccl" else None)
+        dist.init_process_group(
+            backend, device_id=torch_device if backend == "nccl" else None
+        )
     return info, torch_device
 
 

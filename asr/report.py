@@ -33,8 +33,10 @@ def reconcile_metrics(out_dir: Path, epochs_done: int, last_row: dict | None) ->
     own row for epoch ``epochs_done`` if the crash came before it was logged."""
     path = out_dir / "metrics.csv"
     rows = [r for r in read_metrics(path) if int(r["epoch"]) <= epochs_done]
-    if last_row and int(last_row["epoch"]) == epochs_done and (
-        not rows or int(rows[-1]["epoch"]) < epochs_done
+    if (
+        last_row
+        and int(last_row["epoch"]) == epochs_done
+        and (not rows or int(rows[-1]["epoch"]) < epochs_done)
     ):
         rows.append(last_row)
     if not rows:
@@ -64,7 +66,9 @@ def plot_curves(metrics_csv: Path, png: Path) -> None:
     ax_loss.legend()
     if rows[0].get("dev_wer"):
         for key in ("dev_wer", "dev_cer"):
-            ax_wer.plot(epochs, [100 * float(r[key]) for r in rows], marker="o", label=key)
+            ax_wer.plot(
+                epochs, [100 * float(r[key]) for r in rows], marker="o", label=key
+            )
         ax_wer.set(xlabel="epoch", ylabel="error rate (%)")
         ax_wer.legend()
     fig.tight_layout()

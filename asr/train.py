@@ -25,7 +25,6 @@ import math
 import random
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,17 +40,19 @@ from .augment import AugmentConfig, SpecAugment, WaveAugment
 from .checkpoint import (
     CheckpointError,
     average_checkpoints,
+    check_writable,
     configs_from_state,
+    epoch_snapshots,
     load_checkpoint,
     model_state,
+    plain_data,
     remove_stale_temporaries,
-    rng_state,
     save_checkpoint,
-    set_rng_state,
 )
 from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
 from .evaluate import evaluate
 from .model import Encoder, ModelConfig
+from .progress import Progress, restore, snapshot
 from .report import log_metrics, reconcile_metrics
 from .text import BLANK, CharTokenizer
 from .transcribe import ASRModel
@@ -64,7 +65,9 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 @dataclass(frozen=True)
 class TrainConfig:
     train_manifest: str = ""  # JSONL manifest of training utterances
-    dev_manifest: str = ""  # JSONL manifest decoded after every epoch (never a test set)
+    dev_manifest: str = (
+        ""  # JSONL manifest decoded after every epoch (never a test set)
+    )
     out_dir: str = "exp/run"  # checkpoints, metrics.csv and curves.png go here
     epochs: int = 30  # passes over the training manifest
     batch_size: int = 32  # utterances per batch at most
@@ -97,30 +100,6 @@ class DataError(ValueError):
     """Too many training entries failed to load."""
 
 
-@dataclass
-class Progress:
-    """Where training stands; saved in last.pt (apart from the config)."""
-
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps taken
-    batch: int = 0  # batches of the current epoch consumed, per rank
-    best_wer: float = math.inf  # lowest dev WER so far
-    best_epoch: int = -1  # the epoch that reached it
-    loss_sum: float = 0.0  # current epoch: summed CTC loss of trained utterances
-    utterances: int = 0  # current epoch: utterances trained on
-    audio_seconds: float = 0.0  # current epoch: seconds of audio trained on
-    skipped_nonfinite: int = 0  # current epoch: batches skipped for a NaN/inf loss
-    failed_entries: int = 0  # current epoch: entries whose audio failed to load
-    world_size: int = 1  # ranks of the run that wrote this
-
-    def start_epoch(self) -> None:
-        self.batch, self.loss_sum, self.utterances, self.audio_seconds = 0, 0.0, 0, 0.0
-        self.skipped_nonfinite = self.failed_entries = 0
-
-
-SUMMED = ("loss_sum", "utterances", "audio_seconds")  # per rank until summed
-
-
 def train(cfg: TrainConfig) -> dict:
     """Train a model as ``cfg`` says; returns the final ``Progress`` as a dict."""
     info, device = distributed.init_distributed(cfg.device)
@@ -141,12 +120,14 @@ class Trainer:
         np.random.seed(cfg.seed)
         self.out_dir = Path(cfg.out_dir)
         if info.is_main:
-            _check_writable(self.out_dir)
+            check_writable(self.out_dir)
             remove_stale_temporaries(self.out_dir)
         self.frontend = Frontend(cfg.frontend).to(device)
         self.spec_augment = SpecAugment(cfg.augment)
         model_cfg = dataclasses.replace(
-            cfg.model, n_features=cfg.frontend.n_features, vocab_size=len(CharTokenizer())
+            cfg.model,
+            n_features=cfg.frontend.n_features,
+            vocab_size=len(CharTokenizer()),
         )
         self.encoder = Encoder(model_cfg).to(device)
         self.entries = read_manifest(cfg.train_manifest)
@@ -160,7 +141,9 @@ class Trainer:
             self.optimizer, lambda step: _lr_factor(step, cfg.warmup_steps, total)
         )
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-        self.ctc_loss = torch.nn.CTCLoss(blank=BLANK, reduction="sum", zero_infinity=True)
+        self.ctc_loss = torch.nn.CTCLoss(
+            blank=BLANK, reduction="sum", zero_infinity=True
+        )
         self.progress = Progress(world_size=info.world_size)
         if cfg.resume and (self.out_dir / "last.pt").exists():
             self._resume(self.out_dir / "last.pt")
@@ -202,7 +185,7 @@ class Trainer:
             started = time.time()
             throughput, data_wait = self._train_epoch(epoch)
             distributed.average_buffers(self.encoder)
-            totals = distributed.all_sum([getattr(progress, k) for k in SUMMED], self.device)
+            totals = progress.summed(self.device)
             row = {
                 "epoch": epoch + 1, "step": progress.step,
                 "lr": self.scheduler.get_last_lr()[0],
@@ -215,14 +198,16 @@ class Trainer:
             }  # fmt: skip
             improved = row.get("dev_wer", -epoch) < progress.best_wer
             if improved:
-                progress.best_wer, progress.best_epoch = row.get("dev_wer", -epoch), epoch + 1
+                progress.best_wer, progress.best_epoch = (
+                    row.get("dev_wer", -epoch),
+                    epoch + 1,
+                )
             progress.epoch = epoch + 1
             progress.start_epoch()
             self._save(row, improved=improved)
             if self.info.is_main:
                 log_metrics(self.out_dir, row)
-                tqdm.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                    for k, v in row.items()))  # fmt: skip
+                tqdm.write(_format_row(row))
         if self.info.is_main and cfg.average_last:
             self._write_average()
         distributed.barrier()
@@ -263,7 +248,9 @@ class Trainer:
             bar.update()
             if ok < world:  # every rank skips it, or DDP's gradient all-reduce hangs
                 if nonfinite:
-                    log.warning("step %d: non-finite loss, batch skipped", progress.step)
+                    log.warning(
+                        "step %d: non-finite loss, batch skipped", progress.step
+                    )
                 continue
             self.scaler.scale(loss / cfg.accum_steps).backward()
             pending += 1
@@ -278,7 +265,9 @@ class Trainer:
                 if cfg.save_every_steps and progress.step % cfg.save_every_steps == 0:
                     self._save(None)
             elapsed = time.perf_counter() - started
-            bar.set_postfix(loss=f"{loss.item():.3f}", audio_s_per_s=f"{audio / elapsed:.1f}")
+            bar.set_postfix(
+                loss=f"{loss.item():.3f}", audio_s_per_s=f"{audio / elapsed:.1f}"
+            )
         if pending:  # the epoch's last batches were skipped: step on what was summed
             self._optimizer_step()
         bar.close()
@@ -298,7 +287,9 @@ class Trainer:
         with autocast:
             log_probs, out_lens = self.model(feats, feat_lens)
         loss = self.ctc_loss(
-            log_probs.float().transpose(0, 1),  # (B, T, V) -> (T, B, V) as CTCLoss wants
+            log_probs.float().transpose(
+                0, 1
+            ),  # (B, T, V) -> (T, B, V) as CTCLoss wants
             batch.targets,
             out_lens,
             batch.target_lens,
@@ -336,11 +327,15 @@ class Trainer:
         loss_sum, count = 0.0, 0
         dataset = AudioDataset(self.dev_entries, tokenizer)
         for start in range(0, len(dataset), 32):
-            batch = collate([dataset[i] for i in range(start, min(start + 32, len(dataset)))])
+            batch = collate(
+                [dataset[i] for i in range(start, min(start + 32, len(dataset)))]
+            )
             if not len(batch):
                 continue
             batch = batch.to(self.device)
-            log_probs, out_lens = self.encoder(*self.frontend(batch.waves, batch.wave_lens))
+            log_probs, out_lens = self.encoder(
+                *self.frontend(batch.waves, batch.wave_lens)
+            )
             loss_sum += self.ctc_loss(
                 log_probs.transpose(0, 1), batch.targets, out_lens, batch.target_lens
             ).item()
@@ -351,31 +346,28 @@ class Trainer:
     def _save(self, row: dict | None, improved: bool = False) -> None:
         """Write last.pt (every rank takes part; rank 0 writes); at an epoch end
         (``row`` given) also best.pt when ``improved`` and the epoch snapshot."""
-        rngs = distributed.gather(rng_state())  # each rank resumes its own stream
-        totals = distributed.all_sum(
-            [getattr(self.progress, k) for k in SUMMED], self.device
-        )
+        progress = snapshot(self.progress, self.device)
         if not self.info.is_main:
             return
-        if row is not None:
-            self.last_row = row
-        progress = {**asdict(self.progress), **dict(zip(SUMMED, totals))}
-        progress["utterances"] = int(progress["utterances"])
+        self.last_row = row or self.last_row
         weights = model_state(self.encoder, self.cfg.frontend, CharTokenizer().vocab)
-        meta = {"train_config": _plain(asdict(self.cfg)),
-                "metrics": _plain(self.last_row), **progress}  # fmt: skip
+        meta = {"train_config": plain_data(asdict(self.cfg)),
+                "metrics": plain_data(self.last_row),
+                **{k: v for k, v in progress.items() if k != "rng"}}  # fmt: skip
         if improved:
             save_checkpoint(self.out_dir / "best.pt", {**weights, **meta})
         keep = max(self.cfg.keep_last, self.cfg.average_last)
         if row is not None and keep:
-            save_checkpoint(self.out_dir / f"epoch-{row['epoch']}.pt", {**weights, **meta})
-            for old in _epoch_snapshots(self.out_dir)[:-keep]:
+            save_checkpoint(
+                self.out_dir / f"epoch-{row['epoch']}.pt", {**weights, **meta}
+            )
+            for old in epoch_snapshots(self.out_dir)[:-keep]:
                 old.unlink()
         save_checkpoint(
             self.out_dir / "last.pt",
             {**weights, **meta, "optimizer": self.optimizer.state_dict(),
              "scheduler": self.scheduler.state_dict(),
-             "scaler": self.scaler.state_dict(), "rng": rngs},
+             "scaler": self.scaler.state_dict(), "rng": progress["rng"]},
         )  # fmt: skip
 
     last_row: dict | None = None  # metrics of the last finished epoch
@@ -390,33 +382,25 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        names = [f.name for f in dataclasses.fields(Progress)]
-        progress = Progress(**{k: state[k] for k in names if k in state})
-        rngs, rank = state.get("rng") or [], self.info.rank
-        if progress.world_size != self.info.world_size and progress.batch:
-            log.warning("resumed with %d ranks instead of %d: epoch %d restarts",
-                        self.info.world_size, progress.world_size, progress.epoch + 1)  # fmt: skip
-            progress.start_epoch()
-        elif rank < len(rngs):
-            set_rng_state(rngs[rank])
-        if rank:  # rank 0 carries the sums of the epoch so far
-            progress.loss_sum, progress.utterances, progress.audio_seconds = 0.0, 0, 0.0
-        progress.world_size = self.info.world_size
-        self.progress, self.last_row = progress, state.get("metrics")
+        self.progress, self.last_row = restore(state, self.info), state.get("metrics")
         if self.info.is_main:
-            reconcile_metrics(self.out_dir, progress.epoch, self.last_row)
+            reconcile_metrics(self.out_dir, self.progress.epoch, self.last_row)
+            done = self.progress
             log.info("resumed from epoch %d, batch %d, step %d",
-                     progress.epoch + 1, progress.batch, progress.step)  # fmt: skip
+                     done.epoch + 1, done.batch, done.step)  # fmt: skip
 
     def _write_average(self) -> None:
-        snapshots = _epoch_snapshots(self.out_dir)[-self.cfg.average_last :]
+        snapshots = epoch_snapshots(self.out_dir)[-self.cfg.average_last :]
         save_checkpoint(self.out_dir / "averaged.pt", average_checkpoints(snapshots))
-        log.info("averaged.pt: mean weights of %s", ", ".join(p.name for p in snapshots))
+        log.info(
+            "averaged.pt: mean weights of %s", ", ".join(p.name for p in snapshots)
+        )
 
 
-def _epoch_snapshots(out_dir: Path) -> list[Path]:
-    """epoch-N.pt files, oldest first."""
-    return sorted(out_dir.glob("epoch-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+def _format_row(row: dict) -> str:
+    return " ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+    )
 
 
 def _check_config(cfg: TrainConfig, device: torch.device) -> None:
@@ -440,28 +424,13 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _plain(value):
-    """Config and metric values as plain data that ``weights_only`` loading accepts."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
-
-
-def _check_writable(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_bytes(b"0" * 4096)
-        probe.unlink()
-    except OSError as error:
-        raise OSError(f"{out_dir}: output directory is not writable ({error})") from None
-
-
-DERIVED_FIELDS = {"model", "frontend", "augment", "n_features", "vocab_size"}  # not flags
+DERIVED_FIELDS = {
+    "model",
+    "frontend",
+    "augment",
+    "n_features",
+    "vocab_size",
+}  # not flags
 
 
 def _add_config_flags(parser, cls, prefix: str = "") -> None:
@@ -472,7 +441,9 @@ def _add_config_flags(parser, cls, prefix: str = "") -> None:
         default = getattr(cls(), f.name)
         flag = "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default
+            )
         elif isinstance(default, tuple):
             kind = type(default[0]) if default else int
             parser.add_argument(flag, type=kind, nargs="+", default=list(default))
@@ -480,7 +451,9 @@ def _add_config_flags(parser, cls, prefix: str = "") -> None:
             parser.add_argument(flag, type=type(default), default=default)
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="asr train", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )

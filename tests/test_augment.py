@@ -31,7 +31,9 @@ def band_power(wave, low_hz, high_hz):
 def test_speed_perturbation_changes_length_by_the_factor(factor):
     wave = tone(1.0)
     out = speed_perturb(wave, factor)
-    assert abs(len(out) - SAMPLE_RATE / factor) <= 2  # 0.9 -> 17778 samples, 1.1 -> 14545
+    assert (
+        abs(len(out) - SAMPLE_RATE / factor) <= 2
+    )  # 0.9 -> 17778 samples, 1.1 -> 14545
     assert speed_perturb(wave, 1.0) is wave
 
 
@@ -60,11 +62,15 @@ def test_noise_from_a_folder_of_recordings(tmp_path):
     rumble = 0.5 * np.sin(2 * np.pi * 60 * np.arange(4000) / SAMPLE_RATE)  # 60 Hz hum
     sf.write(tmp_path / "hum.wav", rumble.astype(np.float32), SAMPLE_RATE)
     clean = tone(1.0, hz=2000)
-    config = AugmentConfig(noise_prob=1.0, noise_snr_db=(0.0, 0.0), noise_dir=str(tmp_path))
+    config = AugmentConfig(
+        noise_prob=1.0, noise_snr_db=(0.0, 0.0), noise_dir=str(tmp_path)
+    )
     noise = WaveAugment(config)(clean, torch.Generator().manual_seed(0)) - clean
     # the added noise is the looped 60 Hz hum, at the clean signal's power (0 dB)
     assert band_power(noise, 40, 80) > 0.95 * band_power(noise, 0, 8000)
-    assert noise.pow(2).mean().item() == pytest.approx(clean.pow(2).mean().item(), rel=0.01)
+    assert noise.pow(2).mean().item() == pytest.approx(
+        clean.pow(2).mean().item(), rel=0.01
+    )
 
 
 def test_pink_noise_has_more_power_at_low_frequencies():

@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
 from asr.audio import FrontendConfig
 from asr.checkpoint import (
@@ -20,7 +21,6 @@ from asr.checkpoint import (
 from asr.model import Encoder
 from asr.text import CharTokenizer
 from asr.transcribe import load_model
-from conftest import TINY
 
 
 def test_round_trip(tiny_checkpoint):

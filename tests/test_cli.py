@@ -3,9 +3,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import DATA, DIGITS, ROOT
 
 from asr.cli import main
-from conftest import DATA, DIGITS, ROOT
 
 
 @pytest.mark.parametrize("command", [[], ["transcribe"], ["train"], ["evaluate"]])

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 import torch
+from conftest import ROOT
+from test_train import read_rows, write_digit_manifest
 
 from asr.checkpoint import load_checkpoint
 from asr.data import BucketBatchSampler
 from asr.distributed import DistInfo, all_sum, init_distributed
-from conftest import ROOT
-from test_train import read_rows, write_digit_manifest
 
 RANK_SCRIPT = """
 import sys, torch
@@ -53,7 +53,9 @@ def test_two_process_gloo_run_keeps_ranks_in_step(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     # both ranks ran, each on half of the 4 one-utterance batches, in step
-    assert [(r["world_size"], r["batches"], r["step"]) for r in ranks] == [(2, 2, 4)] * 2
+    assert [(r["world_size"], r["batches"], r["step"]) for r in ranks] == [
+        (2, 2, 4)
+    ] * 2
     for name, tensor in ranks[0]["model"].items():  # DDP kept the replicas identical
         torch.testing.assert_close(ranks[1]["model"][name], tensor, rtol=0, atol=1e-6)
     last = load_checkpoint(run / "last.pt")  # written by rank 0 alone
@@ -66,7 +68,9 @@ def test_two_process_gloo_run_keeps_ranks_in_step(tmp_path):
 
 
 def test_sampler_shards_cover_an_epoch_with_padding():
-    sampler = [BucketBatchSampler([1.0] * 5, 1, 10.0, num_replicas=3, rank=r) for r in range(3)]
+    sampler = [
+        BucketBatchSampler([1.0] * 5, 1, 10.0, num_replicas=3, rank=r) for r in range(3)
+    ]
     seen = [i for s in sampler for batch in s for i in batch]
     assert len(seen) == 6 and set(seen) == set(range(5))  # one batch repeated
 
@@ -78,5 +82,9 @@ def test_fp16_with_loss_scaling_on_cuda(tmp_path):
 
     from asr.train import train
 
-    train(tiny_config(tmp_path, epochs=1, precision="fp16", device="cuda", dev_manifest=""))
+    train(
+        tiny_config(
+            tmp_path, epochs=1, precision="fp16", device="cuda", dev_manifest=""
+        )
+    )
     assert "scale" in load_checkpoint(tmp_path / "run" / "last.pt")["scaler"]

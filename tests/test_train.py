@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import DATA, DIGITS, TINY
 
 import asr.train
 from asr.audio import Frontend, FrontendConfig, load_audio
@@ -23,7 +24,6 @@ from asr.train import (
     train,
 )
 from asr.transcribe import load_model
-from conftest import DATA, DIGITS, TINY
 
 
 def write_digit_manifest(path, names=DIGITS):
@@ -63,8 +63,14 @@ def test_overfit_four_real_utterances():
 
 def test_our_loss_matches_functional_ctc_loss():
     log_probs = torch.randn(2, 12, 29).log_softmax(-1)
-    targets, out_lens, target_lens = torch.tensor([[5, 6, 7], [8, 9, 0]]), torch.tensor([12, 9]), torch.tensor([3, 2])
-    ours = torch.nn.CTCLoss(blank=BLANK, reduction="sum")(log_probs.transpose(0, 1), targets, out_lens, target_lens)
+    targets, out_lens, target_lens = (
+        torch.tensor([[5, 6, 7], [8, 9, 0]]),
+        torch.tensor([12, 9]),
+        torch.tensor([3, 2]),
+    )
+    ours = torch.nn.CTCLoss(blank=BLANK, reduction="sum")(
+        log_probs.transpose(0, 1), targets, out_lens, target_lens
+    )
     reference = sum(
         torch.nn.functional.ctc_loss(log_probs[b, : out_lens[b]], targets[b, : target_lens[b]],
                                      out_lens[b : b + 1], target_lens[b : b + 1], reduction="sum")
@@ -95,7 +101,9 @@ def test_train_writes_checkpoints_metrics_and_plot(tmp_path):
     last = load_checkpoint(run / "last.pt")
     assert last["step"] == 4 and last["epoch"] == 2 and "optimizer" in last
     assert "optimizer" not in load_checkpoint(run / "best.pt")
-    assert isinstance(load_model(run / "best.pt").transcribe(DATA / "2_jackson_1.wav"), str)
+    assert isinstance(
+        load_model(run / "best.pt").transcribe(DATA / "2_jackson_1.wav"), str
+    )
 
 
 def test_resume_continues_from_last_checkpoint(tmp_path):
@@ -142,15 +150,21 @@ def test_non_finite_loss_batch_is_skipped_and_counted(tmp_path, monkeypatch):
     assert [int(r["skipped_nonfinite"]) for r in rows] == [1, 0]
     assert [int(r["step"]) for r in rows] == [3, 7]  # 4 batches an epoch, one skipped
     weights = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
-    assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+    assert all(
+        torch.isfinite(w).all() for w in weights.values() if w.is_floating_point()
+    )
 
 
 def test_entries_that_fail_to_load_are_counted_and_abort_past_the_threshold(tmp_path):
     manifest = write_digit_manifest(tmp_path / "mixed.jsonl")
     (tmp_path / "broken.wav").write_bytes(b"RIFF not really a wav file")
     with manifest.open("a") as f:
-        f.write(json.dumps({"audio": "broken.wav", "text": "one", "duration": 0.5}) + "\n")
-        f.write(json.dumps({"audio": "missing.wav", "text": "two", "duration": 0.6}) + "\n")
+        f.write(
+            json.dumps({"audio": "broken.wav", "text": "one", "duration": 0.5}) + "\n"
+        )
+        f.write(
+            json.dumps({"audio": "missing.wav", "text": "two", "duration": 0.6}) + "\n"
+        )
     cfg = tiny_config(tmp_path, train_manifest=str(manifest), epochs=1, batch_size=1)
     train(dataclasses.replace(cfg, max_failed_fraction=0.5))
     row = read_rows(tmp_path / "run")[0]
@@ -181,10 +195,18 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path):
                       model=NO_BATCHNORM, dev_manifest="",
                       train_manifest=str(tmp_path / "same-length.jsonl"))  # fmt: skip
     train(big)
-    train(dataclasses.replace(big, out_dir=str(tmp_path / "acc"), batch_size=2, accum_steps=2))
-    one, two = (load_checkpoint(Path(d) / "last.pt") for d in (big.out_dir, tmp_path / "acc"))
+    train(
+        dataclasses.replace(
+            big, out_dir=str(tmp_path / "acc"), batch_size=2, accum_steps=2
+        )
+    )
+    one, two = (
+        load_checkpoint(Path(d) / "last.pt") for d in (big.out_dir, tmp_path / "acc")
+    )
     assert one["step"] == two["step"] == 1  # one optimizer step per epoch
-    assert [float(r["train_loss"]) for r in read_rows(Path(big.out_dir))] == pytest.approx(
+    assert [
+        float(r["train_loss"]) for r in read_rows(Path(big.out_dir))
+    ] == pytest.approx(
         [float(r["train_loss"]) for r in read_rows(tmp_path / "acc")], rel=1e-3
     )
     # after one step AdamW's first moment is 0.1 * the gradient: the gradients are
@@ -215,7 +237,10 @@ def test_metrics_report_throughput_and_data_wait(tmp_path):
 def test_keep_last_snapshots_and_their_average(tmp_path):
     train(tiny_config(tmp_path, epochs=3, keep_last=2, average_last=2, dev_manifest=""))
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.glob("epoch-*.pt")) == ["epoch-2.pt", "epoch-3.pt"]
+    assert sorted(p.name for p in run.glob("epoch-*.pt")) == [
+        "epoch-2.pt",
+        "epoch-3.pt",
+    ]
     two, three = (load_checkpoint(run / f"epoch-{n}.pt")["model"] for n in (2, 3))
     averaged = load_checkpoint(run / "averaged.pt")
     assert averaged["averaged_from"] == ["epoch-2.pt", "epoch-3.pt"]

@@ -11,10 +11,10 @@ import sys
 import time
 
 import pytest
+from conftest import DATA, DIGITS, ROOT
 
 from asr.audio import load_audio
 from asr.checkpoint import CheckpointError, load_checkpoint
-from conftest import DATA, DIGITS, ROOT
 
 EPOCHS, COPIES = 3, 3  # 4 digits x 3 copies = 12 one-utterance batches an epoch
 TOTAL_STEPS = EPOCHS * len(DIGITS) * COPIES
