@@ -198,10 +198,8 @@ class Trainer:
             }  # fmt: skip
             improved = row.get("dev_wer", -epoch) < progress.best_wer
             if improved:
-                progress.best_wer, progress.best_epoch = (
-                    row.get("dev_wer", -epoch),
-                    epoch + 1,
-                )
+                progress.best_wer = row.get("dev_wer", -epoch)
+                progress.best_epoch = epoch + 1
             progress.epoch = epoch + 1
             progress.start_epoch()
             self._save(row, improved=improved)
@@ -286,10 +284,9 @@ class Trainer:
         )
         with autocast:
             log_probs, out_lens = self.model(feats, feat_lens)
+        # (B, T, V) -> (T, B, V) as CTCLoss wants; the loss in float32 under autocast
         loss = self.ctc_loss(
-            log_probs.float().transpose(
-                0, 1
-            ),  # (B, T, V) -> (T, B, V) as CTCLoss wants
+            log_probs.float().transpose(0, 1),
             batch.targets,
             out_lens,
             batch.target_lens,

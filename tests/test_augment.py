@@ -93,8 +93,9 @@ def test_waveform_augmentation_is_reproducible_from_the_generator_seed():
 
 def test_spec_augment_masks_whole_bands_and_frames_in_training_only():
     torch.manual_seed(0)
-    spec_augment = SpecAugment(AugmentConfig(freq_masks=2, freq_mask_width=5,
-                                             time_masks=2, time_mask_width=10))  # fmt: skip
+    config = AugmentConfig(freq_masks=2, freq_mask_width=5, time_masks=2,
+                           time_mask_width=10)  # fmt: skip
+    spec_augment = SpecAugment(config)
     feats = torch.ones(3, 100, 40)  # (B, T, F)
     out = spec_augment(feats)
     assert out.shape == feats.shape
@@ -118,3 +119,24 @@ def test_spec_augment_masks_whole_bands_and_frames_in_training_only():
 def test_bad_augmentation_settings_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):
         AugmentConfig(**overrides).validate()
+
+
+def test_dataset_augments_the_same_in_a_worker_process_and_per_epoch():
+    from torch.utils.data import DataLoader
+
+    from asr.data import AudioDataset
+    from asr.text import CharTokenizer
+    from conftest import DATA, DIGITS
+
+    entries = [
+        {"audio": str(DATA / n), "text": t, "duration": 1.0} for n, t in DIGITS.items()
+    ]
+    augment = WaveAugment(AugmentConfig(speed_factors=(0.9, 1.1), noise_prob=1.0))
+    dataset = AudioDataset(entries, CharTokenizer(), augment, seed=7)
+    dataset.set_epoch(3)
+    here = [dataset[i][0] for i in range(4)]
+    loader = DataLoader(dataset, batch_size=None, num_workers=1)
+    there = [wave for wave, _ in loader]
+    assert all(torch.equal(a, b) for a, b in zip(here, there, strict=True))
+    dataset.set_epoch(4)
+    assert not torch.equal(dataset[0][0], here[0])  # a new draw each epoch

@@ -108,7 +108,7 @@ def _tiny_state(value: float, counter: int) -> dict:
         for p in encoder.parameters():
             p.fill_(value)
     state = model_state(encoder, FrontendConfig(), CharTokenizer().vocab)
-    for name, tensor in state["model"].items():
+    for tensor in state["model"].values():
         if not tensor.is_floating_point():
             tensor.fill_(counter)  # BatchNorm's num_batches_tracked
     return state
@@ -136,8 +136,8 @@ def test_asr_average_command_writes_a_loadable_checkpoint(tmp_path, capsys):
     weight = load_checkpoint(tmp_path / "avg.pt")["model"]["head.bias"]
     assert torch.allclose(weight, torch.ones_like(weight))
     assert load_model(tmp_path / "avg.pt").encoder.config == TINY
-    other = {**_tiny_state(0.0, 1), "model_config": {**_tiny_state(0.0, 1)["model_config"],
-                                                     "hidden_size": 8}}  # fmt: skip
+    other = _tiny_state(0.0, 1)
+    other["model_config"] = {**other["model_config"], "hidden_size": 8}
     save_checkpoint(tmp_path / "other.pt", other)
     assert main(["average", paths[0], str(tmp_path / "other.pt"), "--out",
                  str(tmp_path / "x.pt")]) == 1  # fmt: skip

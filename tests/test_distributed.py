@@ -19,7 +19,8 @@ from asr import distributed
 from asr.train import Trainer, build_parser, config_from_args
 
 info, device = distributed.init_distributed("cpu")
-trainer = Trainer(config_from_args(build_parser().parse_args(sys.argv[2:])), info, device)
+cfg = config_from_args(build_parser().parse_args(sys.argv[2:]))
+trainer = Trainer(cfg, info, device)
 trainer.fit()
 state = {"model": trainer.encoder.state_dict(), "world_size": info.world_size,
          "batches": len(trainer.loader.batch_sampler), "step": trainer.progress.step}

@@ -189,8 +189,8 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path):
             clip = load_audio(DATA / name)
             wave[: len(clip)] = clip
             sf.write(tmp_path / name, wave, 16000)
-            f.write(json.dumps({"audio": name, "text": text, "duration": length / 16000})
-                    + "\n")  # fmt: skip
+            entry = {"audio": name, "text": text, "duration": length / 16000}
+            f.write(json.dumps(entry) + "\n")
     big = tiny_config(tmp_path, out_dir=str(tmp_path / "big"), epochs=1, batch_size=4,
                       model=NO_BATCHNORM, dev_manifest="",
                       train_manifest=str(tmp_path / "same-length.jsonl"))  # fmt: skip
@@ -244,8 +244,8 @@ def test_keep_last_snapshots_and_their_average(tmp_path):
     two, three = (load_checkpoint(run / f"epoch-{n}.pt")["model"] for n in (2, 3))
     averaged = load_checkpoint(run / "averaged.pt")
     assert averaged["averaged_from"] == ["epoch-2.pt", "epoch-3.pt"]
-    torch.testing.assert_close(averaged["model"]["head.weight"],
-                               (two["head.weight"] + three["head.weight"]) / 2)  # fmt: skip
+    mean = (two["head.weight"] + three["head.weight"]) / 2
+    torch.testing.assert_close(averaged["model"]["head.weight"], mean)
 
 
 AUGMENTED = AugmentConfig(speed_factors=(0.9, 1.0, 1.1), noise_prob=0.5,
@@ -286,3 +286,16 @@ def test_mid_epoch_resume_gives_the_same_weights_as_an_uninterrupted_run(
     assert [r["train_loss"] for r in read_rows(tmp_path / "interrupted")] == [
         r["train_loss"] for r in read_rows(tmp_path / "run")
     ]
+
+
+def test_augmentation_flags_build_the_nested_config():
+    args = build_parser().parse_args(
+        ["--train-manifest", "t.jsonl", "--speed-factors", "0.9", "1.0", "1.1",
+         "--noise-snr-db", "0", "15", "--time-masks", "2", "--precision", "bf16"]
+    )  # fmt: skip
+    cfg = config_from_args(args)
+    assert cfg.augment.speed_factors == (0.9, 1.0, 1.1)
+    assert cfg.augment.noise_snr_db == (0.0, 15.0) and cfg.augment.time_masks == 2
+    assert cfg.precision == "bf16" and cfg.augment == AugmentConfig(
+        speed_factors=(0.9, 1.0, 1.1), noise_snr_db=(0.0, 15.0), time_masks=2
+    )

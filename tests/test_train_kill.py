@@ -30,7 +30,8 @@ def command(tmp_path, resume: bool) -> list[str]:
                                     "duration": duration}) + "\n")  # fmt: skip
     return [
         sys.executable, "-m", "asr", "train", "--train-manifest", str(manifest),
-        "--out-dir", str(tmp_path / "run"), "--epochs", str(EPOCHS), "--batch-size", "1",
+        "--out-dir", str(tmp_path / "run"), "--epochs", str(EPOCHS),
+        "--batch-size", "1",
         "--save-every-steps", "1", "--num-workers", "0", "--warmup-steps", "2",
         "--conv-channels", "4", "--hidden-size", "16", "--num-layers", "1",
         "--dropout", "0.1", "--time-masks", "1", *(["--resume"] if resume else []),
@@ -64,8 +65,10 @@ def kill9(proc) -> None:
 
 def finish(tmp_path) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command(tmp_path, resume=True), capture_output=True, text=True,
-                          env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        command(tmp_path, resume=True), capture_output=True, text=True, env=env,
+        timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     final = load_checkpoint(tmp_path / "run" / "last.pt")
     assert (final["epoch"], final["step"]) == (EPOCHS, TOTAL_STEPS)
