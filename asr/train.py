@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import os
 import random
 import sys
 import time
@@ -245,10 +246,8 @@ class Trainer:
             self._check_failures()
             bar.update()
             if ok < world:  # every rank skips it, or DDP's gradient all-reduce hangs
-                if nonfinite:
-                    log.warning(
-                        "step %d: non-finite loss, batch skipped", progress.step
-                    )
+                if nonfinite and self.info.is_main:
+                    log.warning("step %d: NaN/inf loss, batch skipped", progress.step)
                 continue
             self.scaler.scale(loss / cfg.accum_steps).backward()
             pending += 1
@@ -484,7 +483,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    main_rank = os.environ.get("RANK", "0") == "0"  # torchrun: rank 0 logs progress
+    logging.basicConfig(level=logging.INFO if main_rank else logging.WARNING,
+                        format="%(message)s")  # fmt: skip
     cfg = config_from_args(args)
     if not cfg.train_manifest:
         print("error: --train-manifest is required", file=sys.stderr)

@@ -63,7 +63,7 @@ def measure(cfg: TrainConfig) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--manifest", required=True, help="JSONL manifest of real audio")
+    parser.add_argument("--manifest", required=True, help="JSONL manifest of speech")
     parser.add_argument("--utterances", type=int, default=96, help="subset size")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--batch-size", type=int, default=16)

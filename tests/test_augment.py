@@ -122,11 +122,11 @@ def test_bad_augmentation_settings_are_refused(overrides, message):
 
 
 def test_dataset_augments_the_same_in_a_worker_process_and_per_epoch():
+    from conftest import DATA, DIGITS
     from torch.utils.data import DataLoader
 
     from asr.data import AudioDataset
     from asr.text import CharTokenizer
-    from conftest import DATA, DIGITS
 
     entries = [
         {"audio": str(DATA / n), "text": t, "duration": 1.0} for n, t in DIGITS.items()
