@@ -38,17 +38,12 @@ def read_manifest(path: str | Path) -> list[dict]:
             try:
                 entry = json.loads(line)
                 audio = Path(entry["audio"])
-                entry["audio"] = str(
-                    audio if audio.is_absolute() else path.parent / audio
-                )
-                entry["text"], entry["duration"] = (
-                    str(entry["text"]),
-                    float(entry["duration"]),
+                entry["audio"] = str(audio if audio.is_absolute() else path.parent / audio)
+                entry["text"], entry["duration"] = str(entry["text"]), float(
+                    entry["duration"]
                 )
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-                raise ValueError(
-                    f"{path}:{number}: bad manifest line ({error})"
-                ) from None
+                raise ValueError(f"{path}:{number}: bad manifest line ({error})") from None
             entries.append(entry)
     return entries
 
@@ -85,11 +80,7 @@ class AudioDataset(Dataset):
     """
 
     def __init__(
-        self,
-        entries: list[dict],
-        tokenizer: CharTokenizer,
-        transform=None,
-        seed: int = 0,
+        self, entries: list[dict], tokenizer: CharTokenizer, transform=None, seed: int = 0
     ):
         self.entries = entries
         self.tokenizer = tokenizer
