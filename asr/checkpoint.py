@@ -11,14 +11,19 @@ so that ``load_checkpoint`` never unpickles code and needs nothing but the file.
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import pickle
+import random
+import sys
 import tempfile
 import zipfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .audio import FrontendConfig
@@ -121,3 +126,131 @@ def configs_from_state(state: dict) -> tuple[ModelConfig, FrontendConfig]:
         config_from_dict(ModelConfig, state["model_config"]),
         config_from_dict(FrontendConfig, state["frontend_config"]),
     )
+
+
+def plain_data(value):
+    """Config and metric values as plain data that ``weights_only`` loading accepts
+    (non-finite floats and other objects become strings)."""
+    if isinstance(value, dict):
+        return {k: plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return (
+        value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+    )
+
+
+def check_writable(out_dir: Path) -> None:
+    """Create ``out_dir`` and write a 4 kB probe there, so that an unwritable or full
+    disk is reported before hours of training, not at the first checkpoint."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as error:
+        raise OSError(
+            f"{out_dir}: output directory is not writable ({error})"
+        ) from None
+
+
+def epoch_snapshots(out_dir: Path) -> list[Path]:
+    """The epoch-N.pt files of a training run, oldest first."""
+    return sorted(out_dir.glob("epoch-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that a process killed inside ``save_checkpoint``
+    left behind (never a finished checkpoint); returns what was removed."""
+    stale = sorted(Path(folder).glob(".*.pt.*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def rng_state() -> dict:
+    """The torch, CUDA, Python and NumPy random states as tensors and plain data,
+    so that a checkpoint holding them still loads with ``weights_only=True``."""
+    version, mt, gauss = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": {"version": version, "mt": torch.tensor(mt), "gauss": gauss},
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+    }  # fmt: skip
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what ``rng_state`` returned."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["mt"].tolist()), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state(
+        ("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"],
+         npy["has_gauss"], npy["cached"])
+    )  # fmt: skip
+
+
+def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
+    """Average the weights of checkpoints of one model (e.g. the last N epochs):
+    floating-point tensors are averaged, integer ones (BatchNorm's batch counter)
+    taken from the last file, like icefall's and fairseq's ``average_checkpoints``.
+
+    Returns:
+        A checkpoint dict (the last file's, without optimizer state) holding the
+        averaged weights and ``averaged_from``, the file names.
+
+    Raises:
+        CheckpointError: no paths, an unreadable file, or models that differ.
+    """
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    states = [load_checkpoint(p) for p in paths]
+    first = states[0]
+    for path, state in zip(paths, states, strict=True):
+        if state["model_config"] != first["model_config"] or (
+            state["model"].keys() != first["model"].keys()
+        ):
+            raise CheckpointError(f"{path}: a different model from {paths[0]}")
+    averaged = {}
+    for name, last in states[-1]["model"].items():
+        if last.is_floating_point():
+            total = sum(s["model"][name].double() for s in states)
+            averaged[name] = (total / len(states)).to(last.dtype)
+        else:
+            averaged[name] = last.clone()
+    result = {k: v for k, v in states[-1].items()
+              if k not in ("optimizer", "scheduler", "scaler", "rng")}  # fmt: skip
+    return {**result, "model": averaged, "averaged_from": [Path(p).name for p in paths]}
+
+
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(
+        prog="asr average", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.description = (
+        "Average the weights of checkpoints of one model, e.g. "
+        "asr average exp/run/epoch-*.pt --out exp/run/averaged.pt"
+    )
+    parser.add_argument("checkpoints", nargs="+", help="checkpoint files to average")
+    parser.add_argument("--out", required=True, help="where to write the average")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        save_checkpoint(args.out, average_checkpoints(args.checkpoints))
+    except (CheckpointError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.out}: average of {len(args.checkpoints)} checkpoints")
+    return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate, lm, train, transcribe, tune
+from . import checkpoint, evaluate, lm, train, transcribe, tune
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
@@ -14,6 +14,7 @@ COMMANDS = {
     "evaluate": (evaluate, "score a model on a JSONL manifest (WER, CER)"),
     "lm": (lm, "build n-gram language models for beam search"),
     "tune-decoder": (tune, "grid-search beam size, LM weight and word score on a dev set"),
+    "average": (checkpoint, "average the weights of several checkpoints"),
 }
 
 

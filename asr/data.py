@@ -72,12 +72,24 @@ def _relative(audio: Path, folder: Path) -> str:
 
 class AudioDataset(Dataset):
     """Manifest entries as (waveform, label ids). An entry whose audio fails to load
-    is returned as None (and logged) so the collate function can drop it."""
+    is returned as None (and logged) so the collate function can drop it.
 
-    def __init__(self, entries: list[dict], tokenizer: CharTokenizer, transform=None):
+    ``transform(wave, generator) -> wave`` (e.g. ``augment.WaveAugment``) gets a
+    generator seeded from (``seed``, the epoch set by ``set_epoch``, the index), so the
+    same utterance is augmented the same way in the same epoch, in any worker.
+    """
+
+    def __init__(
+        self, entries: list[dict], tokenizer: CharTokenizer, transform=None, seed: int = 0
+    ):
         self.entries = entries
         self.tokenizer = tokenizer
-        self.transform = transform  # waveform -> waveform, e.g. augmentation
+        self.transform = transform
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed augmentation; takes effect in workers started after the call."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -85,13 +97,16 @@ class AudioDataset(Dataset):
     def __getitem__(self, index: int):
         entry = self.entries[index]
         try:
-            wave = load_audio(entry["audio"])
+            wave = torch.from_numpy(np.ascontiguousarray(load_audio(entry["audio"])))
         except AudioError as error:
             log.warning("skipping %s", error)
             return None
         if self.transform is not None:
-            wave = self.transform(wave)
-        return torch.from_numpy(np.ascontiguousarray(wave)), torch.tensor(
+            generator = torch.Generator().manual_seed(
+                (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
+            )
+            wave = self.transform(wave, generator)
+        return wave, torch.tensor(
             self.tokenizer.encode(entry["text"]), dtype=torch.long
         )
 
@@ -113,12 +128,19 @@ class Batch:
             self.skipped,
         )
 
+    def __len__(self) -> int:
+        return len(self.wave_lens)
 
-def collate(items: list) -> Batch | None:
-    """Pad waveforms and targets of a list of dataset items into a Batch."""
+
+def collate(items: list) -> Batch:
+    """Pad waveforms and targets of a list of dataset items into a Batch. Failed
+    items (None) are dropped and counted in ``skipped``; when all failed, the batch
+    is empty (``len(batch) == 0``)."""
     good = [item for item in items if item is not None]
     if not good:
-        return None
+        empty = torch.zeros(0, dtype=torch.long)
+        return Batch(torch.zeros(0, 0), empty, torch.zeros(0, 0, dtype=torch.long),
+                     empty, skipped=len(items))  # fmt: skip
     waves, targets = zip(*good)
     return Batch(
         torch.nn.utils.rnn.pad_sequence(waves, batch_first=True),
@@ -131,8 +153,15 @@ def collate(items: list) -> Batch | None:
 
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar duration: entries sorted by length are cut into batches of
-    at most ``batch_size`` items and ``max_batch_seconds`` of audio, and the batch
-    order is shuffled each epoch (reproducibly from ``seed`` and the epoch)."""
+    at most ``batch_size`` items and ``max_batch_seconds`` of padded audio, and the
+    batch order is shuffled each epoch (reproducibly from ``seed`` and the epoch).
+
+    For data-parallel training each of ``num_replicas`` ranks takes every
+    ``num_replicas``-th batch of the shuffled order, starting at its ``rank``; the
+    order is first padded by repeating its head, so every rank gets the same number
+    of batches (as ``torch.utils.data.DistributedSampler`` does for items).
+    ``start_batch`` skips this rank's first batches (resuming mid-epoch).
+    """
 
     def __init__(
         self,
@@ -141,9 +170,12 @@ class BucketBatchSampler(Sampler[list[int]]):
         max_batch_seconds: float,
         shuffle: bool = True,
         seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
     ):
         self.batches = self._make_batches(durations, batch_size, max_batch_seconds)
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self.num_replicas, self.rank, self.start_batch = num_replicas, rank, 0
 
     @staticmethod
     def _make_batches(durations, batch_size, max_seconds) -> list[list[int]]:
@@ -163,14 +195,20 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches.append(current)
         return batches
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
 
-    def __iter__(self):
+    def epoch_batches(self) -> list[list[int]]:
+        """This rank's batches of the current epoch, all of them."""
         order = list(range(len(self.batches)))
         if self.shuffle:
             random.Random(self.seed + self.epoch).shuffle(order)
-        return iter([self.batches[i] for i in order])
+        padded = [order[i % len(order)] for i in range(len(self) * self.num_replicas)]
+        return [self.batches[i] for i in padded[self.rank :: self.num_replicas]]
+
+    def __iter__(self):
+        return iter(self.epoch_batches()[self.start_batch :])
 
     def __len__(self) -> int:
-        return len(self.batches)
+        """Batches per rank and epoch (``start_batch`` not subtracted)."""
+        return -(-len(self.batches) // self.num_replicas)

@@ -1,136 +1,416 @@
 """Training: ``TrainConfig``, the ``train(cfg)`` loop and the ``asr train`` command.
 
-Each epoch runs length-bucketed batches through frontend -> encoder -> CTC loss with
-AdamW, linear warm-up then cosine decay, and gradient clipping; then it decodes the
-dev manifest greedily and writes, beside a metrics CSV and a plot:
+Each epoch runs length-bucketed batches (optionally augmented, see ``augment.py``)
+through frontend -> encoder -> CTC loss with AdamW, linear warm-up then cosine decay,
+gradient accumulation, clipping and optional bf16/fp16 autocast; a batch whose loss is
+NaN or infinite is skipped and counted. Then rank 0 decodes the dev manifest greedily
+and writes, beside metrics.csv and curves.png (``report.py``):
 
-    last.pt   everything needed to resume (weights, optimizer, scheduler, step)
-    best.pt   the weights with the lowest dev WER so far, ready to ship
+    last.pt      everything needed to resume exactly: weights, optimizer, scheduler,
+                 loss scaler, random states and the position in the epoch; also
+                 written every ``save_every_steps`` optimizer steps
+    best.pt      the weights with the lowest dev WER so far, ready to ship
+    epoch-N.pt   the weights after epoch N (the last ``keep_last``), and
+    averaged.pt  their average (``average_last``)
+
+Run under ``torchrun`` it trains data-parallel (``distributed.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import logging
 import math
+import os
+import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .audio import Frontend, FrontendConfig
+from . import distributed
+from .audio import SAMPLE_RATE, Frontend, FrontendConfig
+from .augment import AugmentConfig, SpecAugment, WaveAugment
 from .checkpoint import (
     CheckpointError,
+    average_checkpoints,
+    check_writable,
     configs_from_state,
+    epoch_snapshots,
     load_checkpoint,
     model_state,
+    plain_data,
+    remove_stale_temporaries,
     save_checkpoint,
 )
 from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
 from .evaluate import evaluate
 from .model import Encoder, ModelConfig
+from .progress import Progress, restore, snapshot
+from .report import log_metrics, reconcile_metrics
 from .text import BLANK, CharTokenizer
 from .transcribe import ASRModel
 
 log = logging.getLogger(__name__)
 
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     train_manifest: str = ""  # JSONL manifest of training utterances
-    dev_manifest: str = ""  # JSONL manifest decoded after every epoch (never a test set)
+    dev_manifest: str = (
+        ""  # JSONL manifest decoded after every epoch (never a test set)
+    )
     out_dir: str = "exp/run"  # checkpoints, metrics.csv and curves.png go here
     epochs: int = 30  # passes over the training manifest
     batch_size: int = 32  # utterances per batch at most
     max_batch_seconds: float = 200.0  # padded audio seconds per batch at most
     lr: float = 2e-3  # peak learning rate of AdamW
     weight_decay: float = 1e-2  # AdamW decoupled weight decay
-    warmup_steps: int = 300  # linear warm-up steps, then cosine decay to 0
+    warmup_steps: int = 300  # linear warm-up optimizer steps, then cosine decay to 0
     grad_clip: float = 5.0  # max global gradient norm
-    seed: int = 0  # seeds weights, batch order and dropout
-    num_workers: int = 1  # DataLoader processes reading audio
-    device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
+    accum_steps: int = 1  # batches whose gradients add up to one optimizer step
+    precision: str = "fp32"  # "fp32"; "bf16" autocast (CUDA, or CPU); "fp16" autocast
+    #                          with loss scaling (CUDA only)
+    seed: int = 0  # seeds weights, batch order, augmentation and dropout
+    num_workers: int = 1  # DataLoader processes reading (and augmenting) audio
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; under torchrun each rank
+    #                      takes cuda:LOCAL_RANK
     resume: bool = False  # continue from out_dir/last.pt when it exists
+    save_every_steps: int = 200  # also write last.pt every N optimizer steps (0: only
+    #                              at epoch ends)
+    keep_last: int = 0  # keep the weights after each of the last N epochs (epoch-N.pt)
+    average_last: int = 0  # at the end, write averaged.pt: the mean of the last N
+    #                        epochs' weights (0: off)
+    max_failed_fraction: float = 0.05  # abort when more than this share of an
+    #                                    epoch's entries fail to load
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # augmentation
     model: ModelConfig = field(default_factory=ModelConfig)  # network shape
     frontend: FrontendConfig = field(default_factory=FrontendConfig)  # features
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Train a model as ``cfg`` says; returns the best dev scores seen."""
-    torch.manual_seed(cfg.seed)
-    out_dir = Path(cfg.out_dir)
-    _check_writable(out_dir)
-    device = torch.device(cfg.device)
-    tokenizer = CharTokenizer()
-    frontend = Frontend(cfg.frontend).to(device)
-    model_cfg = dataclasses.replace(
-        cfg.model, n_features=cfg.frontend.n_features, vocab_size=len(tokenizer)
-    )
-    encoder = Encoder(model_cfg).to(device)
-    train_entries = read_manifest(cfg.train_manifest)
-    dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
-    sampler = BucketBatchSampler(
-        [e["duration"] for e in train_entries],
-        cfg.batch_size,
-        cfg.max_batch_seconds,
-        seed=cfg.seed,
-    )
-    loader = DataLoader(
-        AudioDataset(train_entries, tokenizer),
-        batch_sampler=sampler,
-        collate_fn=collate,
-        num_workers=cfg.num_workers,
-        persistent_workers=cfg.num_workers > 0,
-    )
-    optimizer = torch.optim.AdamW(
-        encoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-    )
-    total_steps = cfg.epochs * len(loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, cfg.warmup_steps, total_steps)
-    )
-    progress = {"epoch": 0, "step": 0, "best_wer": math.inf, "best_epoch": -1}
-    if cfg.resume and (out_dir / "last.pt").exists():
-        progress = _resume(out_dir / "last.pt", encoder, optimizer, scheduler)
-        log.info("resumed from epoch %d, step %d", progress["epoch"], progress["step"])
-    log.info("model: %s, %.2f M parameters", model_cfg, encoder.num_parameters() / 1e6)
-    ctc_loss = torch.nn.CTCLoss(blank=BLANK, reduction="sum", zero_infinity=True)
+class DataError(ValueError):
+    """Too many training entries failed to load."""
 
-    for epoch in range(progress["epoch"], cfg.epochs):
-        sampler.set_epoch(epoch)
-        started = time.time()
-        train_loss, step = _train_epoch(
-            cfg, epoch, loader, frontend, encoder, ctc_loss, optimizer, scheduler,
-            progress["step"],
+
+def train(cfg: TrainConfig) -> dict:
+    """Train a model as ``cfg`` says; returns the final ``Progress`` as a dict."""
+    info, device = distributed.init_distributed(cfg.device)
+    try:
+        return asdict(Trainer(cfg, info, device).fit())
+    finally:
+        distributed.cleanup()
+
+
+class Trainer:
+    """The parts of one training run, built from a config, and the loop over them."""
+
+    def __init__(self, cfg: TrainConfig, info: distributed.DistInfo, device):
+        _check_config(cfg, device)
+        self.cfg, self.info, self.device = cfg, info, device
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.out_dir = Path(cfg.out_dir)
+        if info.is_main:
+            check_writable(self.out_dir)
+            remove_stale_temporaries(self.out_dir)
+        self.frontend = Frontend(cfg.frontend).to(device)
+        self.spec_augment = SpecAugment(cfg.augment)
+        model_cfg = dataclasses.replace(
+            cfg.model,
+            n_features=cfg.frontend.n_features,
+            vocab_size=len(CharTokenizer()),
+        )
+        self.encoder = Encoder(model_cfg).to(device)
+        self.entries = read_manifest(cfg.train_manifest)
+        self.dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
+        self.loader = self._make_loader()
+        self.optimizer = torch.optim.AdamW(
+            self.encoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        total = cfg.epochs * math.ceil(len(self.loader.batch_sampler) / cfg.accum_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: _lr_factor(step, cfg.warmup_steps, total)
+        )
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+        self.ctc_loss = torch.nn.CTCLoss(
+            blank=BLANK, reduction="sum", zero_infinity=True
+        )
+        self.progress = Progress(world_size=info.world_size)
+        if cfg.resume and (self.out_dir / "last.pt").exists():
+            self._resume(self.out_dir / "last.pt")
+        self.model = self.encoder
+        if info.enabled:  # no collective in forward (see distributed.average_buffers)
+            self.model = DistributedDataParallel(self.encoder, broadcast_buffers=False)
+        if info.is_main:
+            log.info("model: %s, %.2f M parameters", model_cfg,
+                     self.encoder.num_parameters() / 1e6)  # fmt: skip
+
+    def _make_loader(self) -> DataLoader:
+        cfg = self.cfg
+        slowest = min(cfg.augment.speed_factors)  # a 0.9 speed makes audio 11 % longer
+        sampler = BucketBatchSampler(
+            [e["duration"] / min(slowest, 1.0) for e in self.entries],
+            cfg.batch_size, cfg.max_batch_seconds, seed=cfg.seed,
+            num_replicas=self.info.world_size, rank=self.info.rank,
         )  # fmt: skip
-        progress["step"] = step
-        scores = _validate(frontend, encoder, tokenizer, dev_entries, ctc_loss, device)
-        progress["epoch"] = epoch + 1
-        row = {
-            "epoch": epoch + 1,
-            "step": step,
-            "lr": scheduler.get_last_lr()[0],
-            "train_loss": train_loss,
-            **scores,
-            "seconds": time.time() - started,
-        }
-        improved = scores.get("dev_wer", -epoch) < progress["best_wer"]
+        augment = WaveAugment(cfg.augment) if cfg.augment.waveform_enabled else None
+        return DataLoader(
+            AudioDataset(self.entries, CharTokenizer(), augment, seed=cfg.seed),
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=cfg.num_workers,
+            # workers restart each epoch so they see the dataset's new epoch seed
+            persistent_workers=False,
+            # its own generator: iterating never draws from the global torch RNG,
+            # which must replay exactly after a mid-epoch resume
+            generator=torch.Generator().manual_seed(cfg.seed),
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def fit(self) -> Progress:
+        """Train the remaining epochs; rank 0 validates and saves after each."""
+        cfg, progress = self.cfg, self.progress
+        for epoch in range(progress.epoch, cfg.epochs):
+            self.loader.batch_sampler.set_epoch(epoch, progress.batch)
+            self.loader.dataset.set_epoch(epoch)
+            started = time.time()
+            throughput, data_wait = self._train_epoch(epoch)
+            distributed.average_buffers(self.encoder)
+            totals = progress.summed(self.device)
+            row = {
+                "epoch": epoch + 1, "step": progress.step,
+                "lr": self.scheduler.get_last_lr()[0],
+                "train_loss": totals[0] / max(totals[1], 1),
+                **(self._validate() if self.info.is_main else {}),
+                "audio_sec_per_sec": throughput, "data_wait_frac": data_wait,
+                "skipped_nonfinite": progress.skipped_nonfinite,
+                "failed_entries": progress.failed_entries,
+                "seconds": time.time() - started,
+            }  # fmt: skip
+            improved = row.get("dev_wer", -epoch) < progress.best_wer
+            if improved:
+                progress.best_wer = row.get("dev_wer", -epoch)
+                progress.best_epoch = epoch + 1
+            progress.epoch = epoch + 1
+            progress.start_epoch()
+            self._save(row, improved=improved)
+            if self.info.is_main:
+                log_metrics(self.out_dir, row)
+                tqdm.write(_format_row(row))
+        if self.info.is_main and cfg.average_last:
+            self._write_average()
+        distributed.barrier()
+        return progress
+
+    def _train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over this rank's batches (from ``progress.batch`` on).
+
+        Returns:
+            Audio seconds trained per wall second (all ranks together) and the
+            share of that time spent waiting for the DataLoader.
+        """
+        cfg, progress, world = self.cfg, self.progress, self.info.world_size
+        self.model.train()
+        self.spec_augment.train()
+        n_batches = len(self.loader.batch_sampler)
+        bar = tqdm(total=n_batches, initial=progress.batch, unit="batch", leave=False,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not self.info.is_main)  # fmt: skip
+        batches, pending = iter(self.loader), 0  # pending: batches since the last step
+        started, waited, audio = time.perf_counter(), 0.0, 0.0
+        while True:
+            wait_start = time.perf_counter()
+            batch = next(batches, None)
+            waited += time.perf_counter() - wait_start
+            if batch is None:
+                break
+            progress.batch += 1
+            loss = self._loss(batch) if len(batch) else None
+            finite = loss is not None and bool(torch.isfinite(loss))
+            ok, failed, nonfinite = distributed.all_sum(
+                [float(finite), batch.skipped, float(loss is not None and not finite)],
+                self.device,
+            )
+            progress.failed_entries += int(failed)
+            progress.skipped_nonfinite += int(nonfinite)
+            self._check_failures()
+            bar.update()
+            if ok < world:  # every rank skips it, or DDP's gradient all-reduce hangs
+                if nonfinite and self.info.is_main:
+                    log.warning("step %d: NaN/inf loss, batch skipped", progress.step)
+                continue
+            self.scaler.scale(loss / cfg.accum_steps).backward()
+            pending += 1
+            seconds = float(batch.wave_lens.sum()) / SAMPLE_RATE
+            progress.loss_sum += loss.item() * len(batch)
+            progress.utterances += len(batch)
+            progress.audio_seconds += seconds
+            audio += seconds * world
+            if pending == cfg.accum_steps or progress.batch == n_batches:
+                self._optimizer_step()
+                pending = 0
+                if cfg.save_every_steps and progress.step % cfg.save_every_steps == 0:
+                    self._save(None)
+            elapsed = time.perf_counter() - started
+            bar.set_postfix(
+                loss=f"{loss.item():.3f}", audio_s_per_s=f"{audio / elapsed:.1f}"
+            )
+        if pending:  # the epoch's last batches were skipped: step on what was summed
+            self._optimizer_step()
+        bar.close()
+        elapsed = time.perf_counter() - started
+        return audio / elapsed, waited / elapsed
+
+    def _loss(self, batch) -> torch.Tensor:
+        """Mean CTC loss per utterance of one batch (a 0-d tensor)."""
+        batch = batch.to(self.device)
+        feats, feat_lens = self.frontend(batch.waves, batch.wave_lens)
+        feats = self.spec_augment(feats)
+        autocast = torch.autocast(
+            self.device.type,
+            dtype=PRECISIONS[self.cfg.precision],
+            enabled=self.cfg.precision != "fp32",
+        )
+        with autocast:
+            log_probs, out_lens = self.model(feats, feat_lens)
+        # (B, T, V) -> (T, B, V) as CTCLoss wants; the loss in float32 under autocast
+        loss = self.ctc_loss(
+            log_probs.float().transpose(0, 1),
+            batch.targets,
+            out_lens,
+            batch.target_lens,
+        )
+        return loss / len(batch)
+
+    def _optimizer_step(self) -> None:
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.encoder.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.progress.step += 1
+
+    def _check_failures(self) -> None:
+        limit = self.cfg.max_failed_fraction * len(self.entries)
+        if self.progress.failed_entries > limit:
+            raise DataError(
+                f"{self.progress.failed_entries} of {len(self.entries)} training "
+                f"entries failed to load, more than --max-failed-fraction "
+                f"{self.cfg.max_failed_fraction} (see the warnings above)"
+            )
+
+    @torch.no_grad()
+    def _validate(self) -> dict:
+        """Dev loss, WER and CER (rank 0 only, on the unwrapped encoder)."""
+        if not self.dev_entries:
+            return {}
+        tokenizer = CharTokenizer()
+        model = ASRModel(self.frontend, self.encoder, tokenizer)
+        model.device = self.device
+        report = evaluate(model, self.dev_entries, progress=False)
+        self.encoder.eval()
+        loss_sum, count = 0.0, 0
+        dataset = AudioDataset(self.dev_entries, tokenizer)
+        for start in range(0, len(dataset), 32):
+            batch = collate(
+                [dataset[i] for i in range(start, min(start + 32, len(dataset)))]
+            )
+            if not len(batch):
+                continue
+            batch = batch.to(self.device)
+            log_probs, out_lens = self.encoder(
+                *self.frontend(batch.waves, batch.wave_lens)
+            )
+            loss_sum += self.ctc_loss(
+                log_probs.transpose(0, 1), batch.targets, out_lens, batch.target_lens
+            ).item()
+            count += len(batch)
+        return {"dev_loss": loss_sum / max(count, 1), "dev_wer": report["wer"],
+                "dev_cer": report["cer"]}  # fmt: skip
+
+    def _save(self, row: dict | None, improved: bool = False) -> None:
+        """Write last.pt (every rank takes part; rank 0 writes); at an epoch end
+        (``row`` given) also best.pt when ``improved`` and the epoch snapshot."""
+        progress = snapshot(self.progress, self.device)
+        if not self.info.is_main:
+            return
+        self.last_row = row or self.last_row
+        weights = model_state(self.encoder, self.cfg.frontend, CharTokenizer().vocab)
+        meta = {"train_config": plain_data(asdict(self.cfg)),
+                "metrics": plain_data(self.last_row),
+                **{k: v for k, v in progress.items() if k != "rng"}}  # fmt: skip
         if improved:
-            progress["best_wer"] = scores.get("dev_wer", -epoch)
-            progress["best_epoch"] = epoch + 1
-        _save(out_dir, cfg, encoder, optimizer, scheduler, progress, row, improved)
-        _log_metrics(out_dir, row)
-        tqdm.write(
-            " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in row.items())
+            save_checkpoint(self.out_dir / "best.pt", {**weights, **meta})
+        keep = max(self.cfg.keep_last, self.cfg.average_last)
+        if row is not None and keep:
+            save_checkpoint(
+                self.out_dir / f"epoch-{row['epoch']}.pt", {**weights, **meta}
+            )
+            for old in epoch_snapshots(self.out_dir)[:-keep]:
+                old.unlink()
+        save_checkpoint(
+            self.out_dir / "last.pt",
+            {**weights, **meta, "optimizer": self.optimizer.state_dict(),
+             "scheduler": self.scheduler.state_dict(),
+             "scaler": self.scaler.state_dict(), "rng": progress["rng"]},
         )  # fmt: skip
-    return progress
+
+    last_row: dict | None = None  # metrics of the last finished epoch
+
+    def _resume(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        model_cfg, _ = configs_from_state(state)
+        if model_cfg != self.encoder.config:
+            raise CheckpointError(f"{path}: model config differs from this run's")
+        self.encoder.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.progress, self.last_row = restore(state, self.info), state.get("metrics")
+        if self.info.is_main:
+            reconcile_metrics(self.out_dir, self.progress.epoch, self.last_row)
+            done = self.progress
+            log.info("resumed from epoch %d, batch %d, step %d",
+                     done.epoch + 1, done.batch, done.step)  # fmt: skip
+
+    def _write_average(self) -> None:
+        snapshots = epoch_snapshots(self.out_dir)[-self.cfg.average_last :]
+        save_checkpoint(self.out_dir / "averaged.pt", average_checkpoints(snapshots))
+        log.info(
+            "averaged.pt: mean weights of %s", ", ".join(p.name for p in snapshots)
+        )
+
+
+def _format_row(row: dict) -> str:
+    return " ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+    )
+
+
+def _check_config(cfg: TrainConfig, device: torch.device) -> None:
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {sorted(PRECISIONS)}")
+    if cfg.precision == "fp16" and device.type != "cuda":
+        raise ValueError("--precision fp16 needs a CUDA device (bf16 runs on CPU)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {cfg.device}: CUDA is not available here")
+    if cfg.accum_steps < 1:
+        raise ValueError("--accum-steps must be at least 1")
+    if not 0.0 <= cfg.max_failed_fraction <= 1.0:
+        raise ValueError("--max-failed-fraction must be within [0, 1]")
+    cfg.augment.validate()
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:
@@ -140,144 +420,13 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _train_epoch(
-    cfg, epoch, loader, frontend, encoder, ctc_loss, optimizer, scheduler, step
-) -> tuple[float, int]:
-    encoder.train()
-    total_loss, total_items = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
-    for batch in bar:
-        if batch is None:
-            continue
-        batch = batch.to(frontend.mfcc.dct_mat.device)
-        feats, feat_lens = frontend(batch.waves, batch.wave_lens)
-        log_probs, out_lens = encoder(feats, feat_lens)
-        loss = ctc_loss(
-            log_probs.transpose(0, 1),  # (B, T, V) -> (T, B, V) as CTCLoss wants
-            batch.targets,
-            out_lens,
-            batch.target_lens,
-        ) / len(batch.wave_lens)
-        if not torch.isfinite(loss):
-            log.warning("step %d: non-finite loss, batch skipped", step)
-            optimizer.zero_grad(set_to_none=True)
-            continue
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(encoder.parameters(), cfg.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        total_loss += loss.item() * len(batch.wave_lens)
-        total_items += len(batch.wave_lens)
-        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-    return total_loss / max(total_items, 1), step
-
-
-@torch.no_grad()
-def _validate(frontend, encoder, tokenizer, entries, ctc_loss, device) -> dict:
-    if not entries:
-        return {}
-    model = ASRModel(frontend, encoder, tokenizer)
-    model.device = device
-    report = evaluate(model, entries, progress=False)
-    loss_sum, count = 0.0, 0
-    dataset = AudioDataset(entries, tokenizer)
-    for start in range(0, len(entries), 32):
-        batch = collate([dataset[i] for i in range(start, min(start + 32, len(entries)))])
-        if batch is None:
-            continue
-        batch = batch.to(device)
-        log_probs, out_lens = encoder(*frontend(batch.waves, batch.wave_lens))
-        loss_sum += ctc_loss(
-            log_probs.transpose(0, 1), batch.targets, out_lens, batch.target_lens
-        ).item()
-        count += len(batch.wave_lens)
-    return {"dev_loss": loss_sum / max(count, 1), "dev_wer": report["wer"],
-            "dev_cer": report["cer"]}  # fmt: skip
-
-
-def _save(out_dir, cfg, encoder, optimizer, scheduler, progress, row, improved):
-    weights = model_state(encoder, cfg.frontend, CharTokenizer().vocab)
-    meta = {"train_config": _plain(asdict(cfg)), "metrics": _plain(row), **progress}
-    if improved:
-        save_checkpoint(out_dir / "best.pt", {**weights, **meta})
-    save_checkpoint(
-        out_dir / "last.pt",
-        {**weights, **meta, "optimizer": optimizer.state_dict(),
-         "scheduler": scheduler.state_dict()},
-    )  # fmt: skip
-
-
-def _plain(value):
-    """Config and metric values as plain data that ``weights_only`` loading accepts."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
-
-
-def _resume(path, encoder, optimizer, scheduler) -> dict:
-    state = load_checkpoint(path)
-    model_cfg, _ = configs_from_state(state)
-    if model_cfg != encoder.config:
-        raise CheckpointError(f"{path}: model config differs from this run's")
-    encoder.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return {k: state[k] for k in ("epoch", "step", "best_wer", "best_epoch")}
-
-
-def _check_writable(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_bytes(b"0" * 4096)
-        probe.unlink()
-    except OSError as error:
-        raise OSError(f"{out_dir}: output directory is not writable ({error})") from None
-
-
-def _log_metrics(out_dir: Path, row: dict) -> None:
-    path = out_dir / "metrics.csv"
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-    _plot_curves(path, out_dir / "curves.png")
-
-
-def _plot_curves(metrics_csv: Path, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with metrics_csv.open() as f:
-        rows = list(csv.DictReader(f))
-    epochs = [int(r["epoch"]) for r in rows]
-    fig, (ax_loss, ax_wer) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("train_loss", "dev_loss"):
-        if key in rows[0]:
-            ax_loss.plot(epochs, [float(r[key]) for r in rows], marker="o", label=key)
-    ax_loss.set(xlabel="epoch", ylabel="CTC loss per utterance", yscale="log")
-    ax_loss.legend()
-    if "dev_wer" in rows[0]:
-        for key in ("dev_wer", "dev_cer"):
-            ax_wer.plot(epochs, [100 * float(r[key]) for r in rows], marker="o", label=key)
-        ax_wer.set(xlabel="epoch", ylabel="error rate (%)")
-        ax_wer.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=80)
-    plt.close(fig)
-
-
-DERIVED_FIELDS = {"model", "frontend", "n_features", "vocab_size"}  # not flags
+DERIVED_FIELDS = {
+    "model",
+    "frontend",
+    "augment",
+    "n_features",
+    "vocab_size",
+}  # not flags
 
 
 def _add_config_flags(parser, cls, prefix: str = "") -> None:
@@ -288,22 +437,29 @@ def _add_config_flags(parser, cls, prefix: str = "") -> None:
         default = getattr(cls(), f.name)
         flag = "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default
+            )
         elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=list(default))
+            kind = type(default[0]) if default else int
+            parser.add_argument(flag, type=kind, nargs="+", default=list(default))
         else:
             parser.add_argument(flag, type=type(default), default=default)
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="asr train", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.description = (
         "Train a BiRNN-CTC model on JSONL manifests. Flags mirror TrainConfig, "
-        "ModelConfig and FrontendConfig (see their field comments in asr/)."
+        "ModelConfig, FrontendConfig and AugmentConfig (see their field comments "
+        "in asr/). Under torchrun it trains data-parallel on every rank."
     )
     _add_config_flags(parser.add_argument_group("training"), TrainConfig)
+    _add_config_flags(parser.add_argument_group("augmentation"), AugmentConfig)
     model_group = parser.add_argument_group("model")
     _add_config_flags(model_group, ModelConfig)
     _add_config_flags(parser.add_argument_group("features"), FrontendConfig)
@@ -314,19 +470,22 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values = vars(args)
 
     def pick(cls):
-        return {f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values}
+        return {f.name: tuple(values[f.name]) if isinstance(values[f.name], list)
+                else values[f.name]
+                for f in dataclasses.fields(cls) if f.name in values}  # fmt: skip
 
-    model = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v
-                           for k, v in pick(ModelConfig).items()})  # fmt: skip
     return TrainConfig(
-        **{k: v for k, v in pick(TrainConfig).items() if k not in ("model", "frontend")},
-        model=model,
+        **{k: v for k, v in pick(TrainConfig).items() if k not in DERIVED_FIELDS},
+        model=ModelConfig(**pick(ModelConfig)),
         frontend=FrontendConfig(**pick(FrontendConfig)),
+        augment=AugmentConfig(**pick(AugmentConfig)),
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    main_rank = os.environ.get("RANK", "0") == "0"  # torchrun: rank 0 logs progress
+    logging.basicConfig(level=logging.INFO if main_rank else logging.WARNING,
+                        format="%(message)s")  # fmt: skip
     cfg = config_from_args(args)
     if not cfg.train_manifest:
         print("error: --train-manifest is required", file=sys.stderr)

@@ -6,6 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio
+from conftest import DATA, KATHLEEN
 
 from asr.audio import (
     HOP_LENGTH,
@@ -16,7 +17,6 @@ from asr.audio import (
     load_audio,
     prepare_audio,
 )
-from conftest import DATA, KATHLEEN
 
 
 def tone(rate: int, seconds: float = 0.5, channels: int = 1, freq=440.0) -> np.ndarray:

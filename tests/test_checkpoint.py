@@ -1,10 +1,25 @@
 import os
 import pickle
+import random
 
+import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
-from asr.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from asr.audio import FrontendConfig
+from asr.checkpoint import (
+    CheckpointError,
+    average_checkpoints,
+    load_checkpoint,
+    model_state,
+    remove_stale_temporaries,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from asr.model import Encoder
+from asr.text import CharTokenizer
 from asr.transcribe import load_model
 
 
@@ -85,3 +100,63 @@ def test_save_is_atomic(tmp_path, tiny_checkpoint, monkeypatch):
         save_checkpoint(target, state)
     assert target.read_bytes() == before
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def _tiny_state(value: float, counter: int) -> dict:
+    encoder = Encoder(TINY)
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.fill_(value)
+    state = model_state(encoder, FrontendConfig(), CharTokenizer().vocab)
+    for tensor in state["model"].values():
+        if not tensor.is_floating_point():
+            tensor.fill_(counter)  # BatchNorm's num_batches_tracked
+    return state
+
+
+def test_average_of_two_checkpoints(tmp_path):
+    save_checkpoint(tmp_path / "a.pt", {**_tiny_state(1.0, 10), "optimizer": {}})
+    save_checkpoint(tmp_path / "b.pt", _tiny_state(4.0, 20))
+    averaged = average_checkpoints([tmp_path / "a.pt", tmp_path / "b.pt"])
+    weight = averaged["model"]["head.weight"]
+    assert torch.equal(weight, torch.full_like(weight, 2.5))  # (1 + 4) / 2
+    counter = averaged["model"]["subsampling.blocks.0.1.num_batches_tracked"]
+    assert counter.item() == 20  # integers come from the last checkpoint
+    assert averaged["averaged_from"] == ["a.pt", "b.pt"] and "optimizer" not in averaged
+
+
+def test_asr_average_command_writes_a_loadable_checkpoint(tmp_path, capsys):
+    from asr.cli import main
+    from asr.transcribe import load_model
+
+    for name, value in (("a.pt", 0.0), ("b.pt", 1.0), ("c.pt", 2.0)):
+        save_checkpoint(tmp_path / name, _tiny_state(value, 1))
+    paths = [str(tmp_path / n) for n in ("a.pt", "b.pt", "c.pt")]
+    assert main(["average", *paths, "--out", str(tmp_path / "avg.pt")]) == 0
+    weight = load_checkpoint(tmp_path / "avg.pt")["model"]["head.bias"]
+    assert torch.allclose(weight, torch.ones_like(weight))
+    assert load_model(tmp_path / "avg.pt").encoder.config == TINY
+    other = _tiny_state(0.0, 1)
+    other["model_config"] = {**other["model_config"], "hidden_size": 8}
+    save_checkpoint(tmp_path / "other.pt", other)
+    assert main(["average", paths[0], str(tmp_path / "other.pt"), "--out",
+                 str(tmp_path / "x.pt")]) == 1  # fmt: skip
+    assert "a different model" in capsys.readouterr().err
+
+
+def test_random_states_survive_a_weights_only_checkpoint(tmp_path):
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    save_checkpoint(tmp_path / "s.pt", {**_tiny_state(0.0, 0), "rng": rng_state()})
+    expected = (random.random(), np.random.rand(), torch.rand(2))
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    set_rng_state(load_checkpoint(tmp_path / "s.pt")["rng"])
+    got = (random.random(), np.random.rand(), torch.rand(2))
+    assert got[0] == expected[0] and got[1] == expected[1]
+    assert torch.equal(got[2], expected[2])
+
+
+def test_stale_temporaries_of_a_killed_save_are_removed(tmp_path):
+    save_checkpoint(tmp_path / "last.pt", _tiny_state(0.0, 0))
+    (tmp_path / ".last.pt.abc123.tmp").write_bytes(b"torn")
+    assert remove_stale_temporaries(tmp_path) == [tmp_path / ".last.pt.abc123.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]

@@ -3,12 +3,14 @@ import subprocess
 import sys
 
 import pytest
-
-from asr.cli import main
 from conftest import DATA, DIGITS, ROOT
 
+from asr.cli import main
 
-@pytest.mark.parametrize("command", [[], ["transcribe"], ["train"], ["evaluate"]])
+
+@pytest.mark.parametrize(
+    "command", [[], ["transcribe"], ["train"], ["evaluate"], ["average"]]
+)
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
@@ -21,7 +23,10 @@ def test_train_help_documents_every_flag(capsys):
         main(["train", "--help"])
     out = capsys.readouterr().out
     for flag in ["--max-batch-seconds", "--rnn-type", "--rnn-nonlinearity", "--hidden-size",
-                 "--deltas", "--warmup-steps", "--resume"]:  # fmt: skip
+                 "--deltas", "--warmup-steps", "--resume", "--speed-factors",
+                 "--noise-snr-db", "--telephone-prob", "--freq-masks", "--time-masks",
+                 "--precision", "--accum-steps", "--save-every-steps", "--keep-last",
+                 "--average-last", "--max-failed-fraction"]:  # fmt: skip
         assert flag in out
 
 

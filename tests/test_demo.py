@@ -5,10 +5,10 @@ import socket
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import DATA
 
 import asr
 import demo
-from conftest import DATA
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@ import dataclasses
 
 import pytest
 import torch
-
-from asr.model import Encoder, ModelConfig
 from conftest import TINY
+
+from asr.model import Encoder
 
 
 @pytest.mark.parametrize(

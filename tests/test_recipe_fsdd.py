@@ -6,7 +6,6 @@ import shutil
 import zipfile
 
 import pytest
-
 from conftest import DATA, ROOT
 
 

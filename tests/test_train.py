@@ -1,16 +1,29 @@
 import csv
+import dataclasses
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
+from conftest import DATA, DIGITS, TINY
 
+import asr.train
 from asr.audio import Frontend, FrontendConfig, load_audio
-from asr.checkpoint import load_checkpoint
+from asr.augment import AugmentConfig
+from asr.checkpoint import load_checkpoint, save_checkpoint
 from asr.model import Encoder, ModelConfig
 from asr.text import BLANK, CharTokenizer
-from asr.train import TrainConfig, build_parser, config_from_args, train
+from asr.train import (
+    DataError,
+    TrainConfig,
+    Trainer,
+    build_parser,
+    config_from_args,
+    train,
+)
 from asr.transcribe import load_model
-from conftest import DATA, DIGITS, TINY
 
 
 def write_digit_manifest(path, names=DIGITS):
@@ -109,3 +122,172 @@ def test_cli_flags_build_the_config():
     assert cfg.model.rnn_type == "gru" and cfg.model.hidden_size == 64
     assert cfg.model.time_strides == (2, 2)
     assert cfg.frontend.deltas == 1 and cfg.frontend.normalize is False
+
+
+def read_rows(run):
+    return list(csv.DictReader((run / "metrics.csv").open()))
+
+
+def test_non_finite_loss_batch_is_skipped_and_counted(tmp_path, monkeypatch):
+    original, calls = Trainer._loss, []
+
+    def sometimes_nan(self, batch):
+        calls.append(1)
+        loss = original(self, batch)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setattr(Trainer, "_loss", sometimes_nan)
+    train(tiny_config(tmp_path, epochs=2, batch_size=1))
+    rows = read_rows(tmp_path / "run")
+    assert [int(r["skipped_nonfinite"]) for r in rows] == [1, 0]
+    assert [int(r["step"]) for r in rows] == [3, 7]  # 4 batches an epoch, one skipped
+    weights = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
+    assert all(
+        torch.isfinite(w).all() for w in weights.values() if w.is_floating_point()
+    )
+
+
+def test_entries_that_fail_to_load_are_counted_and_abort_past_the_threshold(tmp_path):
+    manifest = write_digit_manifest(tmp_path / "mixed.jsonl")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really a wav file")
+    with manifest.open("a") as f:
+        f.write(
+            json.dumps({"audio": "broken.wav", "text": "one", "duration": 0.5}) + "\n"
+        )
+        f.write(
+            json.dumps({"audio": "missing.wav", "text": "two", "duration": 0.6}) + "\n"
+        )
+    cfg = tiny_config(tmp_path, train_manifest=str(manifest), epochs=1, batch_size=1)
+    train(dataclasses.replace(cfg, max_failed_fraction=0.5))
+    row = read_rows(tmp_path / "run")[0]
+    assert int(row["failed_entries"]) == 2 and int(row["step"]) == 4
+    with pytest.raises(DataError, match="2 of 6 training entries failed to load"):
+        train(dataclasses.replace(cfg, out_dir=str(tmp_path / "strict"),
+                                  max_failed_fraction=0.2))  # fmt: skip
+
+
+NO_BATCHNORM = ModelConfig(conv_channels=1, time_strides=(), hidden_size=16,
+                           num_layers=1, dropout=0.0)  # fmt: skip
+
+
+def test_gradient_accumulation_equals_one_big_batch(tmp_path):
+    """2 batches of 2 with --accum-steps 2 take the same optimizer step as 1 batch of
+    4. The four recordings are padded with silence to one length first, and the model
+    has no BatchNorm or dropout, so nothing but the batching differs."""
+    length = max(len(load_audio(DATA / name)) for name in DIGITS)
+    with (tmp_path / "same-length.jsonl").open("w") as f:
+        for name, text in DIGITS.items():
+            wave = np.zeros(length, dtype=np.float32)
+            clip = load_audio(DATA / name)
+            wave[: len(clip)] = clip
+            sf.write(tmp_path / name, wave, 16000)
+            entry = {"audio": name, "text": text, "duration": length / 16000}
+            f.write(json.dumps(entry) + "\n")
+    big = tiny_config(tmp_path, out_dir=str(tmp_path / "big"), epochs=1, batch_size=4,
+                      model=NO_BATCHNORM, dev_manifest="",
+                      train_manifest=str(tmp_path / "same-length.jsonl"))  # fmt: skip
+    train(big)
+    train(
+        dataclasses.replace(
+            big, out_dir=str(tmp_path / "acc"), batch_size=2, accum_steps=2
+        )
+    )
+    one, two = (
+        load_checkpoint(Path(d) / "last.pt") for d in (big.out_dir, tmp_path / "acc")
+    )
+    assert one["step"] == two["step"] == 1  # one optimizer step per epoch
+    assert [
+        float(r["train_loss"]) for r in read_rows(Path(big.out_dir))
+    ] == pytest.approx(
+        [float(r["train_loss"]) for r in read_rows(tmp_path / "acc")], rel=1e-3
+    )
+    # after one step AdamW's first moment is 0.1 * the gradient: the gradients are
+    # equal (not the weights: they move by ~lr * sign(grad), which float noise flips
+    # where the gradient is ~0)
+    for index, state in one["optimizer"]["state"].items():
+        expected = state["exp_avg"]
+        got = two["optimizer"]["state"][index]["exp_avg"]
+        torch.testing.assert_close(got, expected, rtol=1e-3,
+                                   atol=1e-4 * expected.abs().max().item())  # fmt: skip
+
+
+def test_bf16_autocast_runs_on_cpu_and_fp16_needs_cuda(tmp_path):
+    train(tiny_config(tmp_path, epochs=1, precision="bf16", dev_manifest=""))
+    row = read_rows(tmp_path / "run")[0]
+    assert int(row["step"]) == 2 and 0 < float(row["train_loss"]) < 1e4
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        train(tiny_config(tmp_path, precision="fp16"))
+
+
+def test_metrics_report_throughput_and_data_wait(tmp_path):
+    train(tiny_config(tmp_path, epochs=1, dev_manifest=""))
+    row = read_rows(tmp_path / "run")[0]
+    assert float(row["audio_sec_per_sec"]) > 0
+    assert 0 <= float(row["data_wait_frac"]) < 1
+
+
+def test_keep_last_snapshots_and_their_average(tmp_path):
+    train(tiny_config(tmp_path, epochs=3, keep_last=2, average_last=2, dev_manifest=""))
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.glob("epoch-*.pt")) == [
+        "epoch-2.pt",
+        "epoch-3.pt",
+    ]
+    two, three = (load_checkpoint(run / f"epoch-{n}.pt")["model"] for n in (2, 3))
+    averaged = load_checkpoint(run / "averaged.pt")
+    assert averaged["averaged_from"] == ["epoch-2.pt", "epoch-3.pt"]
+    mean = (two["head.weight"] + three["head.weight"]) / 2
+    torch.testing.assert_close(averaged["model"]["head.weight"], mean)
+
+
+AUGMENTED = AugmentConfig(speed_factors=(0.9, 1.0, 1.1), noise_prob=0.5,
+                          telephone_prob=0.3, freq_masks=1, time_masks=1)  # fmt: skip
+
+
+def test_mid_epoch_resume_gives_the_same_weights_as_an_uninterrupted_run(
+    tmp_path, monkeypatch
+):
+    """Dropout, SpecAugment and waveform augmentation all draw random numbers: the
+    resumed run replays them exactly from the random states saved in last.pt."""
+    model = dataclasses.replace(TINY, num_layers=2, dropout=0.2)
+    cfg = tiny_config(tmp_path, epochs=2, batch_size=1, save_every_steps=1, model=model,
+                      augment=AUGMENTED, dev_manifest="")  # fmt: skip
+    train(cfg)
+    reference = load_checkpoint(tmp_path / "run" / "last.pt")
+
+    saves = []
+
+    def crash_after_the_third_save(path, state):
+        save_checkpoint(path, state)
+        saves.append(path)
+        if len(saves) == 3:
+            raise KeyboardInterrupt  # as if killed right after step 3 of epoch 1
+
+    interrupted = dataclasses.replace(cfg, out_dir=str(tmp_path / "interrupted"))
+    monkeypatch.setattr(asr.train, "save_checkpoint", crash_after_the_third_save)
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted)
+    monkeypatch.undo()
+    saved = load_checkpoint(tmp_path / "interrupted" / "last.pt")
+    assert (saved["epoch"], saved["batch"], saved["step"]) == (0, 3, 3)
+    train(dataclasses.replace(interrupted, resume=True))
+    resumed = load_checkpoint(tmp_path / "interrupted" / "last.pt")
+    assert resumed["step"] == reference["step"] == 8
+    for name, tensor in reference["model"].items():
+        assert torch.equal(resumed["model"][name], tensor), name
+    assert [r["train_loss"] for r in read_rows(tmp_path / "interrupted")] == [
+        r["train_loss"] for r in read_rows(tmp_path / "run")
+    ]
+
+
+def test_augmentation_flags_build_the_nested_config():
+    args = build_parser().parse_args(
+        ["--train-manifest", "t.jsonl", "--speed-factors", "0.9", "1.0", "1.1",
+         "--noise-snr-db", "0", "15", "--time-masks", "2", "--precision", "bf16"]
+    )  # fmt: skip
+    cfg = config_from_args(args)
+    assert cfg.augment.speed_factors == (0.9, 1.0, 1.1)
+    assert cfg.augment.noise_snr_db == (0.0, 15.0) and cfg.augment.time_masks == 2
+    assert cfg.precision == "bf16" and cfg.augment == AugmentConfig(
+        speed_factors=(0.9, 1.0, 1.1), noise_snr_db=(0.0, 15.0), time_masks=2
+    )
