@@ -20,6 +20,7 @@ from tqdm import tqdm
 from .data import write_manifest
 
 CHUNK = 1 << 20  # bytes read at a time while downloading and hashing
+UNKNOWN_FRAMES = 2**62  # libsndfile's frame count when a header leaves it open
 CONVERT_TIMEOUT_S = 600  # a conversion that takes longer than this is treated as hung
 
 
@@ -40,16 +41,21 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    request = urllib.request.Request(
+        url, headers={"Range": f"bytes={offset}-"} if offset else {}
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         if offset and getattr(response, "status", None) != 206:  # range ignored
             offset = 0
         length = response.headers.get("Content-Length")
         total = int(length) + offset if length else size
         mode = "ab" if offset else "wb"
-        with part.open(mode) as f, tqdm(
-            total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name
-        ) as bar:
+        with (
+            part.open(mode) as f,
+            tqdm(
+                total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name
+            ) as bar,
+        ):
             while chunk := response.read(CHUNK):
                 f.write(chunk)
                 bar.update(len(chunk))
@@ -63,7 +69,10 @@ def download(
 
 
 def verify(
-    path: Path, sha256: str | None = None, md5: str | None = None, size: int | None = None
+    path: Path,
+    sha256: str | None = None,
+    md5: str | None = None,
+    size: int | None = None,
 ) -> None:
     """Check a file's size (bytes) and digests; raise ValueError naming the file."""
     path = Path(path)
@@ -83,8 +92,8 @@ def verify_sha256(path: Path, expected: str) -> None:
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
     digest = hashlib.new(algorithm)
     with Path(path).open("rb") as f:
-        with tqdm(total=Path(path).stat().st_size, unit="B", unit_scale=True,
-                  desc=f"{algorithm} {Path(path).name}", leave=False) as bar:  # fmt: skip
+        size, name = Path(path).stat().st_size, f"{algorithm} {Path(path).name}"
+        with tqdm(total=size, unit="B", unit_scale=True, desc=name, leave=False) as bar:
             while chunk := f.read(CHUNK):
                 digest.update(chunk)
                 bar.update(len(chunk))
@@ -106,7 +115,9 @@ def extract(archive: Path, dest: Path) -> Path:
             if bad is not None:
                 raise ValueError(f"{archive}: corrupt member {bad}")
             _check_members(dest, z.namelist())
-            for member in tqdm(z.infolist(), desc=f"extract {archive.name}", unit="file"):
+            for member in tqdm(
+                z.infolist(), desc=f"extract {archive.name}", unit="file"
+            ):
                 z.extract(member, dest)
     elif tarfile.is_tarfile(archive):
         try:
@@ -114,7 +125,9 @@ def extract(archive: Path, dest: Path) -> Path:
                 for member in tqdm(t, desc=f"extract {archive.name}", unit="file"):
                     t.extract(member, dest, filter="data")
         except (tarfile.TarError, EOFError, OSError) as error:
-            raise ValueError(f"{archive}: truncated or corrupt archive ({error})") from None
+            raise ValueError(
+                f"{archive}: truncated or corrupt archive ({error})"
+            ) from None
     else:
         raise ValueError(f"{archive}: not a zip or tar archive")
     marker.touch()
@@ -144,9 +157,13 @@ def audio_duration(path: Path) -> float:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise ValueError(str(error).strip().splitlines()[-1]) from None
-    if info.frames <= 0 or info.samplerate <= 0:
+    frames = info.frames
+    if frames >= UNKNOWN_FRAMES:  # the header does not say; count by decoding
+        with sf.SoundFile(str(path)) as f:
+            frames = sum(len(block) for block in f.blocks(CHUNK))
+    if frames <= 0 or info.samplerate <= 0:
         raise ValueError("no audio samples")
-    return round(info.frames / info.samplerate, 3)
+    return round(frames / info.samplerate, 3)
 
 
 def convert_audio(source: Path, dest: Path, raw_format: dict | None = None) -> Path:
@@ -171,7 +188,9 @@ def convert_audio(source: Path, dest: Path, raw_format: dict | None = None) -> P
     if result.returncode != 0 or not tmp.exists():
         tmp.unlink(missing_ok=True)
         lines = result.stderr.decode(errors="replace").strip().splitlines()
-        raise ValueError(f"{cmd[0]} could not convert it ({lines[-1] if lines else 'error'})")
+        raise ValueError(
+            f"{cmd[0]} could not convert it ({lines[-1] if lines else 'error'})"
+        )
     tmp.replace(dest)
     return dest
 
@@ -203,13 +222,17 @@ def readable_audio(
         ValueError: the audio is broken or cannot be converted.
     """
     path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ValueError("missing or empty file")
     if raw_format is None:
         try:
             return path, audio_duration(path)
         except ValueError:
             if convert_dir is None:
                 raise
-    converted = convert_audio(path, Path(convert_dir) / (path.stem + ".flac"), raw_format)
+    converted = convert_audio(
+        path, Path(convert_dir) / (path.stem + ".flac"), raw_format
+    )
     try:
         return converted, audio_duration(converted)
     except ValueError:
@@ -227,7 +250,9 @@ def write_splits(
     for message in broken:
         print(f"warning: skipped {message}", file=sys.stderr)
     for split, entries in splits.items():
-        write_manifest(out_dir / f"{split}.jsonl", sorted(entries, key=lambda e: e["audio"]))
+        write_manifest(
+            out_dir / f"{split}.jsonl", sorted(entries, key=lambda e: e["audio"])
+        )
     counts = {split: len(entries) for split, entries in splits.items()}
     print(f"{name}: {counts}, {len(broken)} broken files skipped -> {out_dir}")
     (out_dir / ".prepared").write_text(f"{counts}\n")

@@ -1,9 +1,9 @@
 """Prepare the Kathleen voice dataset (CC0): one US English speaker reading the CMU
 ARCTIC prompts, 1,620 takes of 1,132 prompts, 1.4 h.
 
-    python recipes/kathleen/prepare.py --source ../shared/data/speech/kathleen  # repack
-    python recipes/kathleen/prepare.py --source dataset-voice-cathy             # git clone
-    python recipes/kathleen/prepare.py                                          # download
+    python recipes/kathleen/prepare.py --source ../shared/data/speech/kathleen
+    python recipes/kathleen/prepare.py --source dataset-voice-cathy  # a git clone
+    python recipes/kathleen/prepare.py                               # download
 
 Writes data/kathleen/{train,dev,test}.jsonl, split by prompt, never by file: several
 takes share a prompt, so every take of a prompt lands in the same split. The split
@@ -29,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywher
 
 from asr.prepare import fetch, probe_entries, write_splits  # noqa: E402
 
-COMMIT = "c51cb971036a127359b43c621f26ca5081eab13e"  # the release the repack was made from
+COMMIT = (
+    "c51cb971036a127359b43c621f26ca5081eab13e"  # the release the repack was made from
+)
 URL = f"https://github.com/rhasspy/dataset-voice-cathy/archive/{COMMIT}.zip"
 TAKE = re.compile(r"^(arctic_[ab]\d{4})_(\d+)$")  # arctic_a0001_1592748574
 DEV_PERCENT, TEST_PERCENT = 5, 5  # of the prompts; the rest is train
@@ -47,7 +49,9 @@ def find_takes(source: Path) -> list[dict]:
     """Candidate entries (audio, text, speaker, prompt_id) from either layout."""
     manifest = source / "manifest.jsonl"
     if manifest.exists():
-        entries = [json.loads(line) for line in manifest.read_text().splitlines() if line]
+        entries = [
+            json.loads(line) for line in manifest.read_text().splitlines() if line
+        ]
         return [{**e, "audio": str(source / e["audio"])} for e in entries]
     takes = []
     for text_file in sorted(source.rglob("arctic_*.txt")):
@@ -68,7 +72,7 @@ def prepare(source: Path | None, out_dir: Path, url: str = URL) -> dict[str, int
         source = fetch(url, out_dir / "download")
     takes = find_takes(Path(source))
     if not takes:
-        raise SystemExit(f"error: no Kathleen takes (manifest.jsonl or data/arctic_*.txt) "
+        raise SystemExit("error: no Kathleen takes (manifest.jsonl, data/arctic_*.txt) "
                          f"under {source}")  # fmt: skip
     good, broken = probe_entries(takes, "kathleen")
     splits = {"train": [], "dev": [], "test": []}
@@ -84,11 +88,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--source", type=Path, default=None,
-                        help="local copy (default: download the GitHub release)")
-    parser.add_argument("--out-dir", type=Path, default=Path("data/kathleen"),
-                        help="where the manifests (and a download) go")
-    parser.add_argument("--url", default=URL, help="archive to download without --source")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="local copy (default: download the GitHub release)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("data/kathleen"),
+        help="where the manifests (and a download) go",
+    )
+    parser.add_argument(
+        "--url", default=URL, help="archive to download without --source"
+    )
     args = parser.parse_args(argv)
     prepare(args.source, args.out_dir, args.url)
 

@@ -92,13 +92,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--source", type=Path, default=None,
-                        help="VCTK folder (default: download 0.92 from datashare)")
-    parser.add_argument("--out-dir", type=Path, default=Path("data/vctk"),
-                        help="where the manifests (and a download) go")
-    parser.add_argument("--url", default=URL, help="archive to download without --source")
-    parser.add_argument("--mic", default="mic1", choices=["mic1", "mic2"],
-                        help="which of 0.92's two microphones to use")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="VCTK folder (default: download 0.92 from datashare)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("data/vctk"),
+        help="where the manifests (and a download) go",
+    )
+    parser.add_argument(
+        "--url", default=URL, help="archive to download without --source"
+    )
+    parser.add_argument(
+        "--mic",
+        default="mic1",
+        choices=["mic1", "mic2"],
+        help="which of 0.92's two microphones to use",
+    )
     args = parser.parse_args(argv)
     prepare(args.source, args.out_dir, args.url, mic=args.mic)
 

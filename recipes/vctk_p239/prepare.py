@@ -35,12 +35,16 @@ def _vctk():
 def find_utterances(source: Path) -> list[dict]:
     manifest = source / "manifest.jsonl"
     if manifest.exists():
-        entries = [json.loads(line) for line in manifest.read_text().splitlines() if line]
+        entries = [
+            json.loads(line) for line in manifest.read_text().splitlines() if line
+        ]
         return [{**e, "audio": str(source / e["audio"])} for e in entries]
     return _vctk().find_utterances(source, speakers={SPEAKER})
 
 
-def prepare(source: Path | None, out_dir: Path, url: str | None = None) -> dict[str, int]:
+def prepare(
+    source: Path | None, out_dir: Path, url: str | None = None
+) -> dict[str, int]:
     if source is None:
         vctk = _vctk()
         source = fetch(url or vctk.URL, out_dir / "download",
@@ -56,11 +60,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--source", type=Path, default=None,
-                        help="local copy (default: download VCTK 0.92)")
-    parser.add_argument("--out-dir", type=Path, default=Path("data/vctk_p239"),
-                        help="where the manifest (and a download) go")
-    parser.add_argument("--url", default=None, help="archive to download without --source")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="local copy (default: download VCTK 0.92)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("data/vctk_p239"),
+        help="where the manifest (and a download) go",
+    )
+    parser.add_argument(
+        "--url", default=None, help="archive to download without --source"
+    )
     args = parser.parse_args(argv)
     prepare(args.source, args.out_dir, args.url)
 
