@@ -167,49 +167,55 @@ def audio_duration(path: Path) -> float:
 
 
 def convert_audio(source: Path, dest: Path, raw_format: dict | None = None) -> Path:
-    """Convert audio libsndfile cannot read (shorten-packed SPHERE, headerless raw)
-    to 16-bit FLAC with sox, or ffmpeg when sox is missing; an existing ``dest`` is
-    kept. ``raw_format`` describes headerless input, e.g. ``{"rate": 16000,
-    "bits": 16, "endian": "big"}``.
+    """Convert audio libsndfile cannot read (SPHERE variants it rejects, headerless
+    raw) to 16-bit FLAC with sox, then ffmpeg if sox fails or is missing; an existing
+    ``dest`` is kept. ``raw_format`` describes headerless input, e.g. ``{"rate":
+    16000, "bits": 16, "endian": "big"}``. (Shorten-packed SPHERE needs sph2pipe,
+    which neither tool replaces; such files are reported as broken.)
 
     Raises:
-        ValueError: no converter is installed or the conversion failed.
+        ValueError: no converter is installed or every one failed.
     """
     dest = Path(dest)
     if dest.exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.stem + ".tmp" + dest.suffix)
-    cmd = _convert_command(Path(source), tmp, raw_format)
-    try:
-        result = subprocess.run(cmd, capture_output=True, timeout=CONVERT_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise ValueError(f"conversion took over {CONVERT_TIMEOUT_S} s") from None
-    if result.returncode != 0 or not tmp.exists():
+    commands = _convert_commands(Path(source), tmp, raw_format)
+    if not commands:
+        raise ValueError("neither sox nor ffmpeg is installed to convert it")
+    reasons = []
+    for cmd in commands:
+        try:
+            result = subprocess.run(cmd, capture_output=True, timeout=CONVERT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            reasons.append(f"{cmd[0]}: took over {CONVERT_TIMEOUT_S} s")
+            continue
+        if result.returncode == 0 and tmp.exists():
+            tmp.replace(dest)
+            return dest
         tmp.unlink(missing_ok=True)
         lines = result.stderr.decode(errors="replace").strip().splitlines()
-        raise ValueError(
-            f"{cmd[0]} could not convert it ({lines[-1] if lines else 'error'})"
-        )
-    tmp.replace(dest)
-    return dest
+        reasons.append(f"{cmd[0]}: {lines[-1] if lines else 'error'}")
+    raise ValueError(f"could not convert it ({'; '.join(reasons)})")
 
 
-def _convert_command(source: Path, dest: Path, raw: dict | None) -> list[str]:
+def _convert_commands(source: Path, dest: Path, raw: dict | None) -> list[list[str]]:
+    commands = []
     if shutil.which("sox"):
         fmt = []
         if raw:
             fmt = ["-t", "raw", "-r", str(raw["rate"]), "-b", str(raw["bits"]),
                    "-e", "signed-integer", f"--endian={raw['endian']}"]  # fmt: skip
-        return ["sox", "-V1", *fmt, str(source), "-b", "16", str(dest)]
+        commands.append(["sox", "-V1", *fmt, str(source), "-b", "16", str(dest)])
     if shutil.which("ffmpeg"):
         fmt = []
         if raw:
             codec = f"s{raw['bits']}{'be' if raw['endian'] == 'big' else 'le'}"
             fmt = ["-f", codec, "-ar", str(raw["rate"]), "-ac", "1"]
-        return ["ffmpeg", "-nostdin", "-v", "error", "-y", *fmt, "-i", str(source),
-                "-sample_fmt", "s16", str(dest)]  # fmt: skip
-    raise ValueError("neither sox nor ffmpeg is installed to convert it")
+        commands.append(["ffmpeg", "-nostdin", "-v", "error", "-y", *fmt, "-i",
+                         str(source), "-sample_fmt", "s16", str(dest)])  # fmt: skip
+    return commands
 
 
 def readable_audio(
