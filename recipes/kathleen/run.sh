@@ -9,8 +9,8 @@
 # Every variable set below is an option: --stage --stop-stage --source --p239-source
 # --data-dir --p239-dir --exp-dir --epochs --rnn-type --hidden-size --num-layers
 # --conv-channels --time-strides "2 2" --batch-size --lr --warmup-steps
-# --num-workers --device --export-to. The defaults are sized to train in about
-# 40 minutes on two busy CPU cores (OMP_NUM_THREADS=1 there).
+# --num-workers --device --export-to. The defaults trained in 32 minutes on two
+# busy CPU cores (with OMP_NUM_THREADS=1); see README.md for the figures.
 set -euo pipefail
 
 stage=0
