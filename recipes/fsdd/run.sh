@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Free Spoken Digit Dataset (six speakers, digits): prepare, train, evaluate, export. Run from the repository root.
+#
+#   recipes/fsdd/run.sh --source ../shared/data/speech/fsdd
+#   recipes/fsdd/run.sh --stage 2 --stop-stage 2 --exp-dir exp/fsdd
+#
+# Stages: 0 prepare, 1 train, 2 evaluate (the official test takes 0-4), 3 export.
+# Every variable set below is an option, e.g. --data-dir, --exp-dir, --epochs,
+# --hidden-size, --device (small enough for a CPU).
+set -euo pipefail
+
+stage=0
+stop_stage=3
+source=../shared/data/speech/fsdd             # local copy; "" downloads from GitHub
+data_dir=data/fsdd
+exp_dir=exp/fsdd
+epochs=30
+hidden_size=128
+num_layers=2
+batch_size=32
+max_batch_seconds=200
+num_workers=1
+device=cpu
+export_to=""                                   # default: $exp_dir/fsdd.pt
+
+. "$(dirname "$0")/../stages.sh"
+
+if run_stage 0; then
+  echo "stage 0: prepare"
+  "$python" recipes/fsdd/prepare.py --out-dir "$data_dir" ${source:+--source "$source"}
+fi
+
+if run_stage 1; then
+  echo "stage 1: train"
+  "$python" -m asr train \
+    --train-manifest "$data_dir/train.jsonl" --dev-manifest "$data_dir/dev.jsonl" \
+    --out-dir "$exp_dir" --epochs "$epochs" --batch-size "$batch_size" \
+    --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
+    --num-layers "$num_layers" --num-workers "$num_workers" --device "$device" --resume
+fi
+
+if run_stage 2; then
+  echo "stage 2: evaluate $exp_dir/best.pt"
+  evaluate_sets "$exp_dir/best.pt" "$exp_dir/results" "$data_dir/test.jsonl"
+fi
+
+if run_stage 3; then
+  echo "stage 3: export"
+  export_model "$exp_dir" "${export_to:-$exp_dir/fsdd.pt}"
+fi

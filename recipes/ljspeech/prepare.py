@@ -1,0 +1,91 @@
+"""Prepare LJ Speech 1.1 (public domain): one US English speaker reading non-fiction
+books, 13,100 clips, 24 h.
+
+    python recipes/ljspeech/prepare.py --source /data/LJSpeech-1.1   # local copy
+    python recipes/ljspeech/prepare.py                               # download (2.6 GB)
+
+Writes data/ljspeech/{train,dev,test}.jsonl with the normalised transcription column
+of ``metadata.csv`` (numbers and abbreviations spelled out). LJ Speech has no official
+split; clips go to train/dev/test by a hash of their id (about 90/5/5 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
+
+from asr.prepare import fetch, probe_entries, write_splits  # noqa: E402
+
+# keithito's address and the sha256 that torchaudio.datasets.LJSPEECH checks
+URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
+SHA256 = "be1a30453f28eb8dd26af4101ae40cbf2c50413b1bb21936cbcdc6fae3de8aa5"
+DEV_PERCENT, TEST_PERCENT = 5, 5  # of the clips; the rest is train
+
+
+def split_of(clip_id: str) -> str:
+    bucket = int(hashlib.sha1(clip_id.encode()).hexdigest(), 16) % 100
+    if bucket < TEST_PERCENT:
+        return "test"
+    return "dev" if bucket < TEST_PERCENT + DEV_PERCENT else "train"
+
+
+def find_clips(source: Path) -> list[dict]:
+    """Candidate entries from ``metadata.csv`` (``id|text|normalised text``), read the
+    way torchaudio.datasets.LJSPEECH reads it (no quoting: the text holds quotes)."""
+    metadata = next(iter(sorted(Path(source).rglob("metadata.csv"))), None)
+    if metadata is None:
+        return []
+    with metadata.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE))
+    return [
+        {"audio": str(metadata.parent / "wavs" / f"{row[0]}.wav"),
+         "text": row[2] if len(row) > 2 and row[2] else row[1],
+         "speaker": "LJ", "prompt_id": row[0]}
+        for row in rows if len(row) >= 2
+    ]  # fmt: skip
+
+
+def prepare(source: Path | None, out_dir: Path, url: str = URL,
+            sha256: str | None = SHA256) -> dict[str, int]:  # fmt: skip
+    if source is None:
+        source = fetch(url, out_dir / "download", sha256=sha256)
+    candidates = find_clips(Path(source))
+    if not candidates:
+        raise SystemExit(f"error: no LJ Speech metadata.csv under {source}")
+    good, broken = probe_entries(candidates, "ljspeech")
+    splits = {"train": [], "dev": [], "test": []}
+    for entry in good:
+        splits[split_of(entry["prompt_id"])].append(entry)
+    return write_splits(out_dir, "ljspeech", splits, broken)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="LJSpeech-1.1 folder (default: download from keithito.com)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("data/ljspeech"),
+        help="where the manifests (and a download) go",
+    )
+    parser.add_argument(
+        "--url", default=URL, help="archive to download without --source"
+    )
+    args = parser.parse_args(argv)
+    prepare(args.source, args.out_dir, args.url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+# Sourced by recipes/<dataset>/run.sh: option parsing and the stage switch.
+#
+# Every `--name value` pair on the command line sets the shell variable `name`
+# (dashes become underscores), so `--stage 1 --stop-stage 2 --exp-dir exp/x` sets
+# stage, stop_stage and exp_dir; a run.sh sets its defaults before sourcing this.
+# Unknown names are an error, so a typo cannot silently fall back to a default.
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --help|-h)
+      sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
+      exit 0 ;;
+    --*=*) name="${1%%=*}"; value="${1#*=}"; shift ;;
+    --*)
+      if [ $# -lt 2 ]; then echo "error: $1 needs a value" >&2; exit 2; fi
+      name="$1"; value="$2"; shift 2 ;;
+    *) echo "error: unexpected argument '$1' (see $0 --help)" >&2; exit 2 ;;
+  esac
+  var="$(echo "${name#--}" | tr - _)"
+  if ! declare -p "$var" >/dev/null 2>&1; then
+    echo "error: unknown option $name (see $0 --help)" >&2; exit 2
+  fi
+  printf -v "$var" '%s' "$value"
+done
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+python="${PYTHON:-python}"
+
+# run_stage N: true when stage N is within [stage, stop_stage]
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+# evaluate_sets MODEL RESULTS_DIR MANIFEST...: `asr evaluate` on each manifest, one
+# JSON per manifest (scores and every hypothesis) and a one-line summary each.
+evaluate_sets() {
+  local model="$1" results="$2"; shift 2
+  mkdir -p "$results"
+  for manifest in "$@"; do
+    local name
+    name="$(basename "$(dirname "$manifest")")_$(basename "$manifest" .jsonl)"
+    echo "== $name ($manifest)"
+    "$python" -m asr evaluate "$manifest" --model "$model" --output "$results/$name.json" \
+      | tee "$results/$name.txt"
+  done
+}
+
+# export_model EXP_DIR NAME: copy best.pt (weights and configs, no optimizer state)
+export_model() {
+  local exp="$1" name="$2"
+  mkdir -p "$(dirname "$name")"
+  cp "$exp/best.pt" "$name"
+  echo "exported $exp/best.pt -> $name"
+}

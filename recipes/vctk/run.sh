@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# VCTK 0.92 (110 speakers, 44 h; split by speaker): prepare, train, evaluate, export. Run from the repository root.
+#
+#   recipes/vctk/run.sh                              # downloads when absent
+#   recipes/vctk/run.sh --stage 2 --stop-stage 2 --exp-dir exp/vctk
+#
+# Stages: 0 prepare, 1 train, 2 evaluate (held-out speakers, p239 among them), 3 export.
+# Every variable set below is an option, e.g. --data-dir, --exp-dir, --epochs,
+# --hidden-size, --device (sized for one GPU).
+set -euo pipefail
+
+stage=0
+stop_stage=3
+source=""                                      # VCTK-Corpus-0.92 folder; "" downloads
+data_dir=data/vctk
+exp_dir=exp/vctk
+epochs=30
+hidden_size=384
+num_layers=3
+batch_size=64
+max_batch_seconds=1200
+num_workers=4
+device=cuda
+export_to=""                                   # default: $exp_dir/vctk.pt
+
+. "$(dirname "$0")/../stages.sh"
+
+if run_stage 0; then
+  echo "stage 0: prepare"
+  "$python" recipes/vctk/prepare.py --out-dir "$data_dir" ${source:+--source "$source"}
+fi
+
+if run_stage 1; then
+  echo "stage 1: train"
+  "$python" -m asr train \
+    --train-manifest "$data_dir/train.jsonl" --dev-manifest "$data_dir/dev.jsonl" \
+    --out-dir "$exp_dir" --epochs "$epochs" --batch-size "$batch_size" \
+    --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
+    --num-layers "$num_layers" --num-workers "$num_workers" --device "$device" --resume
+fi
+
+if run_stage 2; then
+  echo "stage 2: evaluate $exp_dir/best.pt"
+  evaluate_sets "$exp_dir/best.pt" "$exp_dir/results" "$data_dir/test.jsonl"
+fi
+
+if run_stage 3; then
+  echo "stage 3: export"
+  export_model "$exp_dir" "${export_to:-$exp_dir/vctk.pt}"
+fi

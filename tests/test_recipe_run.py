@@ -1,0 +1,90 @@
+"""recipes/*/run.sh: option parsing and every stage, end to end on a tiny FSDD."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import DATA, ROOT
+
+from asr.checkpoint import load_checkpoint
+
+RUN_SCRIPTS = sorted(ROOT.glob("recipes/*/run.sh"))
+
+
+def run(script, *args, cwd=ROOT):
+    env = {**os.environ, "PYTHON": sys.executable, "TQDM_DISABLE": "1"}
+    return subprocess.run(["bash", str(script), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_every_dataset_has_a_recipe():
+    names = {p.parent.name for p in RUN_SCRIPTS}
+    expected = {"librispeech", "commonvoice", "ljspeech", "tedlium", "vctk", "an4",
+                "kathleen", "vctk_p239", "fsdd"}  # fmt: skip
+    assert names == expected
+    for script in RUN_SCRIPTS:
+        assert (script.parent / "prepare.py").exists()
+        assert (script.parent / "README.md").exists(), script.parent.name
+
+
+@pytest.mark.parametrize("script", RUN_SCRIPTS, ids=lambda p: p.parent.name)
+def test_run_sh_rejects_unknown_options(script):
+    result = run(script, "--no-such-option", "1")
+    assert result.returncode == 2
+    assert "unknown option --no-such-option" in result.stderr
+    assert run(script, "--help").returncode == 0
+
+
+def tiny_fsdd(tmp_path):
+    source = tmp_path / "recordings"
+    source.mkdir()
+    for take in (0, 7, 20):
+        for name in ("2_jackson_1.wav", "8_george_3.wav"):
+            digit, speaker, _ = name[:-4].split("_")
+            shutil.copy(DATA / name, source / f"{digit}_{speaker}_{take}.wav")
+    return source
+
+
+def test_stages_are_selected(tmp_path, tiny_checkpoint):
+    """--stage/--stop-stage pick stages: 0 alone prepares, 3 alone exports."""
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    script = ROOT / "recipes/fsdd/run.sh"
+    source = tiny_fsdd(tmp_path)
+    result = run(script, "--stage", 0, "--stop-stage", 0, "--source", source,
+                 "--data-dir", data, "--exp-dir", exp)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "stage 0" in result.stdout and "stage 1" not in result.stdout
+    assert len((data / "test.jsonl").read_text().splitlines()) == 2
+    assert not exp.exists()
+    exp.mkdir()
+    shutil.copy(tiny_checkpoint, exp / "best.pt")
+    exported = tmp_path / "m.pt"
+    result = run(script, "--stage", 3, "--exp-dir", exp, "--export-to", exported)
+    assert result.returncode == 0 and "stage 2" not in result.stdout
+    assert exported.read_bytes() == tiny_checkpoint.read_bytes()
+
+
+@pytest.mark.slow
+def test_fsdd_run_sh_all_stages(tmp_path):
+    """prepare -> train one tiny epoch -> evaluate -> export, with every path
+    overridden; then only stage 2 again, which must not retrain (about a minute)."""
+    source = tiny_fsdd(tmp_path)
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    result = run(
+        ROOT / "recipes/fsdd/run.sh", "--source", source, "--data-dir", data,
+        "--exp-dir", exp, "--epochs", 1, "--hidden-size", 8, "--num-layers", 1,
+        "--num-workers", 0, "--export-to", tmp_path / "fsdd.pt",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [f"stage {n}" in result.stdout for n in range(4)] == [True] * 4
+    report = json.loads((exp / "results" / "data_test.json").read_text())
+    assert report["utterances"] == 2 and 0 <= report["wer"]
+    exported = load_checkpoint(tmp_path / "fsdd.pt")
+    assert "optimizer" not in exported and exported["model"]
+    again = run(ROOT / "recipes/fsdd/run.sh", "--stage", 2, "--stop-stage", 2,
+                "--data-dir", data, "--exp-dir", exp)  # fmt: skip
+    assert again.returncode == 0 and "stage 1" not in again.stdout
+    assert "WER" in again.stdout
