@@ -160,6 +160,13 @@ class FrontendConfig:
         return self.n_mfcc * (1 + self.deltas)
 
 
+def _repeat_last_frame(feats: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    """(B, F, T) features whose frames at and past ``lens`` copy frame ``lens - 1``."""
+    frames = torch.arange(feats.shape[-1], device=feats.device)
+    index = torch.minimum(frames[None, :], (lens[:, None] - 1).clamp(min=0))  # (B, T)
+    return feats.gather(2, index[:, None, :].expand_as(feats))
+
+
 class Frontend(torch.nn.Module):
     """Batched MFCC extraction with optional deltas and per-utterance CMVN.
 
@@ -180,9 +187,20 @@ class Frontend(torch.nn.Module):
                 "n_mels": config.n_mels,
                 "f_min": config.f_min,
                 "f_max": config.f_max,
-                "center": True,
+                "center": False,  # _reflect_pad centres the frames per utterance
             },
         )
+
+    def _reflect_pad(self, waves: torch.Tensor, wave_lens: torch.Tensor) -> torch.Tensor:
+        """Reflect each waveform about its own ends by n_fft // 2 samples, as a centred
+        STFT does, so the last frames of a short utterance in a padded batch see its
+        own samples rather than the batch's zero padding. (B, N) -> (B, N + n_fft)."""
+        half = self.config.n_fft // 2
+        positions = torch.arange(-half, waves.shape[1] + half, device=waves.device)
+        last = (wave_lens[:, None] - 1).to(waves.device)  # (B, 1)
+        index = positions.abs()[None, :].expand(len(waves), -1)  # reflect about 0
+        index = torch.where(index > last, 2 * last - index, index)  # ... and about end
+        return waves.gather(1, index.clamp(min=0))
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Number of frames for waveforms of ``lengths`` samples (centred STFT)."""
@@ -202,17 +220,17 @@ class Frontend(torch.nn.Module):
             feats: (B, T, F) features, zero in padded frames.
             feat_lens: (B,) valid frames per utterance.
         """
-        if waves.shape[-1] < self.config.n_fft:  # reflect padding needs n_fft // 2 + 1
-            waves = torch.nn.functional.pad(waves, (0, self.config.n_fft - waves.shape[-1]))
-        feats = self.mfcc(waves.float())  # (B, N) -> (B, n_mfcc, T)
+        feat_lens = self.frame_lengths(wave_lens)
+        feats = self.mfcc(self._reflect_pad(waves.float(), wave_lens))  # (B, n_mfcc, T)
         if self.config.deltas:
+            # frames past an utterance's end repeat its last frame, as compute_deltas'
+            # own edge padding does for the longest one: batching never changes deltas
             orders = [feats]
             for _ in range(self.config.deltas):
-                orders.append(torchaudio.functional.compute_deltas(orders[-1]))
+                last = _repeat_last_frame(orders[-1], feat_lens)
+                orders.append(torchaudio.functional.compute_deltas(last))
             feats = torch.cat(orders, dim=1)
         feats = feats.transpose(1, 2)  # (B, F, T) -> (B, T, F)
-        feat_lens = self.frame_lengths(wave_lens).clamp(max=feats.shape[1])
-        feats = feats[:, : int(feat_lens.max())]  # drop frames of the short-input pad
         mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < (
             feat_lens[:, None]
         )  # (B, T)

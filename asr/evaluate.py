@@ -33,7 +33,7 @@ def evaluate(
         cannot be read are counted in "failed" and left out of the scores.
     """
     results, failed = [], 0
-    bar = tqdm(total=len(entries), desc="decode", unit="utt", disable=not progress)
+    bar = tqdm(total=len(entries), desc="decode", unit="utt", disable=None if progress else True)
     for start in range(0, len(entries), batch_size):
         chunk, waves = [], []
         for entry in entries[start : start + batch_size]:

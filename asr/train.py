@@ -50,6 +50,7 @@ from .checkpoint import (
     remove_stale_temporaries,
     save_checkpoint,
 )
+from .config import add_config_flags, config_values
 from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
 from .evaluate import evaluate
 from .model import Encoder, ModelConfig
@@ -66,9 +67,7 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 @dataclass(frozen=True)
 class TrainConfig:
     train_manifest: str = ""  # JSONL manifest of training utterances
-    dev_manifest: str = (
-        ""  # JSONL manifest decoded after every epoch (never a test set)
-    )
+    dev_manifest: str = ""  # JSONL manifest decoded each epoch (never a test set)
     out_dir: str = "exp/run"  # checkpoints, metrics.csv and curves.png go here
     epochs: int = 30  # passes over the training manifest
     batch_size: int = 32  # utterances per batch at most
@@ -420,31 +419,7 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-DERIVED_FIELDS = {
-    "model",
-    "frontend",
-    "augment",
-    "n_features",
-    "vocab_size",
-}  # not flags
-
-
-def _add_config_flags(parser, cls, prefix: str = "") -> None:
-    """One --kebab-case flag per field of a config dataclass, default from the class."""
-    for f in dataclasses.fields(cls):
-        if f.name in DERIVED_FIELDS:
-            continue
-        default = getattr(cls(), f.name)
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default
-            )
-        elif isinstance(default, tuple):
-            kind = type(default[0]) if default else int
-            parser.add_argument(flag, type=kind, nargs="+", default=list(default))
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
+DERIVED_FIELDS = {"model", "frontend", "augment", "n_features", "vocab_size"}
 
 
 def build_parser(
@@ -458,27 +433,20 @@ def build_parser(
         "ModelConfig, FrontendConfig and AugmentConfig (see their field comments "
         "in asr/). Under torchrun it trains data-parallel on every rank."
     )
-    _add_config_flags(parser.add_argument_group("training"), TrainConfig)
-    _add_config_flags(parser.add_argument_group("augmentation"), AugmentConfig)
-    model_group = parser.add_argument_group("model")
-    _add_config_flags(model_group, ModelConfig)
-    _add_config_flags(parser.add_argument_group("features"), FrontendConfig)
+    groups = {"training": TrainConfig, "augmentation": AugmentConfig,
+              "model": ModelConfig, "features": FrontendConfig}  # fmt: skip
+    for title, cls in groups.items():
+        add_config_flags(parser.add_argument_group(title), cls, skip=DERIVED_FIELDS)
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = vars(args)
-
-    def pick(cls):
-        return {f.name: tuple(values[f.name]) if isinstance(values[f.name], list)
-                else values[f.name]
-                for f in dataclasses.fields(cls) if f.name in values}  # fmt: skip
-
+    training = config_values(args, TrainConfig)
     return TrainConfig(
-        **{k: v for k, v in pick(TrainConfig).items() if k not in DERIVED_FIELDS},
-        model=ModelConfig(**pick(ModelConfig)),
-        frontend=FrontendConfig(**pick(FrontendConfig)),
-        augment=AugmentConfig(**pick(AugmentConfig)),
+        **{k: v for k, v in training.items() if k not in DERIVED_FIELDS},
+        model=ModelConfig(**config_values(args, ModelConfig)),
+        frontend=FrontendConfig(**config_values(args, FrontendConfig)),
+        augment=AugmentConfig(**config_values(args, AugmentConfig)),
     )
 
 

@@ -68,3 +68,11 @@ def test_python_dash_m_is_the_same_program():
         [sys.executable, "-m", "asr", "--help"], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0 and "transcribe" in result.stdout
+
+
+def test_every_train_flag_has_help():
+    from asr.train import build_parser
+
+    for action in build_parser()._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help and len(action.help) > 5, action.option_strings
