@@ -6,16 +6,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, AudioError, Frontend, load_audio, prepare_audio
+from .audio import SAMPLE_RATE, Frontend, prepare_audio
+from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
 from .decoding import greedy_decode
 from .model import Encoder
+from .output import FORMATS, Segment
 from .text import CharTokenizer
+from .vad import VadConfig, iter_segments, split_segments
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 DEFAULT_MODEL = MODELS_DIR / "default.pt"  # the shipped model; $ASR_MODEL overrides it
@@ -55,12 +59,48 @@ class ASRModel:
         Raises:
             AudioError: unreadable, empty or non-finite audio.
         """
+        segments = self.transcribe_segments(audio, sample_rate)
+        return " ".join(s.text for s in segments if s.text)
+
+    def transcribe_segments(
+        self,
+        audio: str | Path | np.ndarray | torch.Tensor,
+        sample_rate: int | None = None,
+        vad: VadConfig = VadConfig(),
+        batch_size: int = 16,
+    ) -> Iterator[Segment]:
+        """Split audio at pauses with the VAD and transcribe each segment.
+
+        A file is read block by block and segments are decoded ``batch_size`` at a
+        time, so memory stays bounded however long the file.
+
+        Args:
+            audio: a path to any audio file, or samples as an (N,) or (N, C) array.
+            sample_rate: rate of ``audio`` in Hz when it is an array (default 16 kHz).
+            vad: how to find pauses and how long a segment may be.
+            batch_size: segments decoded together.
+
+        Yields:
+            ``Segment(start, end, text)`` in order, times in seconds.
+
+        Raises:
+            AudioError: unreadable, empty or non-finite audio.
+        """
         if isinstance(audio, (str, Path)):
-            samples = load_audio(audio)
+            pieces = iter_segments(audio, vad)
         else:
-            samples = prepare_audio(audio, sample_rate or SAMPLE_RATE)
-        windows = split_long_audio(samples)
-        return " ".join(t for t in self.transcribe_batch(windows) if t)
+            pieces = iter(split_segments(prepare_audio(audio, sample_rate or SAMPLE_RATE), vad))
+        batch = []
+        for piece in pieces:
+            batch.append(piece)
+            if len(batch) == batch_size:
+                yield from self._decode_pieces(batch)
+                batch = []
+        yield from self._decode_pieces(batch)
+
+    def _decode_pieces(self, pieces: list[tuple[float, float, np.ndarray]]) -> list[Segment]:
+        texts = self.transcribe_batch([samples for _, _, samples in pieces]) if pieces else []
+        return [Segment(round(a, 3), round(b, 3), t) for (a, b, _), t in zip(pieces, texts)]
 
     @torch.inference_mode()
     def posteriors(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,38 +169,55 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="asr transcribe", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.description = "Transcribe audio files (wav, flac, ogg, mp3; more with ffmpeg)."
-    parser.add_argument("files", nargs="+", type=Path, help="audio files to transcribe")
+    parser.add_argument(
+        "files", nargs="+", metavar="INPUT",
+        help="audio files, directories (searched recursively) and glob patterns",
+    )  # fmt: skip
     parser.add_argument(
         "--model", type=Path, default=None,
         help="checkpoint to use (default: $ASR_MODEL, else the shipped default model)",
     )  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
+    parser.add_argument(
+        "--output-format", default="txt", type=_formats,
+        help=f"comma-separated formats out of {','.join(FORMATS)}; several need --output-dir",
+    )  # fmt: skip
+    parser.add_argument(
+        "--output-dir", type=Path, default=None,
+        help="write <name>.<format> per input here (directories keep their layout); "
+        "default: print to stdout",
+    )  # fmt: skip
     return parser
 
 
+def _formats(value: str) -> list[str]:
+    formats = [f.strip() for f in value.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {','.join(unknown) or value!r}; choose from {','.join(FORMATS)}"
+        )
+    return formats
+
+
 def run(args: argparse.Namespace) -> int:
-    """Transcribe every file; report each bad one on stderr and go on.
+    """Transcribe every input; report each bad one on stderr and go on.
 
     Returns:
-        0 when every file was transcribed, 1 otherwise.
+        0 when every file was transcribed, 1 when any failed, 2 for a bad
+        checkpoint or bad options.
     """
     try:
         model = load_model(args.model, device=args.device)
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    failed = 0
-    for path in args.files:
-        try:
-            text = model.transcribe(path)
-        except AudioError as error:
-            print(f"error: {error}", file=sys.stderr)
-            failed += 1
-            continue
-        print(f"{path}\t{text}" if len(args.files) > 1 else text, flush=True)
-    if failed:
-        print(f"{failed} of {len(args.files)} files failed", file=sys.stderr)
-    return 1 if failed else 0
+    formats = getattr(args, "output_format", ["txt"])
+    output_dir = getattr(args, "output_dir", None)
+    if len(formats) > 1 and output_dir is None:
+        print("error: several --output-format values need --output-dir", file=sys.stderr)
+        return 2
+    return transcribe_files(model, [str(f) for f in args.files], formats, output_dir)
 
 
 def cli(argv: list[str] | None = None) -> int:
