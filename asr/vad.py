@@ -100,10 +100,11 @@ class VadSegmenter:
         return closed
 
     def open_segment(self) -> SpeechSegment | None:
-        """The speech heard so far in the segment that is still open, if any."""
+        """The speech classified so far in the segment that is still open, if any;
+        never longer than ``max_segment_s``."""
         if self.seg_start is None:
             return None
-        return SpeechSegment(self.seg_start, self._slice(self.seg_start, self.received))
+        return SpeechSegment(self.seg_start, self._slice(self.seg_start, self.done))
 
     def _step(self, frame: np.ndarray) -> list[SpeechSegment]:
         """Classify one frame (it ends at self.done + self.frame) and update."""
