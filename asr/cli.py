@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate, train, transcribe
+from . import evaluate, export, train, transcribe
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
     "train": (train, "train a model on JSONL manifests"),
     "evaluate": (evaluate, "score a model on a JSONL manifest (WER, CER)"),
+    "export": (export, "export frontend + encoder as TorchScript, optionally int8"),
 }
 
 
