@@ -6,7 +6,8 @@
 Each system runs in its own subprocess (so peak RSS is its own) over the same audio,
 loaded into memory at 16 kHz before the clock starts:
 
-- FSDD test split (takes 0-4, 300 utterances) from the shared data folder, and
+- the FSDD test split (takes 0-4; by default takes 0-1, 120 utterances, to keep the
+  run to a few minutes on a shared 2-core machine) from the shared data folder, and
 - the first ``--vctk-count`` utterances of VCTK speaker p239.
 
 Systems: MFCC extraction alone, greedy decoding with the float model, greedy with
@@ -24,6 +25,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,15 +39,17 @@ SYSTEMS = ("mfcc", "greedy", "int8", "lm-beam", "pocketsphinx")
 BATCH_SIZE = 16  # utterances decoded together, as `asr transcribe` does
 
 
-def load_sets(data: Path, vctk_count: int) -> dict[str, list[tuple[np.ndarray, str]]]:
+def load_sets(
+    data: Path, vctk_count: int, fsdd_takes: int
+) -> dict[str, list[tuple[np.ndarray, str]]]:
     from asr.audio import load_audio
     from asr.data import read_manifest
 
     fsdd = [e for e in read_manifest(data / "fsdd" / "manifest.jsonl")
-            if e["split"] == "test"]  # fmt: skip
+            if e["split"] == "test" and e["take"] < fsdd_takes]  # fmt: skip
     vctk = read_manifest(data / "vctk_p239" / "manifest.jsonl")[:vctk_count]
     return {
-        "FSDD test (300 utt.)": [(load_audio(e["audio"]), e["text"]) for e in fsdd],
+        f"FSDD test, takes 0-{fsdd_takes - 1} ({len(fsdd)} utt.)": [(load_audio(e["audio"]), e["text"]) for e in fsdd],
         f"VCTK p239 (first {vctk_count} utt.)": [
             (load_audio(e["audio"]), e["text"]) for e in vctk
         ],
@@ -77,6 +81,7 @@ def make_runner(system: str, args: argparse.Namespace):
     model = load_model(args.model)
     if system == "mfcc":
         def mfcc(waves):
+            waves = sorted(waves, key=len)  # as transcribe_batch: less padding
             for start in range(0, len(waves), BATCH_SIZE):
                 batch = waves[start : start + BATCH_SIZE]
                 lens = torch.tensor([len(w) for w in batch])
@@ -109,12 +114,28 @@ def lm_beam_runner(model, args):
                                                 decoder=decoder)  # fmt: skip
 
 
+def save_sets(sets: dict, path: Path) -> None:
+    """Store the loaded audio so that each child reads it without torch/torchaudio
+    (PocketSphinx's peak RSS is then its own, not torch's)."""
+    arrays = {f"{k}/{i}": w for k, items in sets.items() for i, (w, _) in enumerate(items)}
+    refs = {k: [t for _, t in items] for k, items in sets.items()}
+    np.savez(path, refs=json.dumps(refs), **arrays)
+
+
+def read_sets(path: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
+    with np.load(path) as stored:
+        refs = json.loads(str(stored["refs"]))
+        return {k: [(stored[f"{k}/{i}"], t) for i, t in enumerate(texts)]
+                for k, texts in refs.items()}  # fmt: skip
+
+
 def child(args: argparse.Namespace) -> None:
     """Run one system over every set; print one JSON line."""
-    import torch
+    if args.child != "pocketsphinx":
+        import torch
 
-    torch.set_num_threads(args.threads)
-    sets = load_sets(args.data, args.vctk_count)
+        torch.set_num_threads(args.threads)
+    sets = read_sets(args.audio_cache)
     try:
         run = make_runner(args.child, args)
     except NotImplementedError as reason:
@@ -137,8 +158,8 @@ def child(args: argparse.Namespace) -> None:
 
 def measure(system: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--child", system, "--model", str(args.model),
-           "--threads", str(args.threads), "--vctk-count", str(args.vctk_count),
-           "--data", str(args.data)] + (["--lm", str(args.lm)] if args.lm else [])
+           "--audio-cache", str(args.audio_cache),
+           "--threads", str(args.threads)] + (["--lm", str(args.lm)] if args.lm else [])
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"{system} failed:\n{result.stderr[-2000:]}")
@@ -172,18 +193,24 @@ def main(argv: list[str] | None = None) -> None:
                         help="checkpoint to benchmark")
     parser.add_argument("--lm", type=Path, default=None, help="ARPA LM for the beam row")
     parser.add_argument("--data", type=Path, default=DATA, help="shared speech folder")
-    parser.add_argument("--vctk-count", type=int, default=100, help="VCTK utterances")
+    parser.add_argument("--vctk-count", type=int, default=20, help="VCTK utterances")
+    parser.add_argument("--fsdd-takes", type=int, default=2,
+                        help="FSDD test takes 0..N-1 (5: the whole test split)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="which to run")
     parser.add_argument("--write-readme", type=Path, default=None,
                         help="write the results table into this Markdown file")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--audio-cache", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)  # fmt: skip
     if args.child:
         child(args)
         return
     started = time.perf_counter()
-    results = {s: measure(s, args) for s in args.systems.split(",")}
+    with tempfile.TemporaryDirectory() as tmp:
+        args.audio_cache = Path(tmp) / "audio.npz"
+        save_sets(load_sets(args.data, args.vctk_count, args.fsdd_takes), args.audio_cache)
+        results = {s: measure(s, args) for s in args.systems.split(",")}
     rows = table(results)
     command = " ".join(["nice -n 10 python benchmarks/transcribe.py", *sys.argv[1:]])
     print("\n".join(rows))
