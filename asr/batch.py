@@ -91,7 +91,7 @@ def transcribe_files(
         disable=None, dynamic_ncols=True,
     )  # fmt: skip
     failed, audio_s, started = len(errors), 0.0, time.perf_counter()
-    for job, duration in zip(jobs, durations):
+    for job, duration in zip(jobs, durations, strict=True):
         try:
             segments = list(model.transcribe_segments(job.path))
             _emit(job, segments, formats, output_dir, several=len(jobs) > 1)

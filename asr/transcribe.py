@@ -99,8 +99,8 @@ class ASRModel:
         yield from self._decode_pieces(batch)
 
     def _decode_pieces(self, pieces: list[tuple[float, float, np.ndarray]]) -> list[Segment]:
-        texts = self.transcribe_batch([samples for _, _, samples in pieces]) if pieces else []
-        return [Segment(round(a, 3), round(b, 3), t) for (a, b, _), t in zip(pieces, texts)]
+        texts = self.transcribe_batch([s for _, _, s in pieces]) if pieces else []
+        return [Segment(round(a, 3), round(b, 3), t) for (a, b, _), t in zip(pieces, texts, strict=True)]
 
     @torch.inference_mode()
     def posteriors(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,11 +3,11 @@ import re
 import shutil
 
 import pytest
+from conftest import DATA, DIGITS, KATHLEEN
 
 from asr.batch import collect_inputs
 from asr.cli import main
 from asr.output import Segment, to_srt
-from conftest import DATA, DIGITS, KATHLEEN
 
 SUMMARY = re.compile(
     r"(\d+) files, (\d+) failed, [\d.]+ h of audio in [\d.]+ s \(RTF [\d.]+\)"

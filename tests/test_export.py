@@ -2,13 +2,13 @@ import json
 
 import pytest
 import torch
+from conftest import DATA, DIGITS, KATHLEEN
 
 from asr.audio import load_audio
 from asr.checkpoint import CheckpointError
 from asr.cli import main
 from asr.export import compare_models, export_torchscript, load_exported, quantize_int8
 from asr.transcribe import load_model
-from conftest import DATA, DIGITS, KATHLEEN
 
 
 @pytest.fixture

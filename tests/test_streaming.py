@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 import torchaudio
+from test_vad import speech_with_pauses
 
 from asr.audio import SAMPLE_RATE
 from asr.streaming import Final, Partial, StreamingRecognizer
 from asr.transcribe import load_model
-from test_vad import speech_with_pauses
 
 RATE = 48_000  # a typical microphone rate
 CHUNK_S = 0.5

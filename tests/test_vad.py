@@ -7,19 +7,20 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio
+from conftest import DATA, DIGITS, KATHLEEN, ROOT
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.blocks import StreamResampler, read_blocks
-from asr.vad import VadConfig, VadSegmenter, iter_segments, split_segments
-from conftest import DATA, DIGITS, KATHLEEN, ROOT
+from asr.vad import VadConfig, VadSegmenter, split_segments
 
 GAP_S = 1.0  # silence between utterances in the synthetic recordings
 HANGOVER_S = 0.3  # WebRTC's VAD keeps calling speech for a few frames after it ends
 
 
-def within_one(start, end, spans, config=VadConfig()) -> bool:
+def within_one(start, end, spans, config: VadConfig | None = None) -> bool:
     """The segment lies inside one utterance, widened by the padding (and the VAD's
     hangover at the end): it neither straddles a pause nor drifts in time."""
+    config = config or VadConfig()
     before, after = config.padding_s + config.frame_ms / 1000, config.padding_s + HANGOVER_S
     return any(a - before <= start and end <= b + after for a, b in spans)
 
