@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -129,6 +128,13 @@ def read_sets(path: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
                 for k, texts in refs.items()}  # fmt: skip
 
 
+def peak_rss_kb() -> int:
+    """This process's peak resident set size (VmHWM). Not ``ru_maxrss``: Linux
+    carries that across exec, so a child would report its parent's peak."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0])
+
+
 def child(args: argparse.Namespace) -> None:
     """Run one system over every set; print one JSON line."""
     if args.child != "pocketsphinx":
@@ -152,7 +158,7 @@ def child(args: argparse.Namespace) -> None:
             "audio_s": sum(len(w) for w in waves) / 16000,
             "wall_s": wall, "cpu_s": cpu, "refs": refs, "hyps": hyps,
         }  # fmt: skip
-    report["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["max_rss_mb"] = peak_rss_kb() / 1024
     print(json.dumps(report))
 
 
