@@ -172,6 +172,12 @@ def measure(system: str, args: argparse.Namespace) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def speed(audio_s: float, spent_s: float) -> str:
+    """Audio seconds per second spent, e.g. '160×' or '0.35×'."""
+    ratio = audio_s / max(spent_s, 1e-9)
+    return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.2f}×"
+
+
 def table(results: dict[str, dict]) -> list[str]:
     from asr.metrics import wer
 
@@ -187,7 +193,7 @@ def table(results: dict[str, dict]) -> list[str]:
             score = "" if r["hyps"] is None else f"{100 * wer(r['refs'], r['hyps']):.1f} %"
             rows.append(
                 f"| {system} | {name} | {r['audio_s']:.0f} s | {r['wall_s']:.2f} s | "
-                f"{r['audio_s'] / r['wall_s']:.0f}× | {r['audio_s'] / r['cpu_s']:.0f}× | "
+                f"{speed(r['audio_s'], r['wall_s'])} | {speed(r['audio_s'], r['cpu_s'])} | "
                 f"{report['max_rss_mb']:.0f} MB | {score} |"
             )
     return rows
