@@ -20,7 +20,7 @@ test-slow: system-deps $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check asr tests recipes demo.py
+	$(BIN)/ruff check asr tests recipes demo.py benchmarks
 
 venv: $(STAMP)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import checkpoint, evaluate, lm, train, transcribe, tune
+from . import checkpoint, evaluate, export, lm, train, transcribe, tune
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
@@ -15,6 +15,7 @@ COMMANDS = {
     "lm": (lm, "build n-gram language models for beam search"),
     "tune-decoder": (tune, "grid-search beam size, LM weight and word score on a dev set"),
     "average": (checkpoint, "average the weights of several checkpoints"),
+    "export": (export, "export frontend + encoder as TorchScript, optionally int8"),
 }
 
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .alignment import WordTiming, align_words
-from .audio import SAMPLE_RATE, AudioError, Frontend, load_audio, prepare_audio
+from .audio import SAMPLE_RATE, Frontend, prepare_audio
+from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
 from .decoding import (
     BeamSearchDecoder,
@@ -21,7 +23,9 @@ from .decoding import (
     greedy_decode,
 )
 from .model import Encoder
+from .output import FORMATS, Segment
 from .text import CharTokenizer
+from .vad import VadConfig, iter_segments, split_segments
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 DEFAULT_MODEL = MODELS_DIR / "default.pt"  # the shipped model; $ASR_MODEL overrides it
@@ -72,8 +76,8 @@ class ASRModel:
         Raises:
             AudioError: unreadable, empty or non-finite audio.
         """
-        windows = split_long_audio(self._samples(audio, sample_rate))
-        return " ".join(t for t in self.transcribe_batch(windows, decoder=decoder) if t)
+        segments = self.transcribe_segments(audio, sample_rate, decoder=decoder)
+        return " ".join(s.text for s in segments if s.text)
 
     def transcribe_words(
         self,
@@ -85,24 +89,72 @@ class ASRModel:
         min_confidence), times in seconds from the start of the audio. The words
         are those ``transcribe`` returns; CTC forced alignment places them.
         """
-        offset, timings = 0.0, []
-        for window in split_long_audio(self._samples(audio, sample_rate)):
-            log_probs, out_lens = self.posteriors([window])
-            emissions = log_probs[0, : int(out_lens[0])].cpu()
+        segments = self.transcribe_segments(audio, sample_rate, decoder=decoder, words=True)
+        return [w for segment in segments for w in segment.words]
+
+    def transcribe_segments(
+        self,
+        audio: str | Path | np.ndarray | torch.Tensor,
+        sample_rate: int | None = None,
+        vad: VadConfig = VadConfig(),
+        batch_size: int = 16,
+        decoder: BeamSearchDecoder | None = None,
+        words: bool = False,
+    ) -> Iterator[Segment]:
+        """Split audio at pauses with the VAD and transcribe each segment.
+
+        A file is read block by block and segments are decoded ``batch_size`` at a
+        time, so memory stays bounded however long the file.
+
+        Args:
+            audio: a path to any audio file, or samples as an (N,) or (N, C) array.
+            sample_rate: rate of ``audio`` in Hz when it is an array (default 16 kHz).
+            vad: how to find pauses and how long a segment may be.
+            batch_size: segments decoded together.
+            decoder: beam search decoder; None decodes greedily.
+            words: also time every word (``Segment.words``) by CTC alignment.
+
+        Yields:
+            ``Segment(start, end, text, words)`` in order, times in seconds.
+
+        Raises:
+            AudioError: unreadable, empty or non-finite audio.
+        """
+        if isinstance(audio, (str, Path)):
+            pieces = iter_segments(audio, vad)
+        else:
+            samples = prepare_audio(audio, sample_rate or SAMPLE_RATE)
+            pieces = iter(split_segments(samples, vad))
+        batch = []
+        for piece in pieces:
+            batch.append(piece)
+            if len(batch) == batch_size:
+                yield from self._decode_pieces(batch, decoder, words)
+                batch = []
+        yield from self._decode_pieces(batch, decoder, words)
+
+    def _decode_pieces(self, pieces, decoder, words: bool) -> list[Segment]:
+        """Segments for (start, end, samples) pieces, optionally with word times."""
+        if not pieces:
+            return []
+        if not words:
+            texts = self.transcribe_batch([s for _, _, s in pieces], decoder=decoder)
+            return [Segment(round(a, 3), round(b, 3), t)
+                    for (a, b, _), t in zip(pieces, texts, strict=True)]  # fmt: skip
+        segments = []
+        for start, end, samples in pieces:
+            log_probs, out_lens = self.posteriors([samples])
             text = (decoder or self.greedy)(log_probs, out_lens)[0]
-            for w in align_words(emissions, text, self.tokenizer, self.frame_seconds):
-                timings.append(w._replace(start=w.start + offset, end=w.end + offset))
-            offset += len(window) / SAMPLE_RATE
-        return timings
+            emissions = log_probs[0, : int(out_lens[0])].cpu()
+            timed = tuple(
+                w._replace(start=round(w.start + start, 3), end=round(w.end + start, 3))
+                for w in align_words(emissions, text, self.tokenizer, self.frame_seconds)
+            )
+            segments.append(Segment(round(start, 3), round(end, 3), text, timed))
+        return segments
 
     def greedy(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[str]:
         return greedy_decode(log_probs, out_lens, self.tokenizer)
-
-    @staticmethod
-    def _samples(audio, sample_rate: int | None) -> np.ndarray:
-        if isinstance(audio, (str, Path)):
-            return load_audio(audio)
-        return prepare_audio(audio, sample_rate or SAMPLE_RATE)
 
     @torch.inference_mode()
     def posteriors(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,25 +228,49 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="asr transcribe", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.description = "Transcribe audio files (wav, flac, ogg, mp3; more with ffmpeg)."
-    parser.add_argument("files", nargs="+", type=Path, help="audio files to transcribe")
+    parser.add_argument(
+        "files", nargs="+", metavar="INPUT",
+        help="audio files, directories (searched recursively) and glob patterns",
+    )  # fmt: skip
     parser.add_argument(
         "--model", type=Path, default=None,
         help="checkpoint to use (default: $ASR_MODEL, else the shipped default model)",
     )  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
     parser.add_argument(
+        "--output-format", default="txt", type=_formats,
+        help=f"comma-separated formats out of {','.join(FORMATS)}; several need --output-dir",
+    )  # fmt: skip
+    parser.add_argument(
+        "--output-dir", type=Path, default=None,
+        help="write <name>.<format> per input here (directories keep their layout); "
+        "default: print to stdout",
+    )  # fmt: skip
+    parser.add_argument(
         "--word-timestamps", action="store_true",
-        help="print one 'start end confidence word' line per word (seconds)",
+        help="time every word: one 'start end confidence word' line per word in txt, "
+        "a words list per segment in json",
     )  # fmt: skip
     add_decoder_arguments(parser)
     return parser
 
 
+def _formats(value: str) -> list[str]:
+    formats = [f.strip() for f in value.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {','.join(unknown) or value!r}; choose from {','.join(FORMATS)}"
+        )
+    return formats
+
+
 def run(args: argparse.Namespace) -> int:
-    """Transcribe every file; report each bad one on stderr and go on.
+    """Transcribe every input; report each bad one on stderr and go on.
 
     Returns:
-        0 when every file was transcribed, 1 otherwise.
+        0 when every file was transcribed, 1 when any failed, 2 for a bad
+        checkpoint or bad options.
     """
     try:
         model = load_model(args.model, device=args.device)
@@ -202,26 +278,15 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    failed = 0
-    for path in args.files:
-        try:
-            if args.word_timestamps:
-                words = model.transcribe_words(path, decoder=decoder)
-                text = "\n".join(f"{w.start:.2f}\t{w.end:.2f}\t{w.confidence:.3f}\t{w.word}"
-                                 for w in words)  # fmt: skip
-            else:
-                text = model.transcribe(path, decoder=decoder)
-        except AudioError as error:
-            print(f"error: {error}", file=sys.stderr)
-            failed += 1
-            continue
-        if len(args.files) > 1:  # name each file: on the line, or above its words
-            text = f"# {path}\n{text}" if args.word_timestamps else f"{path}\t{text}"
-        if text or not args.word_timestamps:  # no words: no timing lines
-            print(text, flush=True)
-    if failed:
-        print(f"{failed} of {len(args.files)} files failed", file=sys.stderr)
-    return 1 if failed else 0
+    formats = getattr(args, "output_format", ["txt"])
+    output_dir = getattr(args, "output_dir", None)
+    if len(formats) > 1 and output_dir is None:
+        print("error: several --output-format values need --output-dir", file=sys.stderr)
+        return 2
+    return transcribe_files(
+        model, [str(f) for f in args.files], formats, output_dir,
+        decoder=decoder, words=getattr(args, "word_timestamps", False),
+    )  # fmt: skip
 
 
 def cli(argv: list[str] | None = None) -> int:

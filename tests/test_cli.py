@@ -38,7 +38,7 @@ def test_transcribe_goes_on_after_a_bad_file(tiny_checkpoint, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 1
     assert out.startswith(f"{good}\t")  # the good file was still transcribed
-    assert str(bad) in err and "1 of 2 files failed" in err
+    assert str(bad) in err and "2 files, 1 failed" in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
 
 

@@ -1,0 +1,232 @@
+"""Deployment forms of a model: TorchScript export of frontend + encoder, and int8
+dynamic quantisation of the recurrent and linear layers.
+
+    asr export --model exp/fsdd/best.pt --out model.ts                  # float
+    asr export --model exp/fsdd/best.pt --out model-int8.ts --quantize int8
+
+The exported file runs without this package's model code (``torch.jit.load``) and
+carries the vocabulary in its ``asr.json`` extra file; ``load_exported`` wraps it in
+the same ``transcribe`` / ``transcribe_segments`` API as ``load_model``.
+
+TorchScript comes from ``torch.jit.trace``: ``torch.jit.script`` cannot compile the
+encoder (its length helper takes modules and ints or tensors alike), and ONNX export
+of packed bidirectional RNNs needs the separate onnxscript toolchain. The trace is
+checked on other batch sizes and lengths than the example it was traced on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio
+from torch import nn
+
+from .audio import SAMPLE_RATE, Frontend
+from .checkpoint import CheckpointError
+from .data import read_manifest
+from .evaluate import evaluate
+from .text import CharTokenizer
+from .transcribe import ASRModel, load_model
+
+QUANTIZABLE = {nn.LSTM, nn.GRU, nn.Linear}  # what torch's dynamic int8 kernels cover
+META_FILE = "asr.json"  # extra file in the TorchScript archive: vocab and settings
+EXAMPLE_S = (3.0, 1.7)  # seconds of the example batch the trace runs on
+
+
+class Pipeline(nn.Module):
+    """Frontend + encoder as one module: 16 kHz waves in, CTC log posteriors out.
+
+    Written for tracing: the frontend's features are recomputed here without
+    ``Frontend.forward``'s Python-side trimming (``int(tensor)`` would freeze the
+    length into the trace); the numbers are the same.
+    """
+
+    def __init__(self, frontend: Frontend, encoder: nn.Module):
+        super().__init__()
+        self.frontend, self.encoder = frontend, encoder
+
+    def forward(self, waves: torch.Tensor, wave_lens: torch.Tensor):
+        """(B, N) waves (N >= n_fft), (B,) lengths -> (B, T', V) log-probs, (B,)."""
+        config = self.frontend.config
+        feats = self.frontend.mfcc(waves)  # (B, N) -> (B, n_mfcc, T)
+        orders = [feats]
+        for _ in range(config.deltas):
+            orders.append(torchaudio.functional.compute_deltas(orders[-1]))
+        feats = torch.cat(orders, dim=1).transpose(1, 2)  # (B, T, F)
+        feat_lens = self.frontend.frame_lengths(wave_lens).clamp(max=feats.shape[1])
+        mask = torch.arange(feats.shape[1])[None, :] < feat_lens[:, None]  # (B, T)
+        mask = mask.unsqueeze(-1).to(feats.dtype)
+        if config.normalize:
+            count = feat_lens.clamp(min=1)[:, None, None].to(feats.dtype)
+            mean = (feats * mask).sum(1, keepdim=True) / count
+            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
+            feats = (feats - mean) / (var + 1e-5).sqrt()
+        return self._encode(feats * mask, feat_lens)
+
+    def _encode(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        """``Encoder.forward`` with the RNN's initial state passed in: the int8 LSTM
+        would otherwise build it with the traced batch size frozen in."""
+        encoder = self.encoder
+        x, out_lens = encoder.subsampling(feats, feat_lens)
+        out_lens = out_lens.clamp(min=1, max=x.shape[1])
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, out_lens.cpu(), batch_first=True, enforce_sorted=False
+        )
+        rnn = encoder.rnn
+        state = x.new_zeros((rnn.num_layers * 2, x.shape[0], rnn.hidden_size))
+        hx = (state, state) if encoder.config.rnn_type == "lstm" else state
+        packed, _ = rnn(packed, hx)
+        x, _ = nn.utils.rnn.pad_packed_sequence(
+            packed, batch_first=True, total_length=x.shape[1]
+        )  # (B, T', 2H)
+        return encoder.head(x).log_softmax(dim=-1), out_lens
+
+
+def quantize_int8(model: ASRModel) -> ASRModel:
+    """A copy of ``model`` whose LSTM/GRU and linear layers run int8 weights
+    (``torch.ao.quantization.quantize_dynamic``; activations stay float). CPU only."""
+    encoder = torch.ao.quantization.quantize_dynamic(
+        copy.deepcopy(model.encoder).cpu(), QUANTIZABLE, dtype=torch.qint8
+    )
+    return ASRModel(copy.deepcopy(model.frontend).cpu(), encoder, model.tokenizer)
+
+
+class ScriptedASRModel(ASRModel):
+    """An exported TorchScript pipeline behind the ``ASRModel`` API."""
+
+    def __init__(self, module: torch.jit.ScriptModule, tokenizer: CharTokenizer, n_fft: int):
+        self.module, self.tokenizer, self.n_fft = module.eval(), tokenizer, n_fft
+        self.device = torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> ScriptedASRModel:
+        self.device = torch.device(device)
+        self.module.to(self.device)
+        return self
+
+    @torch.inference_mode()
+    def posteriors(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        lens = torch.tensor([len(w) for w in waves])
+        batch = torch.zeros(len(waves), max(int(lens.max()), self.n_fft))
+        for i, w in enumerate(waves):
+            batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+        return self.module(batch.to(self.device), lens.to(self.device))
+
+
+def export_torchscript(model: ASRModel, path: str | Path, quantize: str | None = None) -> None:
+    """Trace frontend + encoder (optionally int8-quantised first) and save it.
+
+    Raises:
+        ValueError: the traced module disagrees with the eager one on a batch of
+            other shapes than the one it was traced on.
+    """
+    if quantize not in (None, "int8"):
+        raise ValueError(f"unknown quantisation {quantize!r}; only 'int8'")
+    model = quantize_int8(model) if quantize else model
+    pipeline = Pipeline(model.frontend.cpu(), model.encoder.cpu()).eval()
+    waves, lens = _example_batch(EXAMPLE_S, seed=0)
+    with torch.inference_mode():
+        traced = torch.jit.trace(pipeline, (waves, lens), check_trace=False)
+        _check_same(pipeline, traced)
+    meta = {"vocab": model.tokenizer.vocab, "sample_rate": SAMPLE_RATE,
+            "n_fft": model.frontend.config.n_fft, "quantize": quantize}  # fmt: skip
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(traced, str(path), _extra_files={META_FILE: json.dumps(meta)})
+
+
+def load_exported(path: str | Path, device: str = "cpu") -> ScriptedASRModel:
+    """Load a file written by ``export_torchscript`` (or ``asr export``)."""
+    extra = {META_FILE: ""}
+    try:
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        meta = json.loads(extra[META_FILE])
+    except (RuntimeError, ValueError, OSError) as error:
+        raise CheckpointError(f"{path}: not an exported asr model ({error})") from None
+    tokenizer = CharTokenizer(meta["vocab"])
+    return ScriptedASRModel(module, tokenizer, meta["n_fft"]).to(device)
+
+
+def compare_models(reference: ASRModel, candidate: ASRModel, entries: list[dict]) -> dict:
+    """Score two models on the same manifest entries.
+
+    Returns:
+        {"reference_wer", "candidate_wer", "wer_delta" (candidate - reference, as a
+        fraction), "identical" (share of utterances with the same transcript)}
+    """
+    ref = evaluate(reference, entries, progress=False)
+    got = evaluate(candidate, entries, progress=False)
+    pairs = zip(ref["results"], got["results"], strict=True)
+    same = sum(a["hyp"] == b["hyp"] for a, b in pairs)
+    return {
+        "reference_wer": ref["wer"],
+        "candidate_wer": got["wer"],
+        "wer_delta": got["wer"] - ref["wer"],
+        "identical": same / max(len(ref["results"]), 1),
+    }
+
+
+def _example_batch(seconds: tuple[float, ...], seed: int):
+    rng = np.random.default_rng(seed)
+    lens = torch.tensor([int(s * SAMPLE_RATE) for s in seconds])
+    waves = torch.zeros(len(seconds), int(lens.max()))
+    for i, n in enumerate(lens.tolist()):
+        waves[i, :n] = torch.from_numpy(rng.standard_normal(n).astype(np.float32) * 0.1)
+    return waves, lens
+
+
+def _check_same(eager: nn.Module, traced: torch.jit.ScriptModule) -> None:
+    waves, lens = _example_batch((0.9, 5.2, 2.4), seed=1)  # other batch size and lengths
+    (ref, ref_lens), (got, got_lens) = eager(waves, lens), traced(waves, lens)
+    if got.shape != ref.shape or not torch.equal(got_lens, ref_lens):
+        raise ValueError("traced model gives other shapes than the eager one")
+    if not torch.allclose(got, ref, atol=1e-4):
+        raise ValueError("traced model gives other numbers than the eager one")
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(
+        prog="asr export", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.description = "Export frontend + encoder as TorchScript, optionally int8."
+    parser.add_argument("--model", type=Path, default=None,
+                        help="checkpoint (default: $ASR_MODEL, else the shipped model)")
+    parser.add_argument("--out", type=Path, required=True, help="TorchScript file to write")
+    parser.add_argument("--format", default="torchscript", choices=["torchscript"],
+                        help="export format")
+    parser.add_argument("--quantize", default=None, choices=["int8"],
+                        help="dynamic int8 quantisation of the LSTM/GRU and linear layers")
+    parser.add_argument("--check-manifest", type=Path, default=None,
+                        help="JSONL manifest to compare the export with the float model on")
+    parser.add_argument("--max-wer-delta", type=float, default=0.5,
+                        help="fail when the export's WER is this many points worse")
+    return parser  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        model = load_model(args.model)
+        export_torchscript(model, args.out, args.quantize)
+    except (CheckpointError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    if args.check_manifest is None:
+        return 0
+    entries = read_manifest(args.check_manifest)
+    scores = compare_models(model, load_exported(args.out), entries)
+    delta = 100 * scores["wer_delta"]
+    print(
+        f"float WER {100 * scores['reference_wer']:.2f} %, export WER "
+        f"{100 * scores['candidate_wer']:.2f} % ({delta:+.2f} points), identical "
+        f"transcripts {100 * scores['identical']:.1f} % of {len(entries)} utterances"
+    )
+    if delta > args.max_wer_delta:
+        print(f"error: WER worse by more than {args.max_wer_delta} points", file=sys.stderr)
+        return 1
+    return 0
+

@@ -1,0 +1,255 @@
+"""Speed, memory and accuracy of transcription on real test audio.
+
+    nice -n 10 python benchmarks/transcribe.py --model data/models/default.pt \
+        --write-readme benchmarks/README.md
+
+Each system runs in its own subprocess (so peak RSS is its own) over the same audio,
+loaded into memory at 16 kHz before the clock starts:
+
+- the FSDD test split (takes 0-4; by default takes 0-1, 120 utterances, to keep the
+  run to a few minutes on a shared 2-core machine) from the shared data folder, and
+- the first ``--vctk-count`` utterances of VCTK speaker p239.
+
+Systems: MFCC extraction alone, greedy decoding with the float model, greedy with
+the int8 dynamically quantised model, LM beam search (when ``asr.decoding`` has
+``BeamSearchDecoder`` and ``--lm`` is given) and PocketSphinx with its bundled US
+English model as the peer. Speed is audio seconds per wall-clock second ("x real
+time"); the CPU-time column is steadier on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATA = Path("/work/shared/data/speech")  # the shared, read-only data folder
+SYSTEMS = ("mfcc", "greedy", "int8", "lm-beam", "pocketsphinx")
+BATCH_SIZE = 16  # utterances decoded together, as `asr transcribe` does
+
+
+def load_sets(
+    data: Path, vctk_count: int, fsdd_takes: int
+) -> dict[str, list[tuple[np.ndarray, str]]]:
+    from asr.audio import load_audio
+    from asr.data import read_manifest
+
+    fsdd = [e for e in read_manifest(data / "fsdd" / "manifest.jsonl")
+            if e["split"] == "test" and e["take"] < fsdd_takes]  # fmt: skip
+    vctk = read_manifest(data / "vctk_p239" / "manifest.jsonl")[:vctk_count]
+    return {
+        f"FSDD test, takes 0-{fsdd_takes - 1} ({len(fsdd)} utt.)": [(load_audio(e["audio"]), e["text"]) for e in fsdd],
+        f"VCTK p239 (first {vctk_count} utt.)": [
+            (load_audio(e["audio"]), e["text"]) for e in vctk
+        ],
+    }
+
+
+def make_runner(system: str, args: argparse.Namespace):
+    """A function: list of 16 kHz waves -> list of transcripts (None for MFCC)."""
+    if system == "pocketsphinx":
+        from pocketsphinx import Decoder
+
+        decoder = Decoder(samprate=16000, loglevel="FATAL")
+
+        def sphinx(waves):
+            texts = []
+            for wave in waves:
+                pcm = (np.clip(wave, -1, 32767 / 32768) * 32768).astype("<i2").tobytes()
+                decoder.start_utt()
+                decoder.process_raw(pcm, full_utt=True)
+                decoder.end_utt()
+                texts.append(decoder.hyp().hypstr if decoder.hyp() else "")
+            return texts
+
+        return sphinx
+    import torch
+
+    from asr.transcribe import load_model
+
+    model = load_model(args.model)
+    if system == "mfcc":
+        def mfcc(waves):
+            waves = sorted(waves, key=len)  # as transcribe_batch: less padding
+            for start in range(0, len(waves), BATCH_SIZE):
+                batch = waves[start : start + BATCH_SIZE]
+                lens = torch.tensor([len(w) for w in batch])
+                padded = torch.zeros(len(batch), int(lens.max()))
+                for i, w in enumerate(batch):
+                    padded[i, : len(w)] = torch.from_numpy(w)
+                model.frontend(padded, lens)
+            return None
+
+        return mfcc
+    if system == "int8":
+        from asr.export import quantize_int8
+
+        model = quantize_int8(model)
+    if system == "lm-beam":
+        return lm_beam_runner(model, args)
+    return lambda waves: model.transcribe_batch(waves, batch_size=BATCH_SIZE)
+
+
+def lm_beam_runner(model, args):
+    """LM beam search through the `lm` branch's BeamSearchDecoder (merged later)."""
+    try:
+        from asr.decoding import BeamSearchDecoder
+    except ImportError:
+        raise NotImplementedError("LM beam search is not in this checkout") from None
+    if args.lm is None:
+        raise NotImplementedError("no --lm given")
+    decoder = BeamSearchDecoder(model.tokenizer.vocab, lm=args.lm)
+    return lambda waves: model.transcribe_batch(waves, batch_size=BATCH_SIZE,
+                                                decoder=decoder)  # fmt: skip
+
+
+def save_sets(sets: dict, path: Path) -> None:
+    """Store the loaded audio so that each child reads it without torch/torchaudio
+    (PocketSphinx's peak RSS is then its own, not torch's)."""
+    arrays = {f"{k}/{i}": w for k, items in sets.items() for i, (w, _) in enumerate(items)}
+    refs = {k: [t for _, t in items] for k, items in sets.items()}
+    np.savez(path, refs=json.dumps(refs), **arrays)
+
+
+def read_sets(path: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
+    with np.load(path) as stored:
+        refs = json.loads(str(stored["refs"]))
+        return {k: [(stored[f"{k}/{i}"], t) for i, t in enumerate(texts)]
+                for k, texts in refs.items()}  # fmt: skip
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set size (VmHWM). Not ``ru_maxrss``: Linux
+    carries that across exec, so a child would report its parent's peak."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0])
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one system over every set; print one JSON line."""
+    if args.child != "pocketsphinx":
+        import torch
+
+        torch.set_num_threads(args.threads)
+    sets = read_sets(args.audio_cache)
+    try:
+        run = make_runner(args.child, args)
+    except NotImplementedError as reason:
+        print(json.dumps({"skipped": str(reason)}))
+        return
+    run([sets[next(iter(sets))][0][0]])  # warm-up: one utterance, not timed
+    report = {}
+    for name, items in sets.items():
+        waves, refs = [w for w, _ in items], [t for _, t in items]
+        wall, cpu = time.perf_counter(), time.process_time()
+        hyps = run(waves)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        report[name] = {
+            "audio_s": sum(len(w) for w in waves) / 16000,
+            "wall_s": wall, "cpu_s": cpu, "refs": refs, "hyps": hyps,
+        }  # fmt: skip
+    report["max_rss_mb"] = peak_rss_kb() / 1024
+    print(json.dumps(report))
+
+
+def measure(system: str, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--child", system, "--model", str(args.model),
+           "--audio-cache", str(args.audio_cache),
+           "--threads", str(args.threads)] + (["--lm", str(args.lm)] if args.lm else [])
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"{system} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def speed(audio_s: float, spent_s: float) -> str:
+    """Audio seconds per second spent, e.g. '160×' or '0.35×'."""
+    ratio = audio_s / max(spent_s, 1e-9)
+    return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.2f}×"
+
+
+def table(results: dict[str, dict]) -> list[str]:
+    from asr.metrics import wer
+
+    rows = ["| system | test audio | audio | wall | × real time | × real time (CPU) "
+            "| peak RSS | WER |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for system, report in results.items():
+        if "skipped" in report:
+            rows.append(f"| {system} | | | | not run: {report['skipped']} | | | |")
+            continue
+        for name, r in report.items():
+            if name == "max_rss_mb":
+                continue
+            score = "" if r["hyps"] is None else f"{100 * wer(r['refs'], r['hyps']):.1f} %"
+            rows.append(
+                f"| {system} | {name} | {r['audio_s']:.0f} s | {r['wall_s']:.2f} s | "
+                f"{speed(r['audio_s'], r['wall_s'])} | {speed(r['audio_s'], r['cpu_s'])} | "
+                f"{report['max_rss_mb']:.0f} MB | {score} |"
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "data/models/default.pt",
+                        help="checkpoint to benchmark")
+    parser.add_argument("--lm", type=Path, default=None, help="ARPA LM for the beam row")
+    parser.add_argument("--data", type=Path, default=DATA, help="shared speech folder")
+    parser.add_argument("--vctk-count", type=int, default=20, help="VCTK utterances")
+    parser.add_argument("--fsdd-takes", type=int, default=2,
+                        help="FSDD test takes 0..N-1 (5: the whole test split)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="which to run")
+    parser.add_argument("--write-readme", type=Path, default=None,
+                        help="write the results table into this Markdown file")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--audio-cache", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)  # fmt: skip
+    if args.child:
+        child(args)
+        return
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        args.audio_cache = Path(tmp) / "audio.npz"
+        save_sets(load_sets(args.data, args.vctk_count, args.fsdd_takes), args.audio_cache)
+        results = {s: measure(s, args) for s in args.systems.split(",")}
+    rows = table(results)
+    command = " ".join(["nice -n 10 python benchmarks/transcribe.py", *sys.argv[1:]])
+    print("\n".join(rows))
+    print(f"benchmark took {time.perf_counter() - started:.0f} s")
+    if args.write_readme:
+        write_readme(args.write_readme, rows, command, args)
+
+
+def write_readme(path: Path, rows: list[str], command: str, args) -> None:
+    import torch
+
+    machine = (f"{platform.processor() or platform.machine()}, 2 CPU cores shared with "
+               f"other jobs, torch {torch.__version__} with {args.threads} thread(s)")
+    text = "\n".join([
+        "# Transcription benchmark", "",
+        "Produced by:", "", "```bash", command, "```", "",
+        f"Machine: {machine}. Checkpoint: `{args.model}`. Audio is loaded at 16 kHz "
+        "before timing; each system runs in its own process (peak RSS is that "
+        "process's, Python and torch included).", "",
+        *rows, "",
+        "`× real time` = seconds of audio per second of wall-clock time; the CPU "
+        "column divides by the process's CPU time instead, which is steadier on a "
+        "shared machine. `mfcc` is feature extraction alone. PocketSphinx uses its "
+        "bundled US English acoustic model, language model and dictionary.", "",
+    ])  # fmt: skip
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
