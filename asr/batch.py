@@ -103,7 +103,7 @@ def transcribe_files(
             segments = list(
                 model.transcribe_segments(job.path, decoder=decoder, words=words)
             )
-            _emit(job, segments, formats, output_dir, several=len(jobs) > 1)
+            _emit(job, segments, formats, output_dir, len(jobs) > 1, words)
             audio_s += duration if duration is not None else _last_end(segments)
         except (AudioError, OSError, RuntimeError) as error:
             tqdm.write(f"error: {_describe(job.path, error)}", file=sys.stderr)
@@ -120,7 +120,7 @@ def transcribe_files(
     return 1 if failed else 0
 
 
-def _emit(job: Job, segments, formats: list[str], output_dir: Path | None, several: bool):
+def _emit(job: Job, segments, formats, output_dir: Path | None, several: bool, words: bool):
     if output_dir is None:
         fmt = formats[0]
         if fmt == "txt" and words:

@@ -18,7 +18,6 @@ import pickle
 import random
 import sys
 import tempfile
-import zipfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
