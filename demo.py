@@ -259,20 +259,29 @@ def write_downloads(segments: list, name: str) -> list[str]:
 
 def make_transcriber(cache: ModelCache, max_seconds: float = MAX_SECONDS):
     """The File tab's callback: (audio path, model, decoder, hotwords) -> (transcript,
-    timestamp rows, download paths, 16 kHz audio for the pictures)."""
+    timestamp rows, download paths, 16 kHz audio of the last segment for pictures)."""
 
     def transcribe(path, model_path=None, method=DECODERS[0], hotwords=""):
         wave = read_recording(path, max_seconds)
         choice = DecodeChoice(method, parse_hotwords(hotwords))
         segments = decode_segments(cache.get(model_path), wave, choice)
-        text = " ".join(s.text for s in segments if s.text)
-        if not text:
+        spoken = [s for s in segments if s.text]
+        if not spoken:
             gr.Warning("No speech recognised: is the recording silent?")
-        rows = [[s.start, s.end, s.text] for s in segments if s.text]
+        text = " ".join(s.text for s in spoken) or "(no speech recognised)"
+        rows = [[s.start, s.end, s.text] for s in spoken]
         downloads = write_downloads(segments, Path(path).stem or "recording")
-        return text or "(no speech recognised)", rows, downloads, wave
+        return text, rows, downloads, last_segment(wave, spoken)
 
     return transcribe
+
+
+def last_segment(wave: np.ndarray, spoken: list) -> np.ndarray:
+    """The audio the model decoded last (what the pictures show), else all of it."""
+    if not spoken:
+        return wave
+    rate = asr.SAMPLE_RATE
+    return wave[round(spoken[-1].start * rate) : round(spoken[-1].end * rate)]
 
 
 # -- page --------------------------------------------------------------------------
@@ -311,6 +320,8 @@ def _live_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> gr.St
             type="numpy",
             label="Microphone",
             elem_id="live-audio",
+            # drawing the live waveform costs CPU, and a busy page drops chunks
+            waveform_options=gr.WaveformOptions(show_recording_waveform=False),
         )
         partial = gr.Textbox(
             label="Hearing…", elem_id="live-partial", interactive=False
@@ -371,9 +382,8 @@ def _pictures_tab(cache: ModelCache, picker, utterance) -> None:
 
     def draw(model_path, wave, choice):
         if wave is None or len(wave) == 0:
-            raise gr.Error(
-                "Nothing to draw yet: transcribe a file or use the Live tab."
-            )
+            gr.Info("Nothing to draw yet: transcribe a file or use the Live tab.")
+            return None, None, None
         return draw_pictures(cache.get(model_path), wave, choice)
 
     for event in (button.click, tab.select, view.change):
