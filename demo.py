@@ -390,35 +390,43 @@ def _pictures_tab(cache: ModelCache, picker, utterance) -> None:
         event(draw, [picker, utterance, view], plots, api_name=False)
 
 
-def main(argv: list[str] | None = None) -> None:
+def serve(
+    app: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    concurrency_limit: int = 2,
+    max_file_size: str = MAX_FILE_SIZE,
+    block: bool = True,
+) -> None:
+    """Queue the app (``concurrency_limit`` requests at a time, the rest wait) and
+    serve it; ``block=False`` returns at once, for tests."""
+    app.queue(default_concurrency_limit=concurrency_limit).launch(
+        server_name=host, server_port=port, share=share, max_file_size=max_file_size,
+        prevent_thread_lock=not block, quiet=not block,
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="checkpoint offered first (default: data/models/default.pt)",
-    )
-    parser.add_argument(
-        "--device", default="cpu", help="torch device: cpu, cuda, cuda:1"
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
-    parser.add_argument("--port", type=int, default=7860, help="port to serve on")
-    parser.add_argument(
-        "--share", action="store_true", help="open a public Gradio link"
-    )
-    parser.add_argument(
-        "--max-seconds",
-        type=float,
-        default=MAX_SECONDS,
-        help="longest recording accepted, in seconds",
-    )
-    parser.add_argument(
-        "--concurrency-limit",
-        type=int,
-        default=2,
-        help="requests computed at once; the others wait in the queue",
-    )
+    add = parser.add_argument
+    add("--model", default=None, help="checkpoint offered first (default: default.pt)")
+    add("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
+    add("--host", default="127.0.0.1", help="address to bind")
+    add("--port", type=int, default=7860, help="port to serve on")
+    add("--share", action="store_true", help="also open a public Gradio link")
+    add("--max-seconds", type=float, default=MAX_SECONDS,
+        help="longest recording accepted (file or live), in seconds")  # fmt: skip
+    add("--concurrency-limit", type=int, default=2,
+        help="requests computed at once; the others wait in the queue")  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     paths = list_models(MODELS_DIR, args.model)
     if not paths:
@@ -429,12 +437,7 @@ def main(argv: list[str] | None = None) -> None:
     except gr.Error as error:
         parser.error(error.message)
     app = build_app(cache, args.max_seconds)
-    app.queue(default_concurrency_limit=args.concurrency_limit).launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
-        max_file_size=MAX_FILE_SIZE,
-    )
+    serve(app, args.host, args.port, args.share, args.concurrency_limit)
 
 
 if __name__ == "__main__":

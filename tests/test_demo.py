@@ -200,6 +200,15 @@ def test_model_summary_reads_the_card(tmp_path):
     assert "no model card" in demo.model_summary("a.pt", tmp_path / "none.md")
 
 
+def test_main_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit) as exit_info:
+        demo.main(["--model", str(bad)])
+    assert exit_info.value.code == 2
+    assert "Cannot load that model" in capsys.readouterr().err
+
+
 def test_model_cache_loads_once_and_refuses_bad_checkpoints(tiny_checkpoint, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
@@ -225,13 +234,10 @@ def serve():
     """serve(cache) -> URL of the demo launched on a free loopback port."""
     apps = []
 
-    def launch(cache: demo.ModelCache, **kwargs) -> str:
+    def launch(cache: demo.ModelCache, max_file_size=demo.MAX_FILE_SIZE, **kwargs):
         app = demo.build_app(cache, **kwargs)
         port = free_port()
-        app.queue(default_concurrency_limit=2).launch(
-            server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-            max_file_size=demo.MAX_FILE_SIZE, quiet=True,
-        )  # fmt: skip
+        demo.serve(app, port=port, max_file_size=max_file_size, block=False)
         apps.append(app)
         return f"http://127.0.0.1:{port}/"
 
@@ -244,16 +250,23 @@ def test_served_app_transcribes_and_survives_bad_files(
     tiny_checkpoint, tmp_path, serve
 ):
     gradio_client = pytest.importorskip("gradio_client")
-    url = serve(demo.ModelCache([str(tiny_checkpoint)]), max_seconds=5)
+    cache = demo.ModelCache([str(tiny_checkpoint)])
+    url = serve(cache, max_file_size="150kb", max_seconds=5)
     client = gradio_client.Client(url, verbose=False)
     good = gradio_client.handle_file(str(DATA / "2_jackson_1.wav"))
     text, table, files = client.predict(good, api_name="/transcribe")
     assert isinstance(text, str) and {"headers", "data"} <= set(table)
     assert sorted(f.rsplit(".", 1)[1] for f in files) == ["json", "srt", "vtt"]
-    bad, long = tmp_path / "bad.wav", tmp_path / "long.wav"
+    bad, long, big = tmp_path / "bad.wav", tmp_path / "long.wav", tmp_path / "big.wav"
     bad.write_bytes(b"garbage")
-    sf.write(long, np.zeros(16000 * 6, np.float32), 16000)
-    for path, message in [(bad, "Cannot read"), (long, "limit is 5 s")]:
+    sf.write(long, np.zeros(8000 * 6, np.int16), 8000)  # 96 kB
+    sf.write(big, np.zeros(16000 * 4, np.float32), 16000, subtype="FLOAT")  # 256 kB
+    cases = [
+        (bad, "Cannot read"),
+        (long, "limit is 5 s"),
+        (big, "(?i)exceed|size|large"),
+    ]
+    for path, message in cases:
         with pytest.raises(Exception, match=message):
             client.predict(gradio_client.handle_file(str(path)), api_name="/transcribe")
     assert client.predict(good, api_name="/transcribe")[0] == text  # still serving

@@ -101,9 +101,7 @@ def app_url(shipped_checkpoint):
     cache = demo.ModelCache([str(shipped_checkpoint)])
     app = demo.build_app(cache)
     port = free_port()
-    app.queue(default_concurrency_limit=2).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
-    )
+    demo.serve(app, port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
     app.close()
 
