@@ -107,9 +107,7 @@ class LiveSession:
     def __init__(self, model: asr.ASRModel, max_seconds: float = MAX_SECONDS):
         self.model = model
         self.max_seconds = max_seconds
-        self.finals: list[
-            str
-        ] = []  # text of every final segment, kept across recordings
+        self.finals: list[str] = []  # every final segment, kept across recordings
         self.utterance: np.ndarray | None = None  # 16 kHz audio of the last final
         self._start_recording()
 
@@ -117,9 +115,7 @@ class LiveSession:
         self.recognizer = asr.StreamingRecognizer(self.model)
         self.partial = ""
         self.received_s = 0.0  # seconds of audio received in this recording
-        self.history: deque[tuple[float, int, np.ndarray]] = (
-            deque()
-        )  # (start s, Hz, mono)
+        self.history: deque = deque()  # (start s, rate Hz, float mono) chunks
 
     def on_chunk(self, chunk: tuple[int, np.ndarray]) -> tuple[str, str]:
         """Take one chunk from the browser.
@@ -179,8 +175,8 @@ class LiveSession:
             return None
         t0, rate = pieces[0][0], pieces[0][1]
         audio = np.concatenate([x for _, _, x in pieces])
-        begin = max(0, round((start - t0) * rate))
-        return asr.prepare_audio(audio[begin : round((end - t0) * rate)], rate)
+        audio = audio[max(0, round((start - t0) * rate)) : round((end - t0) * rate)]
+        return asr.prepare_audio(audio, rate) if len(audio) else None
 
 
 def live_chunk(session, chunk, model_path, cache: ModelCache, max_seconds: float):
@@ -303,9 +299,8 @@ def build_app(cache: ModelCache, max_seconds: float = MAX_SECONDS) -> gr.Blocks:
         _file_tab(cache, max_seconds, picker, utterance)
         _pictures_tab(cache, picker, utterance)
         picker.change(model_summary, picker, card, api_name=False)
-        picker.change(
-            lambda: None, None, session, api_name=False
-        )  # next chunk: new model
+        # a new model for Live: the next chunk starts a session with it
+        picker.change(lambda: None, None, session, api_name=False)
     return app
 
 

@@ -165,21 +165,6 @@ def test_parse_hotwords():
     assert demo.parse_hotwords(None) == ()
 
 
-def test_pictures_show_the_model_view(model):
-    wave = asr.load_audio(DATA / "4_theo_2.wav")
-    figures = demo.draw_pictures(model, wave, "MFCC")
-    waveform, features, posteriors = (f.axes[0] for f in figures)
-    assert len(waveform.lines[0].get_xdata()) == len(wave)
-    mfcc = features.images[0].get_array()
-    assert mfcc.shape[0] == model.frontend.config.n_features
-    log_probs, lengths = model.posteriors([wave])
-    heat = posteriors.images[0].get_array()
-    assert heat.shape == (len(model.tokenizer.vocab), int(lengths[0]))
-    assert np.allclose(heat.sum(axis=0), 1.0, atol=1e-4)  # a distribution per frame
-    spectrogram = demo.draw_pictures(model, wave, "spectrogram")[1].axes[0]
-    assert spectrogram.get_ylabel() == "Hz"
-
-
 def test_list_models_puts_default_first(tmp_path):
     for name in ["zeta.pt", "default.pt", "alpha.pt", "notes.txt"]:
         (tmp_path / name).write_bytes(b"")
