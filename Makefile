@@ -1,4 +1,5 @@
 # make demo   create .venv, install everything, serve the Gradio demo on the shipped model
+#             (flags: make demo DEMO_ARGS="--port 8000 --model exp/run/best.pt")
 # make test   create or update .venv and run the test suite
 # make lint   ruff over the package, tests, recipes and demo
 
@@ -6,12 +7,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := ffmpeg sox libsndfile1
+DEBIAN_PACKAGES := ffmpeg sox libsndfile1 chromium
 
 .PHONY: demo test test-slow lint system-deps venv
 
 demo: system-deps $(STAMP)
-	$(BIN)/python demo.py
+	$(BIN)/python demo.py $(DEMO_ARGS)
 
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest

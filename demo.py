@@ -1,73 +1,438 @@
-"""Gradio web demo: record or upload speech and read the transcript.
+"""Gradio web demo: live microphone recognition, file transcription and pictures.
 
     python demo.py                      # http://127.0.0.1:7860 with the shipped model
-    python demo.py --model exp/run/best.pt --port 8000
+    python demo.py --model exp/run/best.pt --port 8000 --max-seconds 120
 
-It calls only the public ``asr`` API. A bad recording shows a message in the page
+Tabs: **Live** streams the microphone into ``asr.StreamingRecognizer`` (partial text
+while the person speaks, final segments at pauses); **File** transcribes an upload or
+a recording, with a timestamp table and SRT/VTT/JSON downloads; **Pictures** draws the
+waveform, the MFCC features or a spectrogram, and the CTC posteriors of the last
+utterance. It calls only the public ``asr`` API; bad input shows a message in the page
 and the server keeps serving.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import tempfile
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
 import asr
+from asr.pictures import draw_pictures
 
-MAX_SECONDS = 600  # longer recordings are refused with a message
+MAX_SECONDS = 600  # longer recordings (file or live) are refused with a message
 MAX_FILE_SIZE = "50mb"  # uploads above this are refused by Gradio itself
+MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
+STREAM_EVERY_S = 0.5  # seconds of microphone audio per chunk sent to the server
+HISTORY_S = 30.0  # seconds of live audio kept to draw the last utterance
+SESSION_TTL_S = 3 * 3600  # an abandoned session's state is dropped after this
+DECODERS = ("greedy", "LM beam search")  # the File tab's decoding choices
+DOWNLOAD_FORMATS = ("srt", "vtt", "json")
 
 
-def make_transcriber(model: asr.ASRModel, max_seconds: float = MAX_SECONDS):
-    """The callback behind the Transcribe button: a file path in, text out."""
+# -- models ------------------------------------------------------------------------
 
-    def transcribe(path: str | None) -> str:
-        if not path:
-            raise gr.Error("Record or upload some audio first.")
-        try:
-            wave = asr.load_audio(path)
-        except asr.AudioError as error:
-            raise gr.Error(f"Cannot read that audio: {error.args[0].split(': ', 1)[-1]}")
-        seconds = len(wave) / asr.SAMPLE_RATE
-        if seconds > max_seconds:
-            raise gr.Error(f"The recording lasts {seconds:.0f} s; the limit is {max_seconds} s.")
-        text = model.transcribe(wave)
-        return text or "(no speech recognised)"
+
+def list_models(models_dir: Path = MODELS_DIR, extra: str | None = None) -> list[str]:
+    """Checkpoint paths for the picker: ``extra`` (given with --model) first, then
+    ``default.pt``, then the other ``*.pt`` files of ``models_dir`` by name."""
+    found = sorted(
+        models_dir.glob("*.pt"), key=lambda p: (p.name != "default.pt", p.name)
+    )
+    paths = [str(p) for p in found]
+    if extra:
+        paths = [str(extra)] + [
+            p for p in paths if Path(p).resolve() != Path(extra).resolve()
+        ]
+    return paths
+
+
+def model_summary(path: str, card: Path = MODELS_DIR / "README.md") -> str:
+    """The model card's paragraph for ``path``: the first paragraph after a heading
+    that names the file, else the card's first paragraph."""
+    if not card.exists():
+        return f"`{Path(path).name}` (no model card at {card.name})"
+    sections = re.split(r"^#+ .*$", card.read_text(encoding="utf-8"), flags=re.M)
+    headings = re.findall(r"^#+ (.*)$", card.read_text(encoding="utf-8"), flags=re.M)
+    chosen = sections[1] if len(sections) > 1 else sections[0]
+    for heading, body in zip(headings, sections[1:], strict=True):
+        if Path(path).name in heading:
+            chosen = body
+            break
+    paragraphs = [p.strip() for p in chosen.split("\n\n") if p.strip()]
+    return paragraphs[0] if paragraphs else f"`{Path(path).name}`"
+
+
+class ModelCache:
+    """Loaded models by checkpoint path, so switching back and forth is instant."""
+
+    def __init__(self, paths: list[str], device: str = "cpu"):
+        self.paths = paths  # what the picker offers; paths[0] is the default
+        self.device = device
+        self.models: dict[str, asr.ASRModel] = {}
+        self.lock = threading.Lock()
+
+    def get(self, path: str | None) -> asr.ASRModel:
+        path = path or self.paths[0]
+        if path not in self.paths:
+            raise gr.Error(f"Unknown model {path!r}.")
+        with self.lock:
+            if path not in self.models:
+                try:
+                    self.models[path] = asr.load_model(path, device=self.device)
+                except asr.CheckpointError as error:
+                    raise gr.Error(f"Cannot load that model: {error}") from None
+            return self.models[path]
+
+
+# -- live --------------------------------------------------------------------------
+
+
+class LiveSession:
+    """One browser tab's live recognition: partial text while the person speaks,
+    final segments at pauses, and the audio of the last final for the pictures.
+
+    Args:
+        model: the ``ASRModel`` to recognise with.
+        max_seconds: longest recording; later chunks are ignored with a message.
+    """
+
+    def __init__(self, model: asr.ASRModel, max_seconds: float = MAX_SECONDS):
+        self.model = model
+        self.max_seconds = max_seconds
+        self.finals: list[str] = []  # every final segment, kept across recordings
+        self.utterance: np.ndarray | None = None  # 16 kHz audio of the last final
+        self._start_recording()
+
+    def _start_recording(self) -> None:
+        self.recognizer = asr.StreamingRecognizer(self.model)
+        self.partial = ""
+        self.received_s = 0.0  # seconds of audio received in this recording
+        self.history: deque = deque()  # (start s, rate Hz, float mono) chunks
+
+    def on_chunk(self, chunk: tuple[int, np.ndarray]) -> tuple[str, str]:
+        """Take one chunk from the browser.
+
+        Args:
+            chunk: (rate in Hz, (N,) or (N, C) int16 samples) as ``gr.Audio`` streams
+                it; resampled to 16 kHz, never peak-normalised (silence stays silence).
+
+        Returns:
+            (partial text of the open segment, final segments one per line).
+        """
+        rate, samples = chunk
+        if samples.size == 0:
+            return self.partial, self.finals_text
+        if self.received_s >= self.max_seconds:
+            self.partial = (
+                f"(recording limit of {self.max_seconds:g} s reached: press Stop)"
+            )
+            return self.partial, self.finals_text
+        self._remember(int(rate), samples)
+        self._apply(self.recognizer.accept(samples, int(rate)))
+        return self.partial, self.finals_text
+
+    def stop(self) -> tuple[str, str]:
+        """End of a recording: the open segment becomes final; the next chunk starts a
+        new recording (with a fresh recognizer) whose finals are appended."""
+        self._apply(self.recognizer.flush())
+        self._start_recording()
+        return self.partial, self.finals_text
+
+    @property
+    def finals_text(self) -> str:
+        return "\n".join(t for t in self.finals if t)
+
+    def _apply(self, events: list) -> None:
+        for event in events:
+            if isinstance(event, asr.Final):
+                self.finals.append(event.text)
+                self.partial = ""
+                self.utterance = self._cut(event.start, event.end)
+            else:
+                self.partial = event.text
+
+    def _remember(self, rate: int, samples: np.ndarray) -> None:
+        mono = asr.prepare_audio(samples, rate, rate)  # int16 (N, C) -> float (N,)
+        self.history.append((self.received_s, rate, mono))
+        self.received_s += len(mono) / rate
+        while self.history and self.history[0][0] < self.received_s - HISTORY_S:
+            self.history.popleft()
+
+    def _cut(self, start: float, end: float) -> np.ndarray | None:
+        """16 kHz audio from ``start`` to ``end`` seconds, if still in the history."""
+        pieces = [
+            (t, r, x) for t, r, x in self.history if t + len(x) / r > start and t < end
+        ]
+        if not pieces or len({r for _, r, _ in pieces}) != 1:
+            return None
+        t0, rate = pieces[0][0], pieces[0][1]
+        audio = np.concatenate([x for _, _, x in pieces])
+        audio = audio[max(0, round((start - t0) * rate)) : round((end - t0) * rate)]
+        return asr.prepare_audio(audio, rate) if len(audio) else None
+
+
+def live_chunk(session, chunk, model_path, cache: ModelCache, max_seconds: float):
+    """The Live tab's stream handler: (state, chunk, model) -> (state, partial, finals,
+    last utterance). A session is created on the first chunk of a tab."""
+    if session is None:
+        session = LiveSession(cache.get(model_path), max_seconds)
+    if chunk is None:
+        return session, session.partial, session.finals_text, session.utterance
+    partial, finals = session.on_chunk(chunk)
+    return session, partial, finals, session.utterance
+
+
+def live_stop(session):
+    """Stop pressed: flush the open segment into the finals."""
+    if session is None:
+        return None, "", "", None
+    partial, finals = session.stop()
+    return session, partial, finals, session.utterance
+
+
+# -- file --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecodeChoice:
+    method: str = "greedy"  # one of DECODERS
+    hotwords: tuple[str, ...] = ()  # words to favour; used by the LM beam decoder
+
+
+def parse_hotwords(text: str | None) -> tuple[str, ...]:
+    """'Philip, steels' -> ('philip', 'steels'): comma- or newline-separated."""
+    return tuple(w.strip().lower() for w in re.split(r"[,\n]", text or "") if w.strip())
+
+
+def decode_segments(model: asr.ASRModel, wave: np.ndarray, choice: DecodeChoice):
+    """Segments of 16 kHz ``wave`` decoded as ``choice`` asks.
+
+    This is the seam for the LM beam decoder: until it is merged every choice
+    decodes greedily (the page says so when beam search is asked for).
+    """
+    if choice.method != "greedy":
+        gr.Warning("LM beam search is not available in this build: decoded greedily.")
+    return list(model.transcribe_segments(wave))
+
+
+def read_recording(path: str | None, max_seconds: float) -> np.ndarray:
+    """16 kHz samples of an upload or recording, or a ``gr.Error`` saying why not."""
+    if not path:
+        raise gr.Error("Record or upload some audio first.")
+    try:
+        wave = asr.load_audio(path)
+    except asr.AudioError as error:
+        raise gr.Error(
+            f"Cannot read that audio: {error.args[0].split(': ', 1)[-1]}"
+        ) from None
+    seconds = len(wave) / asr.SAMPLE_RATE
+    if seconds > max_seconds:
+        raise gr.Error(
+            f"The recording lasts {seconds:.0f} s; the limit is {max_seconds:g} s."
+        )
+    return wave
+
+
+def write_downloads(segments: list, name: str) -> list[str]:
+    """SRT, VTT and JSON files of ``segments`` in a fresh temporary folder (Gradio
+    copies them into its cache, which ``delete_cache`` clears)."""
+    folder = Path(tempfile.mkdtemp(prefix="asr-demo-"))
+    paths = []
+    for fmt in DOWNLOAD_FORMATS:
+        path = folder / f"{name}.{fmt}"
+        path.write_text(asr.render(segments, fmt, audio=name), encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+def make_transcriber(cache: ModelCache, max_seconds: float = MAX_SECONDS):
+    """The File tab's callback: (audio path, model, decoder, hotwords) -> (transcript,
+    timestamp rows, download paths, 16 kHz audio of the last segment for pictures)."""
+
+    def transcribe(path, model_path=None, method=DECODERS[0], hotwords=""):
+        wave = read_recording(path, max_seconds)
+        choice = DecodeChoice(method, parse_hotwords(hotwords))
+        segments = decode_segments(cache.get(model_path), wave, choice)
+        spoken = [s for s in segments if s.text]
+        if not spoken:
+            gr.Warning("No speech recognised: is the recording silent?")
+        text = " ".join(s.text for s in spoken) or "(no speech recognised)"
+        rows = [[s.start, s.end, s.text] for s in spoken]
+        downloads = write_downloads(segments, Path(path).stem or "recording")
+        return text, rows, downloads, last_segment(wave, spoken)
 
     return transcribe
 
 
-def build_app(model: asr.ASRModel, max_seconds: float = MAX_SECONDS) -> gr.Blocks:
-    with gr.Blocks(title="asr: speech to text") as app:
+def last_segment(wave: np.ndarray, spoken: list) -> np.ndarray:
+    """The audio the model decoded last (what the pictures show), else all of it."""
+    if not spoken:
+        return wave
+    rate = asr.SAMPLE_RATE
+    return wave[round(spoken[-1].start * rate) : round(spoken[-1].end * rate)]
+
+
+# -- page --------------------------------------------------------------------------
+
+
+def build_app(cache: ModelCache, max_seconds: float = MAX_SECONDS) -> gr.Blocks:
+    """The page: model picker, then Live, File and Pictures tabs."""
+    with gr.Blocks(title="asr: speech to text", delete_cache=(3600, 3600)) as app:
         gr.Markdown(
-            "# asr: speech to text\n"
-            "Record from the microphone or upload a file (wav, flac, ogg, mp3, webm, m4a), "
-            "then press **Transcribe**. The shipped model recognises spoken digits."
+            "# asr: speech to text\nThe shipped model recognises spoken digits."
         )
-        audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Speech")
-        button = gr.Button("Transcribe", variant="primary")
-        text = gr.Textbox(label="Transcript", elem_id="transcript")
-        button.click(make_transcriber(model, max_seconds), audio, text, api_name="transcribe")
+        names = [(Path(p).name, p) for p in cache.paths]
+        picker = gr.Dropdown(
+            names, value=cache.paths[0], label="Model", elem_id="model"
+        )
+        card = gr.Markdown(model_summary(cache.paths[0]))
+        utterance = gr.State(None, time_to_live=SESSION_TTL_S)  # 16 kHz audio to draw
+        session = _live_tab(cache, max_seconds, picker, utterance)
+        _file_tab(cache, max_seconds, picker, utterance)
+        _pictures_tab(cache, picker, utterance)
+        picker.change(model_summary, picker, card, api_name=False)
+        # a new model for Live: the next chunk starts a session with it
+        picker.change(lambda: None, None, session, api_name=False)
     return app
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+def _live_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> gr.State:
+    with gr.Tab("Live"):
+        gr.Markdown(
+            "Press **Record** and speak; text settles into final lines at pauses."
+        )
+        mic = gr.Audio(
+            sources=["microphone"],
+            streaming=True,
+            type="numpy",
+            label="Microphone",
+            elem_id="live-audio",
+            # drawing the live waveform costs CPU, and a busy page drops chunks
+            waveform_options=gr.WaveformOptions(show_recording_waveform=False),
+        )
+        partial = gr.Textbox(
+            label="Hearing…", elem_id="live-partial", interactive=False
+        )
+        finals = gr.Textbox(
+            label="Final", lines=4, elem_id="live-finals", interactive=False
+        )
+        clear = gr.Button("Clear", elem_id="live-clear")
+    session = gr.State(None, time_to_live=SESSION_TTL_S)
+
+    def on_chunk(state, chunk, model_path):
+        return live_chunk(state, chunk, model_path, cache, max_seconds)
+
+    outputs = [session, partial, finals, utterance]
+    mic.stream(
+        on_chunk,
+        [session, mic, picker],
+        outputs,
+        stream_every=STREAM_EVERY_S,
+        time_limit=int(max_seconds) + 5,
+        api_name="live_chunk",
     )
-    parser.add_argument("--model", default=None, help="checkpoint (default: shipped model)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
-    parser.add_argument("--port", type=int, default=7860, help="port to serve on")
-    parser.add_argument("--share", action="store_true", help="open a public Gradio link")
-    parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS,
-                        help="longest recording accepted, in seconds")  # fmt: skip
-    args = parser.parse_args(argv)
-    app = build_app(asr.load_model(args.model), args.max_seconds)
-    app.queue(default_concurrency_limit=2).launch(
-        server_name=args.host, server_port=args.port, share=args.share,
-        max_file_size=MAX_FILE_SIZE,
+    mic.stop_recording(live_stop, session, outputs, api_name="live_stop")
+    clear.click(lambda: (None, "", "", None), None, outputs, api_name=False)
+    return session
+
+
+def _file_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> None:
+    with gr.Tab("File"):
+        audio = gr.Audio(
+            sources=["upload", "microphone"],
+            type="filepath",
+            label="Speech",
+            elem_id="file-audio",
+        )
+        with gr.Row():
+            method = gr.Radio(list(DECODERS), value=DECODERS[0], label="Decoding")
+            hotwords = gr.Textbox(
+                "", label="Hotwords (comma-separated)", placeholder="seven, nine"
+            )
+        button = gr.Button("Transcribe", variant="primary")
+        text = gr.Textbox(label="Transcript", elem_id="transcript")
+        table = gr.Dataframe(headers=["start (s)", "end (s)", "text"], label="Segments")
+        files = gr.File(label="Downloads (SRT, VTT, JSON)", file_count="multiple")
+    button.click(
+        make_transcriber(cache, max_seconds),
+        [audio, picker, method, hotwords],
+        [text, table, files, utterance],
+        api_name="transcribe",
+    )
+
+
+def _pictures_tab(cache: ModelCache, picker, utterance) -> None:
+    with gr.Tab("Pictures") as tab:
+        view = gr.Radio(["MFCC", "spectrogram"], value="MFCC", label="Features")
+        button = gr.Button("Draw the last utterance")
+        plots = [gr.Plot(label=name) for name in ("waveform", "features", "posteriors")]
+
+    def draw(model_path, wave, choice):
+        if wave is None or len(wave) == 0:
+            gr.Info("Nothing to draw yet: transcribe a file or use the Live tab.")
+            return None, None, None
+        return draw_pictures(cache.get(model_path), wave, choice)
+
+    for event in (button.click, tab.select, view.change):
+        event(draw, [picker, utterance, view], plots, api_name=False)
+
+
+def serve(
+    app: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    concurrency_limit: int = 2,
+    max_file_size: str = MAX_FILE_SIZE,
+    block: bool = True,
+) -> None:
+    """Queue the app (``concurrency_limit`` requests at a time, the rest wait) and
+    serve it; ``block=False`` returns at once, for tests."""
+    app.queue(default_concurrency_limit=concurrency_limit).launch(
+        server_name=host, server_port=port, share=share, max_file_size=max_file_size,
+        prevent_thread_lock=not block, quiet=not block,
     )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--model", default=None, help="checkpoint offered first (default: default.pt)")
+    add("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
+    add("--host", default="127.0.0.1", help="address to bind")
+    add("--port", type=int, default=7860, help="port to serve on")
+    add("--share", action="store_true", help="also open a public Gradio link")
+    add("--max-seconds", type=float, default=MAX_SECONDS,
+        help="longest recording accepted (file or live), in seconds")  # fmt: skip
+    add("--concurrency-limit", type=int, default=2,
+        help="requests computed at once; the others wait in the queue")  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    paths = list_models(MODELS_DIR, args.model)
+    if not paths:
+        parser.error(f"no checkpoint in {MODELS_DIR}; pass --model")
+    cache = ModelCache(paths, args.device)
+    try:
+        cache.get(paths[0])  # fail now, not at the first request, on a bad default
+    except gr.Error as error:
+        parser.error(error.message)
+    app = build_app(cache, args.max_seconds)
+    serve(app, args.host, args.port, args.share, args.concurrency_limit)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@
     >>> model.transcribe("speech.wav")    # any rate, channels or common format
 """
 
-from .audio import SAMPLE_RATE, AudioError, load_audio
+from .audio import SAMPLE_RATE, AudioError, load_audio, prepare_audio
 from .checkpoint import CheckpointError
+from .output import FORMATS, Segment, render
+from .streaming import Final, Partial, StreamingRecognizer
 from .transcribe import ASRModel, load_model
 
 __all__ = [
@@ -14,6 +16,13 @@ __all__ = [
     "ASRModel",
     "AudioError",
     "CheckpointError",
+    "FORMATS",
+    "Final",
+    "Partial",
+    "Segment",
+    "StreamingRecognizer",
     "load_audio",
     "load_model",
+    "prepare_audio",
+    "render",
 ]

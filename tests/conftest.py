@@ -1,10 +1,12 @@
 """Shared fixtures: the committed recordings in tests/data and a tiny random model."""
 
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from asr.audio import Frontend, FrontendConfig
+from asr.audio import SAMPLE_RATE, Frontend, FrontendConfig, load_audio
 from asr.checkpoint import model_state, save_checkpoint
 from asr.model import Encoder, ModelConfig
 from asr.text import CharTokenizer
@@ -40,3 +42,36 @@ def tiny_checkpoint(tmp_path) -> Path:
 @pytest.fixture
 def frontend() -> Frontend:
     return Frontend(FrontendConfig())
+
+
+@pytest.fixture(scope="session")
+def shipped_checkpoint() -> Path:
+    """The real digits model: $ASR_MODEL, else data/models/default.pt; tests that
+    check recognised words skip without it."""
+    path = Path(os.environ.get("ASR_MODEL") or ROOT / "data" / "models" / "default.pt")
+    if not path.exists():
+        pytest.skip(f"no trained model at {path} (set ASR_MODEL)")
+    return path
+
+
+DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+
+
+def digit_speech(names, pause_s: float = 1.0, pad_s: float = 1.5):
+    """Committed digit recordings (names in tests/data, or paths such as
+    data/samples/3_jackson_0.wav) one after the other with ``pause_s`` of
+    silence between and ``pad_s`` at both ends: (samples, reference text, speech
+    start s, speech end s), where speech is the first and last 10 ms frame within
+    30 dB of the loudest."""
+    silence = [np.zeros(int(s * SAMPLE_RATE), np.float32) for s in (pad_s, pause_s)]
+    pieces = [silence[0]]
+    for name in names:
+        pieces += [load_audio(DATA / name), silence[1]]
+    pieces[-1] = silence[0]
+    wave = np.concatenate(pieces)
+    frames = wave[: len(wave) // 160 * 160].reshape(-1, 160)  # 10 ms frames
+    power = (frames**2).mean(axis=1)
+    loud = np.flatnonzero(power > power.max() * 10 ** (-30 / 10))
+    start, end = loud[0] / 100, (loud[-1] + 1) / 100
+    reference = " ".join(DIGIT_WORDS[int(Path(n).name[0])] for n in names)
+    return wave, reference, start, end

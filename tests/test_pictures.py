@@ -1,0 +1,29 @@
+"""Pictures of what the model hears: waveform, features and CTC posteriors."""
+
+import numpy as np
+import pytest
+from conftest import DATA
+
+from asr.audio import load_audio
+from asr.pictures import draw_pictures
+from asr.transcribe import load_model
+
+
+@pytest.fixture
+def model(tiny_checkpoint):
+    return load_model(tiny_checkpoint)
+
+
+def test_pictures_show_the_model_view(model):
+    wave = load_audio(DATA / "4_theo_2.wav")
+    figures = draw_pictures(model, wave, "MFCC")
+    waveform, features, posteriors = (f.axes[0] for f in figures)
+    assert len(waveform.lines[0].get_xdata()) == len(wave)
+    mfcc = features.images[0].get_array()
+    assert mfcc.shape[0] == model.frontend.config.n_features
+    log_probs, lengths = model.posteriors([wave])
+    heat = posteriors.images[0].get_array()
+    assert heat.shape == (len(model.tokenizer.vocab), int(lengths[0]))
+    assert np.allclose(heat.sum(axis=0), 1.0, atol=1e-4)  # a distribution per frame
+    spectrogram = draw_pictures(model, wave, "spectrogram")[1].axes[0]
+    assert spectrogram.get_ylabel() == "Hz"
