@@ -14,6 +14,7 @@ and the server keeps serving.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import tempfile
 import threading
@@ -35,6 +36,7 @@ HISTORY_S = 30.0  # seconds of live audio kept to draw the last utterance
 SESSION_TTL_S = 3 * 3600  # an abandoned session's state is dropped after this
 DECODERS = ("greedy", "LM beam search")  # the File tab's decoding choices
 DOWNLOAD_FORMATS = ("srt", "vtt", "json")
+HOTWORD_BONUS = 3.0  # beam-score bonus per hotword word (natural log units)
 
 
 # -- models ------------------------------------------------------------------------
@@ -213,14 +215,21 @@ def parse_hotwords(text: str | None) -> tuple[str, ...]:
 
 
 def decode_segments(model: asr.ASRModel, wave: np.ndarray, choice: DecodeChoice):
-    """Segments of 16 kHz ``wave`` decoded as ``choice`` asks.
+    """Segments of 16 kHz ``wave``, with word times, decoded as ``choice`` asks."""
+    if choice.method == "greedy":
+        return list(model.transcribe_segments(wave, words=True))
+    decoder = beam_decoder(model, choice.hotwords)
+    with decoder.lock:  # one search at a time per decoder: it keeps state
+        return list(model.transcribe_segments(wave, decoder=decoder, words=True))
 
-    This is the seam for the LM beam decoder: until it is merged every choice
-    decodes greedily (the page says so when beam search is asked for).
-    """
-    if choice.method != "greedy":
-        gr.Warning("LM beam search is not available in this build: decoded greedily.")
-    return list(model.transcribe_segments(wave))
+
+@functools.lru_cache(maxsize=8)
+def beam_decoder(model: asr.ASRModel, hotwords: tuple[str, ...]):
+    """The model's LM beam decoder with ``hotwords`` boosted (loading an LM takes
+    seconds, so decoders are kept)."""
+    decoder = model.beam_decoder(tuple((w, HOTWORD_BONUS) for w in hotwords))
+    decoder.lock = threading.Lock()
+    return decoder
 
 
 def read_recording(path: str | None, max_seconds: float) -> np.ndarray:
@@ -265,7 +274,8 @@ def make_transcriber(cache: ModelCache, max_seconds: float = MAX_SECONDS):
         if not spoken:
             gr.Warning("No speech recognised: is the recording silent?")
         text = " ".join(s.text for s in spoken) or "(no speech recognised)"
-        rows = [[s.start, s.end, s.text] for s in spoken]
+        rows = [[w.start, w.end, w.word, round(w.confidence, 3)]
+                for s in spoken for w in s.words]  # fmt: skip
         downloads = write_downloads(segments, Path(path).stem or "recording")
         return text, rows, downloads, last_segment(wave, spoken)
 
@@ -359,7 +369,9 @@ def _file_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> None:
             )
         button = gr.Button("Transcribe", variant="primary")
         text = gr.Textbox(label="Transcript", elem_id="transcript")
-        table = gr.Dataframe(headers=["start (s)", "end (s)", "text"], label="Segments")
+        table = gr.Dataframe(
+            headers=["start (s)", "end (s)", "word", "confidence"], label="Words"
+        )
         files = gr.File(label="Downloads (SRT, VTT, JSON)", file_count="multiple")
     button.click(
         make_transcriber(cache, max_seconds),

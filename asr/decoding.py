@@ -275,6 +275,18 @@ def add_decoder_arguments(parser, lm_required: bool = False) -> None:
                        help="JSON written by `asr tune-decoder`; flags given here win")  # fmt: skip
 
 
+def read_decoder_config(path: Path) -> dict:
+    """Settings from a ``tune-decoder`` JSON file, without its notes; a relative
+    ``lm`` is found beside the file when it is there."""
+    settings = json.loads(Path(path).read_text())
+    for note in TUNING_NOTES:  # what tune-decoder records beside the settings
+        settings.pop(note, None)
+    if settings.get("lm") and not Path(settings["lm"]).is_absolute():
+        beside = Path(path).parent / settings["lm"]
+        settings["lm"] = str(beside) if beside.is_file() else settings["lm"]
+    return settings
+
+
 def decoder_from_args(args, vocab: list[str], default_lm: Path | None = None):
     """A BeamSearchDecoder from the flags, or None for greedy decoding.
 
@@ -282,9 +294,7 @@ def decoder_from_args(args, vocab: list[str], default_lm: Path | None = None):
         ValueError, OSError: an unreadable decoder config, hotword list or LM.
     """
     fields = ("beam_size", "lm_weight", "word_score", "beam_threshold")
-    settings = json.loads(args.decoder_config.read_text()) if args.decoder_config else {}
-    for note in TUNING_NOTES:  # what tune-decoder records beside the settings
-        settings.pop(note, None)
+    settings = read_decoder_config(args.decoder_config) if args.decoder_config else {}
     for name in fields:
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)

@@ -18,6 +18,8 @@ from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
 from .decoding import (
     BeamSearchDecoder,
+    DecodeConfig,
+    read_decoder_config,
     add_decoder_arguments,
     decoder_from_args,
     greedy_decode,
@@ -44,6 +46,7 @@ class ASRModel:
         self.encoder = encoder.eval()
         self.tokenizer = tokenizer
         self.device = torch.device("cpu")
+        self.decoder_config: Path | None = None  # tuned beam settings shipped with it
 
     def to(self, device: str | torch.device) -> ASRModel:
         self.device = torch.device(device)
@@ -153,6 +156,18 @@ class ASRModel:
             segments.append(Segment(round(start, 3), round(end, 3), text, timed))
         return segments
 
+    def beam_decoder(self, hotwords: tuple[tuple[str, float], ...] = ()) -> BeamSearchDecoder:
+        """LM beam search as tuned for this model (its ``.decoder.json``: LM and
+        weights), else over the shipped English LM with default weights.
+
+        Args:
+            hotwords: (word or phrase, bonus per word) pairs to favour.
+        """
+        settings = read_decoder_config(self.decoder_config) if self.decoder_config else {}
+        lm = settings.pop("lm", None) or DEFAULT_LM
+        config = DecodeConfig(**{**settings, "hotwords": tuple(hotwords)})
+        return BeamSearchDecoder(self.tokenizer.vocab, lm, config)
+
     def greedy(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[str]:
         return greedy_decode(log_probs, out_lens, self.tokenizer)
 
@@ -220,7 +235,10 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
     except RuntimeError as error:
         raise CheckpointError(f"{path}: weights do not match its config ({error})") from None
     tokenizer = CharTokenizer(state["vocab"])
-    return ASRModel(Frontend(frontend_config), encoder, tokenizer).to(device)
+    model = ASRModel(Frontend(frontend_config), encoder, tokenizer).to(device)
+    sidecar = decoder_config_path(path)
+    model.decoder_config = sidecar if sidecar.is_file() else None
+    return model
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -265,6 +283,17 @@ def _formats(value: str) -> list[str]:
     return formats
 
 
+def _wants_beam(args: argparse.Namespace) -> bool:
+    flags = ("beam_size", "lm_weight", "word_score", "beam_threshold", "hotwords")
+    return any(getattr(args, name, None) is not None for name in flags)
+
+
+def decoder_config_path(checkpoint: Path) -> Path:
+    """Where a checkpoint's tuned beam-search settings and LM name live:
+    ``<name>.decoder.json`` beside ``<name>.pt``."""
+    return checkpoint.with_name(checkpoint.stem + ".decoder.json")
+
+
 def run(args: argparse.Namespace) -> int:
     """Transcribe every input; report each bad one on stderr and go on.
 
@@ -274,6 +303,8 @@ def run(args: argparse.Namespace) -> int:
     """
     try:
         model = load_model(args.model, device=args.device)
+        if _wants_beam(args) and not (args.lm or args.decoder_config):
+            args.decoder_config = model.decoder_config  # the LM shipped with the model
         decoder = decoder_from_args(args, model.tokenizer.vocab, DEFAULT_LM)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

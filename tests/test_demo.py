@@ -127,8 +127,9 @@ def test_file_callback_outputs_and_bad_input(tiny_checkpoint, tmp_path):
     assert sorted(p.rsplit(".", 1)[1] for p in files) == ["json", "srt", "vtt"]
     document = json.loads(open(next(p for p in files if p.endswith(".json"))).read())
     assert [
-        [s["start"], s["end"], s["text"]] for s in document["segments"] if s["text"]
-    ] == rows
+        [w["start"], w["end"], w["word"], round(w["confidence"], 3)]
+        for s in document["segments"] for w in s.get("words", [])
+    ] == rows  # fmt: skip
     bad, long, silent = (
         tmp_path / "bad.wav",
         tmp_path / "long.wav",
@@ -153,11 +154,28 @@ def test_file_callback_with_real_model_and_hotwords(real_model, tmp_path):
     text, rows, files, last = demo.make_transcriber(cache)(
         str(path), "real", "greedy", "six"
     )
-    assert wer(reference, text) <= MAX_WER and len(rows) == 3  # one row per digit
-    assert all(a[1] < b[0] for a, b in zip(rows, rows[1:], strict=False))  # apart
+    assert wer(reference, text) <= MAX_WER and len(rows) == 3  # one word per digit
+    assert all(a[1] <= b[0] for a, b in zip(rows, rows[1:], strict=False))  # in order
+    assert all(0 < conf <= 1 for *_, conf in rows)
     srt = open(next(p for p in files if p.endswith(".srt"))).read()
     assert srt.startswith("1\n00:00:01,") and "\n\n3\n" in srt
-    assert len(last) == round((rows[-1][1] - rows[-1][0]) * asr.SAMPLE_RATE)  # "six"
+    segments = json.loads(open(next(p for p in files if p.endswith(".json"))).read())
+    six = segments["segments"][-1]
+    assert rows[-1][0] >= six["start"] and rows[-1][1] <= six["end"] + 0.05
+    assert len(last) == round((six["end"] - six["start"]) * asr.SAMPLE_RATE)
+
+
+def test_file_callback_lm_beam_search(real_model, tmp_path):
+    cache = demo.ModelCache(["real"])
+    cache.models["real"] = real_model
+    wave, reference, _, _ = digit_speech(SPOKEN)
+    path = tmp_path / "digits.wav"
+    sf.write(path, wave, asr.SAMPLE_RATE)
+    text, rows, _, _ = demo.make_transcriber(cache)(
+        str(path), "real", "LM beam search", "six"
+    )
+    assert wer(reference, text) <= MAX_WER
+    assert [r[2] for r in rows] == text.split()
 
 
 def test_parse_hotwords():

@@ -14,9 +14,11 @@ stop_stage=3
 source=../shared/data/speech/fsdd             # local copy; "" downloads from GitHub
 data_dir=data/fsdd
 exp_dir=exp/fsdd
-epochs=30
+epochs=40
 hidden_size=128
 num_layers=2
+dropout=0.2
+warmup_steps=200
 batch_size=32
 max_batch_seconds=200
 num_workers=1
@@ -36,7 +38,10 @@ if run_stage 1; then
     --train-manifest "$data_dir/train.jsonl" --dev-manifest "$data_dir/dev.jsonl" \
     --out-dir "$exp_dir" --epochs "$epochs" --batch-size "$batch_size" \
     --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
-    --num-layers "$num_layers" --num-workers "$num_workers" --device "$device" --resume
+    --num-layers "$num_layers" --dropout "$dropout" --warmup-steps "$warmup_steps" \
+    --speed-factors 0.9 1.0 1.1 --noise-prob 0.3 --noise-snr-db 10 30 \
+    --freq-masks 2 --freq-mask-width 6 --time-masks 2 --time-mask-width 8 \
+    --num-workers "$num_workers" --device "$device" --resume
 fi
 
 if run_stage 2; then
