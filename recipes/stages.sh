@@ -25,7 +25,7 @@ done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
-python="${PYTHON:-python}"
+python="${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}"  # the project venv when there is one
 
 # run_stage N: true when stage N is within [stage, stop_stage]
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
