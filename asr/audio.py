@@ -198,8 +198,8 @@ class Frontend(torch.nn.Module):
         half = self.config.n_fft // 2
         positions = torch.arange(-half, waves.shape[1] + half, device=waves.device)
         last = (wave_lens[:, None] - 1).to(waves.device)  # (B, 1)
-        index = positions.abs()[None, :].expand(len(waves), -1)  # reflect about 0
-        index = torch.where(index > last, 2 * last - index, index)  # ... and about end
+        index = positions.abs()[None, :]  # (1, N + n_fft): reflect about 0
+        index = torch.where(index > last, 2 * last - index, index)  # (B, ...) about end
         return waves.gather(1, index.clamp(min=0))
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio
 from torch import nn
 
 from .audio import SAMPLE_RATE, Frontend
@@ -42,9 +41,8 @@ EXAMPLE_S = (3.0, 1.7)  # seconds of the example batch the trace runs on
 class Pipeline(nn.Module):
     """Frontend + encoder as one module: 16 kHz waves in, CTC log posteriors out.
 
-    Written for tracing: the frontend's features are recomputed here without
-    ``Frontend.forward``'s Python-side trimming (``int(tensor)`` would freeze the
-    length into the trace); the numbers are the same.
+    Written for tracing: ``Frontend.forward`` has no Python-side branching on
+    tensor values, so it traces as it is.
     """
 
     def __init__(self, frontend: Frontend, encoder: nn.Module):
@@ -52,22 +50,9 @@ class Pipeline(nn.Module):
         self.frontend, self.encoder = frontend, encoder
 
     def forward(self, waves: torch.Tensor, wave_lens: torch.Tensor):
-        """(B, N) waves (N >= n_fft), (B,) lengths -> (B, T', V) log-probs, (B,)."""
-        config = self.frontend.config
-        feats = self.frontend.mfcc(waves)  # (B, N) -> (B, n_mfcc, T)
-        orders = [feats]
-        for _ in range(config.deltas):
-            orders.append(torchaudio.functional.compute_deltas(orders[-1]))
-        feats = torch.cat(orders, dim=1).transpose(1, 2)  # (B, T, F)
-        feat_lens = self.frontend.frame_lengths(wave_lens).clamp(max=feats.shape[1])
-        mask = torch.arange(feats.shape[1])[None, :] < feat_lens[:, None]  # (B, T)
-        mask = mask.unsqueeze(-1).to(feats.dtype)
-        if config.normalize:
-            count = feat_lens.clamp(min=1)[:, None, None].to(feats.dtype)
-            mean = (feats * mask).sum(1, keepdim=True) / count
-            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
-            feats = (feats - mean) / (var + 1e-5).sqrt()
-        return self._encode(feats * mask, feat_lens)
+        """(B, N) waves, (B,) lengths -> (B, T', V) log-probs, (B,) lengths."""
+        feats, feat_lens = self.frontend(waves, wave_lens)
+        return self._encode(feats, feat_lens)
 
     def _encode(self, feats: torch.Tensor, feat_lens: torch.Tensor):
         """``Encoder.forward`` with the RNN's initial state passed in: the int8 LSTM

@@ -137,6 +137,8 @@ def test_dataset_augments_the_same_in_a_worker_process_and_per_epoch():
     here = [dataset[i][0] for i in range(4)]
     loader = DataLoader(dataset, batch_size=None, num_workers=1)
     there = [wave for wave, _ in loader]
-    assert all(torch.equal(a, b) for a, b in zip(here, there, strict=True))
+    # the same draws; a worker runs one torch thread, so allow float rounding only
+    for a, b in zip(here, there, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     dataset.set_epoch(4)
     assert not torch.equal(dataset[0][0], here[0])  # a new draw each epoch
