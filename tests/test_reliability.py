@@ -31,7 +31,14 @@ from hypothesis import strategies as st
 
 import asr
 import demo
-from asr.audio import AudioError, Frontend, FrontendConfig, load_audio, prepare_audio
+from asr.audio import (
+    AudioError,
+    Frontend,
+    FrontendConfig,
+    load_audio,
+    prepare_audio,
+    resampling_rate,
+)
 from asr.cli import main
 
 pytestmark = pytest.mark.timeout(120)  # per test: nothing may hang
@@ -116,11 +123,13 @@ FILE_CASES = {  # name: (writer(folder) -> path, ok)
         lambda d: _write(d, "8ch.wav", np.stack([_resampled(192000)] * 8, 1), 192000),
         True,
     ),
+    "odd rate 44101 Hz": (lambda d: _write(d, "odd.wav", _resampled(44100), 44101), True),
     "flac 48 kHz": (lambda d: _write(d, "s.flac", _resampled(48000), 48000), True),
     "clipped": (
         lambda d: _write(d, "clip.wav", np.clip(_speech() * 20, -1, 1), subtype="PCM_16"),
         True,
     ),
+    "amplitude 1e20 float": (lambda d: _write(d, "huge.wav", _speech() * 1e20, subtype="FLOAT"), False),
     "over-range float": (lambda d: _write(d, "hot.wav", _speech() * 8, subtype="FLOAT"), True),
     "silence": (lambda d: _write(d, "silence.wav", np.zeros(2 * RATE, np.int16)), True),
     "unicode and spaces in path": (
@@ -130,13 +139,17 @@ FILE_CASES = {  # name: (writer(folder) -> path, ok)
     "very long (10 min)": (_long, True),
 }
 SPEECH_CASES = {"8-bit", "24-bit", "32-bit float", "8 kHz", "2 channels 44.1 kHz",
-                "8 channels 192 kHz", "flac 48 kHz", "unicode and spaces in path"}  # fmt: skip
+                "8 channels 192 kHz", "flac 48 kHz", "odd rate 44101 Hz", "unicode and spaces in path"}  # fmt: skip
 
 ARRAY_CASES = {  # name: (samples, rate, ok)
     "empty array": (np.zeros(0, np.float32), RATE, False),
     "NaN array": (np.array([0.1, np.nan, 0.2] * 1000, np.float32), RATE, False),
     "inf array": (np.array([0.1, -np.inf] * 1000, np.float32), RATE, False),
     "3-D array": (np.zeros((100, 2, 2), np.float32), RATE, False),
+    "rate 0 Hz": (np.zeros(1600, np.float32), 0, False),
+    "odd rate 199999 Hz": (np.zeros(20000, np.float32) + 0.01, 199_999, True),
+    "float amplitude 1e20": (np.random.default_rng(0).standard_normal(8000) * 1e20, RATE, False),
+    "int16 values as float": (np.full(8000, 32767.0, np.float32), RATE, True),
     "single sample array": (np.array([0.25], np.float32), RATE, True),
     "int16 (N, 8) at 192 kHz": (np.zeros((19200, 8), np.int16) + 100, 192000, True),
     "uint8": (np.full(8000, 128, np.uint8), 8000, True),
@@ -268,7 +281,7 @@ ENTRY_POINTS = {"load_audio": run_load_audio, "api": run_api, "cli": run_cli,
 def run_array_api(name, model, shipped):
     samples, rate, ok = _array_case(name)
     if not ok:
-        with pytest.raises(AudioError, match="audio|samples"):
+        with pytest.raises(AudioError, match="audio|samples|rate"):
             model.transcribe(samples, rate)
         return
     text = model.transcribe(samples, rate)
@@ -335,13 +348,16 @@ def waveforms(draw):
         info = np.iinfo(dtype)
         samples = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
     else:
-        scale = draw(st.sampled_from([0.0, 1e-40, 1e-20, 1e-3, 1.0, 8.0, 1e4, 1e6]))
+        scale = draw(st.sampled_from([0.0, 1e-40, 1e-20, 1e-3, 1.0, 8.0, 1e4, 1e5, 1e8, 1e20]))
         samples = (rng.standard_normal(shape) * scale).astype(dtype)
     rate = draw(st.integers(1000, 200_000))
     poison = draw(st.sampled_from([None, np.nan, np.inf, -np.inf]))
-    if poison is not None and dtype.kind == "f":
+    mono = samples.astype(np.float32).mean(axis=1) if samples.ndim == 2 else samples
+    if dtype.kind == "f" and np.abs(mono).max(initial=0) > asr.audio.MAX_AMPLITUDE:
+        poison = "amplitude"
+    if poison not in (None, "amplitude") and dtype.kind == "f":
         samples.flat[draw(st.integers(0, samples.size - 1))] = poison
-    else:
+    elif poison != "amplitude":
         poison = None
     return samples, rate, poison
 
@@ -355,11 +371,11 @@ FRONTEND = Frontend(FrontendConfig())
 def test_prepare_audio_and_frontend_properties(case):
     samples, rate, poison = case
     if poison is not None:
-        with pytest.raises(AudioError, match="NaN or infinite"):
+        with pytest.raises(AudioError, match="NaN or infinite|beyond the plausible"):
             prepare_audio(samples, rate)
         return
     wave = prepare_audio(samples, rate)
-    expected = int(np.ceil(len(samples) * RATE / rate))
+    expected = int(np.ceil(len(samples) * RATE / resampling_rate(rate)))
     assert wave.dtype == np.float32 and wave.ndim == 1
     assert abs(len(wave) - expected) <= 1 and np.isfinite(wave).all()
     lens = torch.tensor([len(wave), max(1, len(wave) // 2)])
