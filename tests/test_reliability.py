@@ -68,8 +68,10 @@ def _write(folder: Path, name: str, samples, rate=RATE, **kwargs) -> Path:
     return path
 
 
-def _good_wav_bytes() -> bytes:
-    return SPEECH.read_bytes()
+def _bytes(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
 
 
 def _long(folder: Path) -> Path:
@@ -91,26 +93,28 @@ def _nonfinite(folder: Path, name: str, value: float) -> Path:
 
 
 FILE_CASES = {  # name: (writer(folder) -> path, ok)
-    "empty file": (lambda d: (d / "empty.wav").write_bytes(b"") and None or d / "empty.wav", False),
-    "zero-length audio": (lambda d: _write(d, "zero.wav", np.zeros(0, np.int16)), False),
+    "empty file": (lambda d: _bytes(d, "empty.wav", b""), False),
+    "zero-length audio": (
+        lambda d: _write(d, "zero.wav", np.zeros(0, np.int16)),
+        False,
+    ),
     "truncated header": (
-        lambda d: (d / "trunc.wav").write_bytes(_good_wav_bytes()[:30]) and d / "trunc.wav",
+        lambda d: _bytes(d, "trunc.wav", SPEECH.read_bytes()[:30]),
         False,
     ),
     "random bytes .wav": (
-        lambda d: (d / "random.wav").write_bytes(np.random.default_rng(0).bytes(4096))
-        and d / "random.wav",
+        lambda d: _bytes(d, "random.wav", np.random.default_rng(0).bytes(4096)),
         False,
     ),
-    "text file": (
-        lambda d: (d / "notes.txt").write_text("not audio\n" * 50) and d / "notes.txt",
-        False,
-    ),
+    "text file": (lambda d: _bytes(d, "notes.txt", b"not audio\n" * 50), False),
     "NaN samples": (lambda d: _nonfinite(d, "nan.wav", np.nan), False),
     "infinite samples": (lambda d: _nonfinite(d, "inf.wav", np.inf), False),
     "missing file": (lambda d: d / "missing.wav", False),
     "directory": (lambda d: (d / "folder.wav").mkdir() or d / "folder.wav", False),
-    "single sample": (lambda d: _write(d, "one.wav", np.array([0.5], np.float32)), True),
+    "single sample": (
+        lambda d: _write(d, "one.wav", np.array([0.5], np.float32)),
+        True,
+    ),
     "8-bit": (lambda d: _write(d, "u8.wav", _speech(), subtype="PCM_U8"), True),
     "24-bit": (lambda d: _write(d, "s24.wav", _speech(), subtype="PCM_24"), True),
     "32-bit float": (lambda d: _write(d, "f32.wav", _speech(), subtype="FLOAT"), True),
@@ -123,14 +127,25 @@ FILE_CASES = {  # name: (writer(folder) -> path, ok)
         lambda d: _write(d, "8ch.wav", np.stack([_resampled(192000)] * 8, 1), 192000),
         True,
     ),
-    "odd rate 44101 Hz": (lambda d: _write(d, "odd.wav", _resampled(44100), 44101), True),
-    "flac 48 kHz": (lambda d: _write(d, "s.flac", _resampled(48000), 48000), True),
-    "clipped": (
-        lambda d: _write(d, "clip.wav", np.clip(_speech() * 20, -1, 1), subtype="PCM_16"),
+    "odd rate 44101 Hz": (
+        lambda d: _write(d, "odd.wav", _resampled(44100), 44101),
         True,
     ),
-    "amplitude 1e20 float": (lambda d: _write(d, "huge.wav", _speech() * 1e20, subtype="FLOAT"), False),
-    "over-range float": (lambda d: _write(d, "hot.wav", _speech() * 8, subtype="FLOAT"), True),
+    "flac 48 kHz": (lambda d: _write(d, "s.flac", _resampled(48000), 48000), True),
+    "clipped": (
+        lambda d: _write(
+            d, "clip.wav", np.clip(_speech() * 20, -1, 1), subtype="PCM_16"
+        ),
+        True,
+    ),
+    "amplitude 1e20 float": (
+        lambda d: _write(d, "huge.wav", _speech() * 1e20, subtype="FLOAT"),
+        False,
+    ),
+    "over-range float": (
+        lambda d: _write(d, "hot.wav", _speech() * 8, subtype="FLOAT"),
+        True,
+    ),
     "silence": (lambda d: _write(d, "silence.wav", np.zeros(2 * RATE, np.int16)), True),
     "unicode and spaces in path": (
         lambda d: Path(shutil.copy(SPEECH, d / "ünï cödé 数字 — take 2.wav")),
@@ -139,7 +154,8 @@ FILE_CASES = {  # name: (writer(folder) -> path, ok)
     "very long (10 min)": (_long, True),
 }
 SPEECH_CASES = {"8-bit", "24-bit", "32-bit float", "8 kHz", "2 channels 44.1 kHz",
-                "8 channels 192 kHz", "flac 48 kHz", "odd rate 44101 Hz", "unicode and spaces in path"}  # fmt: skip
+                "8 channels 192 kHz", "flac 48 kHz", "odd rate 44101 Hz",
+                "unicode and spaces in path"}  # fmt: skip
 
 ARRAY_CASES = {  # name: (samples, rate, ok)
     "empty array": (np.zeros(0, np.float32), RATE, False),
@@ -148,7 +164,11 @@ ARRAY_CASES = {  # name: (samples, rate, ok)
     "3-D array": (np.zeros((100, 2, 2), np.float32), RATE, False),
     "rate 0 Hz": (np.zeros(1600, np.float32), 0, False),
     "odd rate 199999 Hz": (np.zeros(20000, np.float32) + 0.01, 199_999, True),
-    "float amplitude 1e20": (np.random.default_rng(0).standard_normal(8000) * 1e20, RATE, False),
+    "float amplitude 1e20": (
+        np.random.default_rng(0).standard_normal(8000) * 1e20,
+        RATE,
+        False,
+    ),
     "int16 values as float": (np.full(8000, 32767.0, np.float32), RATE, True),
     "single sample array": (np.array([0.25], np.float32), RATE, True),
     "int16 (N, 8) at 192 kHz": (np.zeros((19200, 8), np.int16) + 100, 192000, True),
@@ -183,7 +203,9 @@ def checkpoint(tmp_path_factory) -> Path:
     from asr.text import CharTokenizer
 
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, model_state(Encoder(TINY), FrontendConfig(), CharTokenizer().vocab))
+    save_checkpoint(
+        path, model_state(Encoder(TINY), FrontendConfig(), CharTokenizer().vocab)
+    )
     return path
 
 
@@ -211,7 +233,6 @@ def _check_result(case: str, text, shipped: bool) -> None:
 
 
 def run_load_audio(case, path, ok, env, capsys):
-    model, shipped = env.model, env.shipped
     if not ok:
         with pytest.raises(AudioError) as caught:
             load_audio(path)
@@ -235,12 +256,14 @@ def run_api(case, path, ok, env, capsys):
 
 
 def run_cli(case, path, ok, env, capsys):
-    model, shipped = env.model, env.shipped
     """One case among two good files: the good ones are printed, the bad one gets
     one ``error:`` line naming it, and the exit status says whether any failed."""
+    shipped = env.shipped
     goods = [str(DATA / "4_theo_2.wav"), str(DATA / "6_lucas_0.wav")]
     capsys.readouterr()
-    code = main(["transcribe", "--model", str(env.checkpoint), goods[0], str(path), goods[1]])
+    code = main(
+        ["transcribe", "--model", str(env.checkpoint), goods[0], str(path), goods[1]]
+    )
     out, err = capsys.readouterr()
     lines = dict(line.split("\t", 1) for line in out.splitlines())
     for good in goods:
@@ -268,7 +291,9 @@ def run_demo(case, path, ok, env, capsys):
         return
     text, rows, files, wave = transcribe(str(path))
     assert all(Path(f).exists() for f in files) and np.isfinite(wave).all()
-    if case in ("silence", "single sample") or (case == "very long (10 min)" and not rows):
+    if case in ("silence", "single sample") or (
+        case == "very long (10 min)" and not rows
+    ):
         assert text == "(no speech recognised)" and rows == []
     else:
         _check_result(case, text, shipped)
@@ -348,7 +373,9 @@ def waveforms(draw):
         info = np.iinfo(dtype)
         samples = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
     else:
-        scale = draw(st.sampled_from([0.0, 1e-40, 1e-20, 1e-3, 1.0, 8.0, 1e4, 1e5, 1e8, 1e20]))
+        scale = draw(
+            st.sampled_from([0.0, 1e-40, 1e-20, 1e-3, 1.0, 8.0, 1e4, 1e5, 1e8, 1e20])
+        )
         samples = (rng.standard_normal(shape) * scale).astype(dtype)
     rate = draw(st.integers(1000, 200_000))
     poison = draw(st.sampled_from([None, np.nan, np.inf, -np.inf]))
@@ -411,7 +438,9 @@ def test_load_concurrent_clients_get_correct_transcripts(tmp_path):
     checkpoint = ROOT / "data" / "models" / "default.pt"
     if not checkpoint.exists():
         pytest.skip(f"no shipped model at {checkpoint}")
-    files = sorted((ROOT / "data" / "samples").glob("*.wav")) + sorted(DATA.glob("*.wav"))
+    files = sorted((ROOT / "data" / "samples").glob("*.wav")) + sorted(
+        DATA.glob("*.wav")
+    )
     cache = demo.ModelCache([str(checkpoint)])
     app = demo.build_app(cache)
     port = free_port()
@@ -420,7 +449,9 @@ def test_load_concurrent_clients_get_correct_transcripts(tmp_path):
     try:
         client = gradio_client.Client(url, verbose=False)
         alone = {
-            f: client.predict(gradio_client.handle_file(str(f)), api_name="/transcribe")[0]
+            f: client.predict(
+                gradio_client.handle_file(str(f)), api_name="/transcribe"
+            )[0]
             for f in files
         }  # one request at a time: the reference
         assert [alone[f] for f in files] == [DIGIT_WORDS[int(f.name[0])] for f in files]
@@ -473,7 +504,9 @@ def test_path_like_hotwords_are_never_read(method, model, shipped, monkeypatch):
 
     def spy(kind):
         def opener(file, *args, **kwargs):
-            if isinstance(file, (str, bytes, os.PathLike)) and "passwd" in os.fsdecode(file):
+            if isinstance(file, (str, bytes, os.PathLike)) and "passwd" in os.fsdecode(
+                file
+            ):
                 opened.append(os.fsdecode(file))
             return real[kind](file, *args, **kwargs)
 
@@ -488,6 +521,6 @@ def test_path_like_hotwords_are_never_read(method, model, shipped, monkeypatch):
     for hotwords in (secret, f"../../..{secret}, ~/.ssh/id_rsa", "file:///etc/passwd"):
         text, _, files, _ = transcribe(str(SPEECH), "model", method, hotwords)
         assert isinstance(text, str)
-        assert all(Path(f).resolve().is_relative_to(Path(demo.tempfile.gettempdir()).resolve())
-                   for f in files)  # fmt: skip
+        temp = Path(demo.tempfile.gettempdir()).resolve()
+        assert all(Path(f).resolve().is_relative_to(temp) for f in files)
     assert opened == []
