@@ -318,12 +318,13 @@ def run_array_api(name, model, shipped):
 def run_array_stream(name, model, shipped):
     samples, rate, ok = _array_case(name)
     recognizer = asr.StreamingRecognizer(model)
+    if name == "empty array":  # an empty chunk is no error in a stream: no events
+        assert recognizer.accept(samples, rate) + recognizer.flush() == []
+        return
     if not ok:
-        with pytest.raises(AudioError):
-            events = recognizer.accept(samples, rate) + recognizer.flush()
-            if name == "empty array":  # nothing to say is fine for a stream
-                assert [e for e in events if getattr(e, "text", "")] == []
-                raise AudioError("empty chunk accepted as nothing")
+        with pytest.raises(AudioError, match="NaN|expected|rate|beyond"):
+            recognizer.accept(samples, rate)
+        recognizer.flush()  # the recognizer survives the bad chunk
         return
     step = max(1, len(samples) // 4)
     events = []
