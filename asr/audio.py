@@ -25,6 +25,8 @@ HOP_LENGTH = 160  # samples: a 10 ms frame shift at SAMPLE_RATE, so 100 frames a
 N_MELS = 80  # mel filterbank channels fed to the DCT
 N_MFCC = 40  # cepstral coefficients kept from the DCT of the N_MELS log energies
 FFMPEG_TIMEOUT_S = 600  # a decode that takes longer than this is treated as hung
+MAX_AMPLITUDE = 1e6  # float samples beyond this are corrupt (MFCC power would overflow)
+MAX_RESAMPLE_KERNEL = 1_000_000  # reduced in x out rate product torchaudio may build
 
 
 class AudioError(ValueError):
@@ -96,14 +98,41 @@ def prepare_audio(
         raise AudioError(f"{name}: no audio samples")
     if not np.isfinite(samples).all():
         raise AudioError(f"{name}: audio holds NaN or infinite samples")
+    if np.abs(samples).max() > MAX_AMPLITUDE:
+        raise AudioError(f"{name}: {amplitude_error(samples)}")
     if not 1_000 <= source_rate <= 1_000_000:
         raise AudioError(f"{name}: implausible sample rate {source_rate} Hz")
     if source_rate != sample_rate:
         resampled = torchaudio.functional.resample(
-            torch.from_numpy(np.ascontiguousarray(samples)), source_rate, sample_rate
+            torch.from_numpy(np.ascontiguousarray(samples)),
+            resampling_rate(source_rate, sample_rate),
+            sample_rate,
         )
         samples = resampled.numpy()
     return samples
+
+
+def amplitude_error(samples: np.ndarray) -> str:
+    """Why float samples far beyond [-1, 1] are refused."""
+    return (
+        f"samples reach {np.abs(samples).max():.3g}, beyond the plausible "
+        f"{MAX_AMPLITUDE:g} (float audio lies in [-1, 1])"
+    )
+
+
+def resampling_rate(source_rate: int, target_rate: int = SAMPLE_RATE) -> int:
+    """The rate to resample audio recorded at ``source_rate`` Hz from.
+
+    torchaudio's windowed-sinc kernel holds (source / gcd) x (target / gcd) taps or
+    more, so an odd rate such as 44101 Hz would need gigabytes and minutes. Such a
+    rate is taken as the nearest multiple of 100 Hz instead (44101 -> 44100: a speed
+    error under 0.5 % above 10 kHz, which speech recognition does not notice);
+    common rates (8k, 11.025k, 22.05k, 44.1k, 48k, 192k, ...) are kept exactly.
+    """
+    gcd = int(np.gcd(source_rate, target_rate))
+    if (source_rate // gcd) * (target_rate // gcd) <= MAX_RESAMPLE_KERNEL:
+        return source_rate
+    return max(100, round(source_rate / 100) * 100)
 
 
 def _int_to_float(samples: np.ndarray) -> np.ndarray:

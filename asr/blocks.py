@@ -16,7 +16,15 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from .audio import SAMPLE_RATE, AudioError, _first_line, _int_to_float
+from .audio import (
+    MAX_AMPLITUDE,
+    SAMPLE_RATE,
+    AudioError,
+    _first_line,
+    _int_to_float,
+    amplitude_error,
+    resampling_rate,
+)
 
 BLOCK_S = 30.0  # seconds of audio read from a file at a time
 
@@ -34,13 +42,16 @@ class StreamResampler:
     """
 
     def __init__(self, source_rate: int, target_rate: int = SAMPLE_RATE):
+        if not 1_000 <= source_rate <= 1_000_000:
+            raise AudioError(f"implausible sample rate {source_rate} Hz")
         self.source_rate, self.target_rate = source_rate, target_rate
         self.identity = source_rate == target_rate
         if self.identity:
             return
-        self.resample = torchaudio.transforms.Resample(source_rate, target_rate)
-        gcd = np.gcd(source_rate, target_rate)
-        self.step_in, self.step_out = source_rate // gcd, target_rate // gcd
+        rate = resampling_rate(source_rate, target_rate)  # odd rates: nearest 100 Hz
+        self.resample = torchaudio.transforms.Resample(rate, target_rate)
+        gcd = np.gcd(rate, target_rate)
+        self.step_in, self.step_out = rate // gcd, target_rate // gcd
         units = -(-(self.resample.width + 1) // self.step_in)  # ceil division
         self.context = units * self.step_in  # input samples of context on each side
         self.buffer = np.zeros(self.context, dtype=np.float32)  # zeros, as torchaudio pads
@@ -133,6 +144,8 @@ def _check_file(path: Path) -> None:
 def _check_block(path: Path, block: np.ndarray) -> np.ndarray:
     if not np.isfinite(block).all():
         raise AudioError(f"{path}: audio holds NaN or infinite samples")
+    if block.size and np.abs(block).max() > MAX_AMPLITUDE:
+        raise AudioError(f"{path}: {amplitude_error(block)}")
     return block
 
 
@@ -170,4 +183,6 @@ def to_float(samples: np.ndarray) -> np.ndarray:
         raise AudioError("expected (samples,) or (samples, channels) audio")
     if not np.isfinite(samples).all():
         raise AudioError("audio holds NaN or infinite samples")
+    if samples.size and np.abs(samples).max() > MAX_AMPLITUDE:
+        raise AudioError(amplitude_error(samples))
     return samples

@@ -126,7 +126,8 @@ class ASRModel:
         if isinstance(audio, (str, Path)):
             pieces = iter_segments(audio, vad)
         else:
-            samples = prepare_audio(audio, sample_rate or SAMPLE_RATE)
+            rate = SAMPLE_RATE if sample_rate is None else sample_rate  # 0 is refused
+            samples = prepare_audio(audio, rate)
             pieces = iter(split_segments(samples, vad))
         batch = []
         for piece in pieces:
