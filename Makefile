@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := ffmpeg sox libsndfile1
+DEBIAN_PACKAGES := ffmpeg sox libsndfile1 espeak-ng flite
 
 .PHONY: demo test test-slow lint system-deps venv
 
