@@ -260,7 +260,7 @@ def test_evaluate_scores_both_systems_side_by_side(tiny_checkpoint, tmp_path, ca
                        "duration": 3.3}])  # fmt: skip
     out = tmp_path / "eval.json"
     assert evaluate.main([str(manifest), "--model", str(tiny_checkpoint),
-                          "--output", str(out), "--threads", "1"]) == 0  # fmt: skip
+                          "--output", str(out), "--threads", "1", "--every", "1"]) == 0  # fmt: skip
     reports = json.loads(out.read_text())
     assert [r["system"].split()[0] for r in reports] == ["asr", "pocketsphinx"]
     for r in reports:
