@@ -15,6 +15,9 @@ import soundfile as sf
 from conftest import DATA, ROOT
 
 
+sys.path.insert(0, str(ROOT / "recipes/english"))  # as when run as scripts: augment.py
+
+
 def load(name):
     spec = importlib.util.spec_from_file_location(
         f"english_{name}", ROOT / f"recipes/english/{name}.py"
