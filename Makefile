@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := ffmpeg sox libsndfile1 chromium
+DEBIAN_PACKAGES := ffmpeg sox libsndfile1 chromium espeak-ng flite
 
 .PHONY: demo test test-slow lint system-deps venv
 

@@ -1,0 +1,151 @@
+"""Score our model and PocketSphinx side by side on the same test audio.
+
+    python recipes/english/evaluate.py --model exp/english/best.pt \
+        data/english/test_vctk_p239.jsonl data/english/test_fsdd.jsonl \
+        --output exp/english/eval.json
+
+For each manifest both systems transcribe every utterance, one at a time, with
+``--threads`` CPU threads; the figures are WER and CER over ``normalize_text`` on
+both sides, and the real-time factor RTF = processing seconds / audio seconds
+(lower is faster; 0.01 is 100x faster than real time). Audio is loaded before the
+clock starts, so only recognition is timed. PocketSphinx runs its bundled US English
+model (acoustic model, 3-gram LM and CMU dictionary from the PyPI wheel), offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from asr.audio import load_audio
+from asr.data import read_manifest
+from asr.metrics import error_counts
+from asr.transcribe import load_model
+
+
+class PocketSphinx:
+    """PocketSphinx 5 with its bundled en-us model, one utterance at a time."""
+
+    name = "pocketsphinx en-us"
+
+    def __init__(self):
+        from pocketsphinx import Decoder
+
+        self.decoder = Decoder(loglevel="FATAL")
+
+    def transcribe(self, wave: np.ndarray) -> str:
+        pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm, full_utt=True)
+        self.decoder.end_utt()
+        hyp = self.decoder.hyp()
+        return hyp.hypstr if hyp is not None else ""
+
+
+class OurModel:
+    """An ``asr`` checkpoint with greedy CTC decoding."""
+
+    def __init__(self, path: Path):
+        self.model = load_model(path)
+        self.name = f"asr {path}"
+
+    def transcribe(self, wave: np.ndarray) -> str:
+        return self.model.transcribe(wave)
+
+
+def score(system, entries: list[dict], waves: list[np.ndarray]) -> dict:
+    """WER, CER and RTF of ``system`` on pre-loaded ``waves``."""
+    hyps, seconds = [], 0.0
+    for wave in tqdm(waves, desc=system.name, unit="utt", leave=False):
+        started = time.perf_counter()
+        hyps.append(system.transcribe(wave))
+        seconds += time.perf_counter() - started
+    refs = [e["text"] for e in entries]
+    counts = error_counts(refs, hyps)
+    audio_s = sum(len(w) for w in waves) / 16_000
+    return {
+        "system": system.name,
+        "wer": counts["word_errors"] / max(counts["words"], 1),
+        "cer": counts["char_errors"] / max(counts["chars"], 1),
+        "rtf": seconds / audio_s,
+        "audio_seconds": audio_s,
+        **counts,
+        "results": [
+            {"audio": e["audio"], "ref": r, "hyp": h}
+            for e, r, h in zip(entries, refs, hyps, strict=True)
+        ],
+    }
+
+
+def evaluate(
+    systems: list, manifests: list[Path], limit: int | None = None, every: int = 1
+) -> list[dict]:
+    """Score every system on every manifest (every ``every``-th utterance, at most
+    ``limit``); one report per (manifest, system), printed as it is done."""
+    reports = []
+    for manifest in manifests:
+        entries = read_manifest(manifest)[::every][:limit]
+        waves = [load_audio(e["audio"]) for e in entries]
+        for system in systems:
+            report = {"test_set": manifest.stem, **score(system, entries, waves)}
+            reports.append(report)
+            print(_row(report), flush=True)
+    return reports
+
+
+def _row(r: dict) -> str:
+    return (
+        f"{r['test_set']:<16} {r['system']:<36} WER {100 * r['wer']:6.2f} %  "
+        f"CER {100 * r['cer']:6.2f} %  RTF {r['rtf']:.4f}  "
+        f"({r['words']} words, {r['audio_seconds'] / 60:.1f} min)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "manifests", nargs="+", type=Path, help="test manifests (JSONL)"
+    )
+    parser.add_argument("--model", type=Path, required=True, help="asr checkpoint")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--no-pocketsphinx", action="store_true", help="score only our model"
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="first N utterances of each manifest (smoke tests)",
+    )
+    parser.add_argument(
+        "--every", type=int, default=1,
+        help="score every N-th utterance only (an even subsample)",
+    )  # fmt: skip
+    parser.add_argument("--output", type=Path, default=None, help="JSON report")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        systems = [OurModel(args.model)]
+        if not args.no_pocketsphinx:
+            systems.append(PocketSphinx())
+    except (ValueError, ImportError) as error:  # CheckpointError is a ValueError
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    reports = evaluate(systems, args.manifests, args.limit, args.every)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(reports, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

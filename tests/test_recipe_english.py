@@ -1,0 +1,274 @@
+"""recipes/english: sentence filtering and exclusion, a deterministic plan, real
+espeak-ng and flite synthesis into tmp_path, resuming, augmentation, the
+train/dev/test manifests and the side-by-side evaluation."""
+
+import gzip
+import importlib.util
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import DATA, ROOT
+
+
+sys.path.insert(0, str(ROOT / "recipes/english"))  # as when run as scripts: augment.py
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(
+        f"english_{name}", ROOT / f"recipes/english/{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look modules up here
+    spec.loader.exec_module(module)
+    return module
+
+
+synth = load("synthesize")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="no espeak-ng"
+)
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="no flite")
+
+SENTENCES = [
+    "The cat sat on the mat.",
+    "Please call Stella.",  # excluded below: a VCTK p239 sentence
+    "She sells sea shells by the sea shore.",
+    "Rain fell softly on the quiet town.",
+    "We walked home along the river.",
+]
+
+
+@pytest.fixture
+def text_dir(tmp_path):
+    folder = tmp_path / "text"
+    folder.mkdir()
+    with gzip.open(folder / "tiny.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(SENTENCES) + "\n")
+    return folder
+
+
+@pytest.fixture
+def exclude(tmp_path):
+    path = tmp_path / "test.jsonl"
+    entry = {"audio": "a.flac", "text": "please call  STELLA!", "duration": 1.0}
+    path.write_text(json.dumps(entry) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "sentence, kept",
+    [
+        ("The cat sat on the mat.", True),
+        ("Hello there.", False),  # two words
+        ("He paid 30 dollars for it.", False),  # digits: TTS and normaliser disagree
+        ("Mr. Smith went to town today.", False),  # abbreviation inside
+        ("The FBI came to the house.", False),  # acronym, spelled out by the TTS
+        ('He said, "we\'ll see" and left the room.', True),
+        (" ".join(["word"] * 26), False),  # too long
+    ],
+)
+def test_keep_sentence(sentence, kept):
+    assert synth.keep_sentence(sentence) is kept
+
+
+def test_excluded_sentences_are_never_planned(text_dir, exclude):
+    sentences = synth.load_sentences(text_dir, [exclude])
+    texts = [s for _, s in sentences]
+    assert "Please call Stella." not in texts  # matched after normalize_text
+    assert len(texts) == 4 and {c for c, _ in sentences} == {"tiny"}
+
+
+def test_exclusion_reads_plain_and_gzipped_text(text_dir, tmp_path):
+    plain = tmp_path / "held_out.txt"
+    plain.write_text("the cat sat on the mat\n")
+    only_plain = [s for _, s in synth.load_sentences(text_dir, [plain])]
+    assert "The cat sat on the mat." not in only_plain and len(only_plain) == 4
+    gz = text_dir / "tiny.txt.gz"
+    assert synth.load_sentences(text_dir, [plain, gz]) == []
+
+
+VOICES = synth.Voices(
+    espeak=("gmw/en-US",), variants=("", "f3"), flite=("kal16", "slt")
+)
+
+
+def test_plan_is_deterministic_and_sized(text_dir):
+    sentences = synth.load_sentences(text_dir, [])
+    first = synth.plan(sentences, VOICES, hours=1.0, seed=7, augment_fraction=0.5)
+    assert first == synth.plan(
+        sentences, VOICES, hours=1.0, seed=7, augment_fraction=0.5
+    )
+    other = synth.plan(sentences, VOICES, hours=1.0, seed=8, augment_fraction=0.5)
+    assert [(u.text, u.voice) for u in first] != [(u.text, u.voice) for u in other]
+    assert sorted(u.text for u in first) == sorted(SENTENCES)  # each sentence once
+    one = synth.plan(sentences, VOICES, hours=1e-6, seed=7, augment_fraction=0.5)
+    assert len(one) == 1  # stops as soon as the estimate reaches --hours
+
+
+def _utterances(text_dir, engine, voice):
+    """Three planned sentences, all spoken by one fixed voice, not augmented."""
+    sentences = synth.load_sentences(text_dir, [])[:3]
+    plan = synth.plan(sentences, VOICES, hours=1.0, seed=1, augment_fraction=0.0)
+    rate, pitch = (160, 50) if engine == "espeak-ng" else (1.0, 0)
+    return [
+        synth.Utterance(
+            u.index, u.text, u.corpus, engine, voice, rate, pitch, (), u.seed
+        )
+        for u in plan
+    ]
+
+
+@needs_espeak
+@pytest.mark.parametrize("voice", ["gmw/en-US", "gmw/en-GB-x-rp+f3"])
+def test_espeak_synthesis_is_deterministic_and_resumable(text_dir, tmp_path, voice):
+    utterances = _utterances(text_dir, "espeak-ng", voice)
+    entries = synth.synthesize(utterances, tmp_path / "a", jobs=1)
+    assert len(entries) == 3
+    for entry, u in zip(entries, utterances, strict=True):
+        samples, rate = sf.read(entry["audio"])
+        assert rate == 16_000 and samples.ndim == 1
+        assert 0.5 < len(samples) / rate == pytest.approx(entry["duration"], abs=1e-3)
+        assert np.sqrt(np.mean(samples**2)) > 0.01  # speech, not silence
+        assert entry["text"] == synth.normalize_text(u.text)
+    again = synth.synthesize(utterances, tmp_path / "b", jobs=1)
+    for a, b in zip(entries, again, strict=True):
+        assert np.array_equal(sf.read(a["audio"])[0], sf.read(b["audio"])[0])
+    # resume: done files are kept untouched, a missing and a corrupt one are remade
+    paths = [tmp_path / "a" / u.name for u in utterances]
+    stamp = paths[0].stat().st_mtime_ns
+    paths[1].unlink()
+    paths[2].write_bytes(b"fLaC broken")
+    manifest = (tmp_path / "a/manifest.jsonl").read_text()
+    synth.synthesize(utterances, tmp_path / "a", jobs=1)
+    assert paths[0].stat().st_mtime_ns == stamp
+    assert all(synth.is_done(p) for p in paths)
+    assert (tmp_path / "a/manifest.jsonl").read_text() == manifest
+
+
+@needs_flite
+@pytest.mark.parametrize("voice", ["kal", "slt"])
+def test_flite_synthesis(text_dir, tmp_path, voice):
+    entries = synth.synthesize(_utterances(text_dir, "flite", voice), tmp_path, jobs=2)
+    assert len(entries) == 3
+    for entry in entries:
+        samples, rate = sf.read(entry["audio"])
+        assert rate == 16_000 and np.sqrt(np.mean(samples**2)) > 0.01
+        assert entry["voice"] == f"flite:{voice}"
+
+
+@needs_espeak
+def test_installed_voices_are_english_and_speak():
+    voices = synth.Voices.installed()
+    assert voices.espeak and all("en" in v for v in voices.espeak)
+    assert "" in voices.variants and "f3" in voices.variants
+    assert all(" " not in v for v in voices.variants)
+
+
+@pytest.fixture
+def speech():
+    samples, rate = sf.read(DATA / "arctic_a0001.flac", dtype="float32")
+    assert rate == 16_000
+    return samples
+
+
+@pytest.mark.parametrize("kind", ["reverb", "telephone", "noise"])
+def test_augmentation_keeps_length_and_stays_finite(speech, kind):
+    out = synth.augment(speech, (kind,), seed=3)
+    assert out.shape == speech.shape and out.dtype == np.float32
+    assert np.isfinite(out).all() and np.abs(out).max() <= 0.99 + 1e-6
+    assert not np.allclose(out, speech, atol=1e-3)  # it did change the audio
+    assert np.array_equal(out, synth.augment(speech, (kind,), seed=3))  # seeded
+
+
+def test_speed_perturbation_changes_length_by_at_most_ten_percent(speech):
+    lengths = {len(synth.augment(speech, ("speed",), seed=s)) for s in range(6)}
+    assert len(lengths) > 1
+    assert all(0.89 < n / len(speech) < 1.12 for n in lengths)
+
+
+def test_telephone_removes_the_high_band(speech):
+    out = synth.augment(speech, ("telephone",), seed=0)
+    spectrum = np.abs(np.fft.rfft(out))
+    freqs = np.fft.rfftfreq(len(out), 1 / 16_000)
+    high = spectrum[freqs > 4200].sum() / spectrum.sum()
+    assert high < 0.01  # no energy above the 8 kHz round trip's 4 kHz Nyquist
+
+
+def _write(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _read(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_prepare_keeps_tests_apart(tmp_path):
+    prepare = load("prepare")
+    shared = tmp_path / "shared"
+    prompts = [1, 1, 2, 3, 4] * 9  # four prompts; prompt 1 has 18 takes
+    kathleen = [
+        {"audio": f"k{i}.flac", "text": f"prompt {p}", "duration": 2.0,
+         "prompt_id": f"arctic_a{p:04d}"}
+        for i, p in enumerate(prompts)
+    ]  # fmt: skip
+    _write(shared / "speech/kathleen/manifest.jsonl", kathleen)
+    fsdd = [
+        {"audio": "0.flac", "text": "zero", "duration": 0.4, "split": "test"},
+        {"audio": "1.flac", "text": "one", "duration": 0.4, "split": "train"},
+    ]
+    _write(shared / "speech/fsdd/manifest.jsonl", fsdd)
+    vctk = [{"audio": "v.flac", "text": "Please call Stella.", "duration": 2.0}]
+    _write(shared / "speech/vctk_p239/manifest.jsonl", vctk)
+    synth_manifest = tmp_path / "synth/manifest.jsonl"
+    sentences = [
+        {"audio": f"s{i}.flac", "text": f"sentence {i}", "duration": 3.0}
+        for i in range(100)
+    ]
+    _write(synth_manifest, sentences)
+    counts = prepare.prepare(shared, synth_manifest, tmp_path / "out")
+    # synth: every 50th (0, 50) is dev; kathleen: prompt 1 (18 takes) is dev
+    expected = {
+        "train": 98 + 27 + 1,
+        "dev": 2 + 18,
+        "test_vctk_p239": 1,
+        "test_fsdd": 1,
+    }
+    assert counts == expected
+    train = _read(tmp_path / "out/train.jsonl")
+    dev = _read(tmp_path / "out/dev.jsonl")
+    train_prompts = {e["text"] for e in train if e["source"] == "kathleen"}
+    dev_prompts = {e["text"] for e in dev if e["source"] == "kathleen"}
+    assert dev_prompts == {"prompt 1"} and not train_prompts & dev_prompts
+    assert {e["text"] for e in _read(tmp_path / "out/test_fsdd.jsonl")} == {"zero"}
+    # a test sentence among the synthetic ones is refused
+    leaked = [{"audio": "x.flac", "text": "please call stella", "duration": 2.0}] * 3
+    _write(synth_manifest, leaked)
+    with pytest.raises(SystemExit, match="test_vctk_p239 sentences are in train"):
+        prepare.prepare(shared, synth_manifest, tmp_path / "out2")
+
+
+def test_evaluate_scores_both_systems_side_by_side(tiny_checkpoint, tmp_path, capsys):
+    pytest.importorskip("pocketsphinx")
+    evaluate = load("evaluate")
+    manifest = tmp_path / "digits.jsonl"
+    _write(manifest, [{"audio": str(DATA / "2_jackson_1.wav"), "text": "two",
+                       "duration": 0.4}, {"audio": str(DATA / "arctic_a0001.flac"),
+                       "text": "Author of the danger trail, Philip Steels, etc.",
+                       "duration": 3.3}])  # fmt: skip
+    out = tmp_path / "eval.json"
+    assert evaluate.main([str(manifest), "--model", str(tiny_checkpoint),
+                          "--output", str(out), "--threads", "1", "--every", "1"]) == 0  # fmt: skip
+    reports = json.loads(out.read_text())
+    assert [r["system"].split()[0] for r in reports] == ["asr", "pocketsphinx"]
+    for r in reports:
+        assert r["words"] == 9 and len(r["results"]) == 2 and r["rtf"] > 0
+        assert r["wer"] == r["word_errors"] / 9
+    printed = capsys.readouterr().out
+    assert printed.count("digits") == 2 and "RTF" in printed
+    assert evaluate.main([str(manifest), "--model", str(tmp_path / "none.pt")]) == 2
