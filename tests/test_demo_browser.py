@@ -152,6 +152,10 @@ def delays(log: list, open_ms: float, stop_ms: float, start_s: float, end_s: flo
     return first_partial, last_final, finals[-1][1] if finals else ""
 
 
+# Gradio's page drops microphone chunks that arrive while the stream opens (see
+# shared/notes/browser-mic-test.md); on a loaded machine a run can lose the spoken part
+# altogether, so a failed run is retried twice before it counts
+@pytest.mark.flaky(reruns=2)
 @pytest.mark.parametrize("raw", [False, True], ids=["browser-processing", "raw-audio"])
 def test_live_tab_in_chromium(browser, app_url, speech, raw, tmp_path):
     path, reference, start_s, end_s = speech
