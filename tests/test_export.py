@@ -48,10 +48,14 @@ def test_int8_stays_close_to_float(model, entries):
     ref, _ = posteriors_of(model, paths)
     got, _ = posteriors_of(int8, paths)
     assert (got.exp() - ref.exp()).abs().max() < 0.05  # probabilities barely move
-    # a random model has near-tied frames, so some characters may flip; transcript
-    # equality on a trained model is checked by `asr export --check-manifest`
-    scores = compare_models(model, int8, entries)
-    assert abs(scores["wer_delta"]) <= 0.05
+
+
+def test_int8_keeps_the_trained_models_transcripts(shipped_checkpoint, entries):
+    """On a trained model (no near-tied frames, unlike a random one) int8 gives WER
+    within 0.5 points of float, as `asr export --check-manifest` checks."""
+    model = load_model(shipped_checkpoint)
+    scores = compare_models(model, quantize_int8(model), entries)
+    assert abs(scores["wer_delta"]) <= 0.005
 
 
 def test_compare_models_worked_example(model, entries):
