@@ -1,6 +1,6 @@
 """Speed, memory and accuracy of transcription on real test audio.
 
-    nice -n 10 python benchmarks/transcribe.py --model data/models/default.pt \
+    python benchmarks/transcribe.py --model data/models/default.pt \
         --write-readme benchmarks/README.md
 
 Each system runs in its own subprocess (so peak RSS is its own) over the same audio,
@@ -101,14 +101,16 @@ def make_runner(system: str, args: argparse.Namespace):
 
 
 def lm_beam_runner(model, args):
-    """LM beam search through the `lm` branch's BeamSearchDecoder (merged later)."""
-    try:
-        from asr.decoding import BeamSearchDecoder
-    except ImportError:
-        raise NotImplementedError("LM beam search is not in this checkout") from None
-    if args.lm is None:
-        raise NotImplementedError("no --lm given")
-    decoder = BeamSearchDecoder(model.tokenizer.vocab, lm=args.lm)
+    """LM beam search: over ``--lm`` with default settings, else with the decoder
+    the model ships (its ``.decoder.json``)."""
+    from asr.decoding import BeamSearchDecoder
+
+    if args.lm is not None:
+        decoder = BeamSearchDecoder(model.tokenizer.vocab, lm=args.lm)
+    elif model.decoder_config is not None:
+        decoder = model.beam_decoder()
+    else:
+        raise NotImplementedError("no --lm given and the model ships no decoder")
     return lambda waves: model.transcribe_batch(waves, batch_size=BATCH_SIZE,
                                                 decoder=decoder)  # fmt: skip
 
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         save_sets(load_sets(args.data, args.vctk_count, args.fsdd_takes), args.audio_cache)
         results = {s: measure(s, args) for s in args.systems.split(",")}
     rows = table(results)
-    command = " ".join(["nice -n 10 python benchmarks/transcribe.py", *sys.argv[1:]])
+    command = " ".join(["python benchmarks/transcribe.py", *sys.argv[1:]])
     print("\n".join(rows))
     print(f"benchmark took {time.perf_counter() - started:.0f} s")
     if args.write_readme:
