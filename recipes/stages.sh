@@ -30,6 +30,16 @@ python="${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo pyt
 # run_stage N: true when stage N is within [stage, stop_stage]
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
+# train_model FLAG...: `asr train` on $data_dir/{train,dev}.jsonl into $exp_dir with the
+# recipe's $epochs, $batch_size, $num_workers and $device, resuming a stopped run; each
+# recipe adds its own model and training flags.
+train_model() {
+  "$python" -m asr train \
+    --train-manifest "$data_dir/train.jsonl" --dev-manifest "$data_dir/dev.jsonl" \
+    --out-dir "$exp_dir" --epochs "$epochs" --batch-size "$batch_size" \
+    --num-workers "$num_workers" --device "$device" --resume "$@"
+}
+
 # evaluate_sets MODEL RESULTS_DIR MANIFEST...: `asr evaluate` on each manifest, one
 # JSON per manifest (scores and every hypothesis) and a one-line summary each.
 evaluate_sets() {

@@ -32,11 +32,8 @@ fi
 
 if run_stage 1; then
   echo "stage 1: train"
-  "$python" -m asr train \
-    --train-manifest "$data_dir/train.jsonl" --dev-manifest "$data_dir/dev.jsonl" \
-    --out-dir "$exp_dir" --epochs "$epochs" --batch-size "$batch_size" \
-    --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
-    --num-layers "$num_layers" --num-workers "$num_workers" --device "$device" --resume
+  train_model --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
+    --num-layers "$num_layers"
 fi
 
 if run_stage 2; then

@@ -34,14 +34,10 @@ fi
 
 if run_stage 1; then
   echo "stage 1: train"
-  "$python" -m asr train \
-    --train-manifest "$data_dir/train.jsonl" --dev-manifest "$data_dir/dev.jsonl" \
-    --out-dir "$exp_dir" --epochs "$epochs" --batch-size "$batch_size" \
-    --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
+  train_model --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
     --num-layers "$num_layers" --dropout "$dropout" --warmup-steps "$warmup_steps" \
-    --speed-factors 0.9 1.0 1.1 --noise-prob 0.3 --noise-snr-db 10 30 \
-    --freq-masks 2 --freq-mask-width 6 --time-masks 2 --time-mask-width 8 \
-    --num-workers "$num_workers" --device "$device" --resume
+    --speed-factors 0.9 1.0 1.1 --noise-prob 0.3 --noise-snr-db 10 30 --freq-masks 2 \
+    --freq-mask-width 6 --time-masks 2 --time-mask-width 8
 fi
 
 if run_stage 2; then

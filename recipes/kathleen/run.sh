@@ -43,13 +43,9 @@ fi
 
 if run_stage 1; then
   echo "stage 1: train"
-  "$python" -m asr train \
-    --train-manifest "$data_dir/train.jsonl" --dev-manifest "$data_dir/dev.jsonl" \
-    --out-dir "$exp_dir" --epochs "$epochs" --batch-size "$batch_size" \
-    --rnn-type "$rnn_type" --hidden-size "$hidden_size" --num-layers "$num_layers" \
-    --conv-channels "$conv_channels" --time-strides $time_strides \
-    --lr "$lr" --warmup-steps "$warmup_steps" \
-    --num-workers "$num_workers" --device "$device" --resume
+  train_model --rnn-type "$rnn_type" --hidden-size "$hidden_size" \
+    --num-layers "$num_layers" --conv-channels "$conv_channels" \
+    --time-strides $time_strides --lr "$lr" --warmup-steps "$warmup_steps"
 fi
 
 if run_stage 2; then
