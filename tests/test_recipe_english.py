@@ -14,6 +14,8 @@ import soundfile as sf
 
 from conftest import DATA, ROOT
 
+DIGITS_LM = ROOT / "data" / "models" / "digits.arpa"
+
 
 sys.path.insert(0, str(ROOT / "recipes/english"))  # as when run as scripts: augment.py
 
@@ -235,7 +237,8 @@ def test_prepare_keeps_tests_apart(tmp_path):
     # synth: every 50th (0, 50) is dev; kathleen: prompt 1 (18 takes) is dev
     expected = {
         "train": 98 + 27 + 1,
-        "dev": 2 + 18,
+        "dev": 18,
+        "dev_synth": 2,
         "test_vctk_p239": 1,
         "test_fsdd": 1,
     }
@@ -249,6 +252,9 @@ def test_prepare_keeps_tests_apart(tmp_path):
     # a test sentence among the synthetic ones is refused
     leaked = [{"audio": "x.flac", "text": "please call stella", "duration": 2.0}] * 3
     _write(synth_manifest, leaked)
+    # --kathleen-repeat lists every Kathleen train take that many times, only in train
+    twice = prepare.prepare(shared, synth_manifest, tmp_path / "twice", kathleen_repeat=2)
+    assert twice == {**expected, "train": 98 + 2 * 27 + 1}
     with pytest.raises(SystemExit, match="test_vctk_p239 sentences are in train"):
         prepare.prepare(shared, synth_manifest, tmp_path / "out2")
 
@@ -262,13 +268,18 @@ def test_evaluate_scores_both_systems_side_by_side(tiny_checkpoint, tmp_path, ca
                        "text": "Author of the danger trail, Philip Steels, etc.",
                        "duration": 3.3}])  # fmt: skip
     out = tmp_path / "eval.json"
+    decoder = tmp_path / "digits.decoder.json"  # a tiny LM keeps the beam row quick
+    decoder.write_text(json.dumps({"lm": str(DIGITS_LM), "beam_size": 5}))
     assert evaluate.main([str(manifest), "--model", str(tiny_checkpoint),
-                          "--output", str(out), "--threads", "1", "--every", "1"]) == 0  # fmt: skip
+                          "--output", str(out), "--threads", "1", "--every", "1",
+                          "--decoder-config", str(decoder)]) == 0  # fmt: skip
     reports = json.loads(out.read_text())
-    assert [r["system"].split()[0] for r in reports] == ["asr", "pocketsphinx"]
+    assert [r["system"].split()[-1] for r in reports] == ["greedy", "beam", "en-us"]
+    beam_words = {w for r in reports[1]["results"] for w in r["hyp"].split()}
+    assert beam_words <= set("zero one two three four five six seven eight nine".split())
     for r in reports:
         assert r["words"] == 9 and len(r["results"]) == 2 and r["rtf"] > 0
         assert r["wer"] == r["word_errors"] / 9
     printed = capsys.readouterr().out
-    assert printed.count("digits") == 2 and "RTF" in printed
+    assert printed.count("digits") == 3 and "RTF" in printed
     assert evaluate.main([str(manifest), "--model", str(tmp_path / "none.pt")]) == 2

@@ -50,14 +50,19 @@ class PocketSphinx:
 
 
 class OurModel:
-    """An ``asr`` checkpoint with greedy CTC decoding."""
+    """An ``asr`` checkpoint, decoded greedily or by LM beam search: with
+    ``decoder_config`` (a ``tune-decoder`` JSON) when given, else as the model ships
+    (its ``<name>.decoder.json``, or the English LM with default weights)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, beam: bool = False, decoder_config: Path | None = None):
         self.model = load_model(path)
-        self.name = f"asr {path}"
+        if decoder_config is not None:
+            self.model.decoder_config = decoder_config
+        self.decoder = self.model.beam_decoder() if beam else None
+        self.name = f"asr {path.name} " + ("LM beam" if beam else "greedy")
 
     def transcribe(self, wave: np.ndarray) -> str:
-        return self.model.transcribe(wave)
+        return self.model.transcribe(wave, decoder=self.decoder)
 
 
 def score(system, entries: list[dict], waves: list[np.ndarray]) -> dict:
@@ -102,7 +107,7 @@ def evaluate(
 
 def _row(r: dict) -> str:
     return (
-        f"{r['test_set']:<16} {r['system']:<36} WER {100 * r['wer']:6.2f} %  "
+        f"{r['test_set']:<16} {r['system']:<28} WER {100 * r['wer']:6.2f} %  "
         f"CER {100 * r['cer']:6.2f} %  RTF {r['rtf']:.4f}  "
         f"({r['words']} words, {r['audio_seconds'] / 60:.1f} min)"
     )
@@ -117,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model", type=Path, required=True, help="asr checkpoint")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--decoder-config", type=Path, default=None,
+        help="tune-decoder JSON for the LM beam row (default: the model's own "
+        "<name>.decoder.json, else the shipped English LM with default weights)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-beam", action="store_true", help="score only greedy decoding"
+    )
     parser.add_argument(
         "--no-pocketsphinx", action="store_true", help="score only our model"
     )
@@ -135,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     try:
         systems = [OurModel(args.model)]
+        if not args.no_beam:
+            systems.append(OurModel(args.model, beam=True, decoder_config=args.decoder_config))
         if not args.no_pocketsphinx:
             systems.append(PocketSphinx())
     except (ValueError, ImportError) as error:  # CheckpointError is a ValueError

@@ -5,12 +5,16 @@
 Writes into ``--out-dir`` (default data/english):
 
     train.jsonl            synthetic (all but the dev slice) + Kathleen train prompts
-                           + FSDD train split (takes 5-49)
-    dev.jsonl              every 50th synthetic utterance + Kathleen dev prompts
+                           (listed --kathleen-repeat times) + FSDD train split (takes 5-49)
+    dev.jsonl              Kathleen dev prompts: real speech, what training selects on
+    dev_synth.jsonl        every 50th synthetic utterance (for diagnosis)
     test_vctk_p239.jsonl   VCTK p239: unseen speaker, unseen text (never trained on)
     test_fsdd.jsonl        FSDD test split (takes 0-4)
 
-Kathleen is split by ``prompt_id`` (every 20th prompt, sorted, is dev), so no dev
+The only real adult speech for training is Kathleen's hour, against tens of hours of
+synthetic speech, so its utterances are listed ``--kathleen-repeat`` times in
+train.jsonl (each pass draws fresh augmentation), and the dev set that picks the
+checkpoint is real speech only. Kathleen is split by ``prompt_id`` (every 20th prompt, sorted, is dev), so no dev
 sentence is heard in training in another take. Test sets are only written, never
 mixed in; a VCTK sentence found among the training texts is an error.
 """
@@ -49,7 +53,9 @@ def _slim(entries: list[dict], source: str) -> list[dict]:
     ]
 
 
-def prepare(shared: Path, synth_manifest: Path, out_dir: Path) -> dict[str, int]:
+def prepare(
+    shared: Path, synth_manifest: Path, out_dir: Path, kathleen_repeat: int = 1
+) -> dict[str, int]:
     kathleen = read_manifest(shared / "speech/kathleen/manifest.jsonl")
     fsdd = [dict(e) for e in read_manifest(shared / "speech/fsdd/manifest.jsonl")]
     vctk = read_manifest(shared / "speech/vctk_p239/manifest.jsonl")
@@ -60,9 +66,11 @@ def prepare(shared: Path, synth_manifest: Path, out_dir: Path) -> dict[str, int]
     synth_dev = synth[::SYNTH_DEV_EVERY]
     synth_train = [e for i, e in enumerate(synth) if i % SYNTH_DEV_EVERY]
     splits = {
-        "train": _slim(synth_train, "synth") + _slim(kathleen_train, "kathleen")
+        "train": _slim(synth_train, "synth")
+        + _slim(kathleen_train, "kathleen") * kathleen_repeat
         + _slim([e for e in fsdd if e["split"] == "train"], "fsdd"),
-        "dev": _slim(synth_dev, "synth") + _slim(kathleen_dev, "kathleen"),
+        "dev": _slim(kathleen_dev, "kathleen"),
+        "dev_synth": _slim(synth_dev, "synth"),
         "test_vctk_p239": _slim(vctk, "vctk_p239"),
         "test_fsdd": _slim([e for e in fsdd if e["split"] == "test"], "fsdd"),
     }  # fmt: skip
@@ -80,7 +88,7 @@ def prepare(shared: Path, synth_manifest: Path, out_dir: Path) -> dict[str, int]
 def _check_unseen(splits: dict[str, list[dict]], test: str) -> None:
     """Refuse to write manifests where a test sentence is also a train/dev sentence."""
     test_texts = {normalize_text(e["text"]) for e in splits[test]}
-    for name in ("train", "dev"):
+    for name in ("train", "dev", "dev_synth"):
         leaked = sorted({normalize_text(e["text"]) for e in splits[name]} & test_texts)
         if leaked:
             raise SystemExit(
@@ -104,8 +112,14 @@ def main(argv: list[str] | None = None) -> None:
         "--synth-manifest", type=Path, default=Path("data/english/synth/manifest.jsonl")
     )
     parser.add_argument("--out-dir", type=Path, default=Path("data/english"))
+    parser.add_argument(
+        "--kathleen-repeat", type=int, default=3,
+        help="times each Kathleen train utterance is listed in train.jsonl",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    prepare(args.shared, args.synth_manifest, args.out_dir)
+    if args.kathleen_repeat < 1:
+        parser.error("--kathleen-repeat must be at least 1")
+    prepare(args.shared, args.synth_manifest, args.out_dir, args.kathleen_repeat)
 
 
 if __name__ == "__main__":
