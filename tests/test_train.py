@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 from conftest import DATA, DIGITS, TINY
 
-import asr.train
+import asr.progress
 from asr.audio import Frontend, FrontendConfig, load_audio
 from asr.augment import AugmentConfig
 from asr.checkpoint import load_checkpoint, save_checkpoint
@@ -264,7 +264,7 @@ def test_mid_epoch_resume_gives_the_same_weights_as_an_uninterrupted_run(
             raise KeyboardInterrupt  # as if killed right after step 3 of epoch 1
 
     interrupted = dataclasses.replace(cfg, out_dir=str(tmp_path / "interrupted"))
-    monkeypatch.setattr(asr.train, "save_checkpoint", crash_after_the_third_save)
+    monkeypatch.setattr(asr.progress, "save_checkpoint", crash_after_the_third_save)
     with pytest.raises(KeyboardInterrupt):
         train(interrupted)
     monkeypatch.undo()
