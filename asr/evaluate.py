@@ -1,5 +1,7 @@
 """Score a model on a manifest: WER and CER over normalised text, plus the
-per-utterance hypotheses. ``asr evaluate MANIFEST`` prints the figures."""
+per-utterance hypotheses (``evaluate``), and with the CTC loss too the dev figures
+training logs after each epoch (``dev_scores``). ``asr evaluate MANIFEST`` prints
+the figures."""
 
 from __future__ import annotations
 
@@ -8,13 +10,15 @@ import json
 import sys
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
-from .data import read_manifest
+from .data import AudioDataset, collate, read_manifest
 from .decoding import BeamSearchDecoder, add_decoder_arguments, decoder_from_args
 from .metrics import error_counts
+from .text import BLANK
 from .transcribe import ASRModel, load_model, split_long_audio
 
 
@@ -33,7 +37,12 @@ def evaluate(
         cannot be read are counted in "failed" and left out of the scores.
     """
     results, failed = [], 0
-    bar = tqdm(total=len(entries), desc="decode", unit="utt", disable=None if progress else True)
+    bar = tqdm(
+        total=len(entries),
+        desc="decode",
+        unit="utt",
+        disable=None if progress else True,
+    )
     for start in range(0, len(entries), batch_size):
         chunk, waves = [], []
         for entry in entries[start : start + batch_size]:
@@ -62,18 +71,58 @@ def evaluate(
     }
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+@torch.no_grad()
+def dev_scores(model: ASRModel, entries: list[dict], batch_size: int = 32) -> dict:
+    """What training logs for the dev set: greedy WER and CER (``evaluate``) and
+    the CTC loss per utterance, summed over each batch of ``batch_size``.
+
+    Returns:
+        {"dev_loss", "dev_wer", "dev_cer"}.
+    """
+    report = evaluate(model, entries, batch_size, progress=False)
+    model.encoder.eval()
+    ctc_loss = torch.nn.CTCLoss(blank=BLANK, reduction="sum", zero_infinity=True)
+    loss_sum, count = 0.0, 0
+    dataset = AudioDataset(entries, model.tokenizer)
+    for start in range(0, len(dataset), batch_size):
+        end = min(start + batch_size, len(dataset))
+        batch = collate([dataset[i] for i in range(start, end)])
+        if not len(batch):
+            continue
+        batch = batch.to(model.device)
+        log_probs, out_lens = model.encoder(
+            *model.frontend(batch.waves, batch.wave_lens)
+        )
+        # (B, T, V) -> (T, B, V) as CTCLoss wants
+        loss_sum += ctc_loss(
+            log_probs.transpose(0, 1), batch.targets, out_lens, batch.target_lens
+        ).item()
+        count += len(batch)
+    return {"dev_loss": loss_sum / max(count, 1), "dev_wer": report["wer"],
+            "dev_cer": report["cer"]}  # fmt: skip
+
+
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="asr evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.description = "Transcribe a JSONL manifest and print its WER and CER."
-    parser.add_argument("manifest", type=Path, help="JSONL manifest: audio, text, duration")
+    parser.add_argument(
+        "manifest", type=Path, help="JSONL manifest: audio, text, duration"
+    )
     parser.add_argument(
         "--model", type=Path, default=None,
-        help="checkpoint to score (default: $ASR_MODEL, else the shipped default model)",
+        help="checkpoint to score "
+        "(default: $ASR_MODEL, else the shipped default model)",
     )  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
-    parser.add_argument("--batch-size", type=int, default=32, help="utterances per batch")
+    parser.add_argument(
+        "--device", default="cpu", help="torch device: cpu, cuda, cuda:1"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="utterances per batch"
+    )
     parser.add_argument(
         "--output", type=Path, default=None,
         help="write the scores and every (ref, hyp) pair to this JSON file",
@@ -92,8 +141,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report = evaluate(model, entries, batch_size=args.batch_size, decoder=decoder)
     print(
-        f"WER {100 * report['wer']:.2f} % ({report['word_errors']}/{report['words']} words)  "
-        f"CER {100 * report['cer']:.2f} % ({report['char_errors']}/{report['chars']} chars)  "
+        f"WER {100 * report['wer']:.2f} % "
+        f"({report['word_errors']}/{report['words']} words)  "
+        f"CER {100 * report['cer']:.2f} % "
+        f"({report['char_errors']}/{report['chars']} chars)  "
         f"utterances {report['utterances']}  failed {report['failed']}"
     )
     if args.output:

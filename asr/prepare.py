@@ -1,10 +1,12 @@
 """Shared pieces of the dataset recipes: resumable downloads with a progress bar,
 checksum and size checks, archive extraction, done-markers that make each stage
 idempotent, audio probing that reports broken files instead of stopping, conversion
-of formats libsndfile cannot read, and writing the train/dev/test manifests."""
+of formats libsndfile cannot read, writing the train/dev/test manifests, and the
+command line every ``recipes/<dataset>/prepare.py`` shares."""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import shutil
 import subprocess
@@ -12,6 +14,7 @@ import sys
 import tarfile
 import urllib.request
 import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import soundfile as sf
@@ -22,6 +25,10 @@ from .data import write_manifest
 CHUNK = 1 << 20  # bytes read at a time while downloading and hashing
 UNKNOWN_FRAMES = 2**62  # libsndfile's frame count when a header leaves it open
 CONVERT_TIMEOUT_S = 600  # a conversion that takes longer than this is treated as hung
+OUT_DIR_HELP = "where the manifests (and a download) go"  # most recipes' --out-dir
+URL_HELP = "archive to download without --source"  # every recipe's --url
+
+Option = tuple[str, dict]  # one command-line flag: its name and add_argument keywords
 
 
 def download(
@@ -286,3 +293,45 @@ def probe_entries(
         entry["audio"], entry["duration"] = str(Path(audio).resolve()), duration
         good.append(entry)
     return good, broken
+
+
+def source_option(help: str) -> Option:
+    """``--source``: a local copy of the dataset; none means download it."""
+    return "--source", {"type": Path, "default": None, "help": help}
+
+
+def out_dir_option(default: str, help: str = OUT_DIR_HELP) -> Option:
+    """``--out-dir``: where the manifests (and whatever else the recipe makes) go."""
+    return "--out-dir", {"type": Path, "default": Path(default), "help": help}
+
+
+def url_option(default: str | None) -> Option:
+    """``--url``: the archive downloaded when ``--source`` is not given."""
+    return "--url", {"default": default, "help": URL_HELP}
+
+
+def recipe_main(
+    doc: str,
+    prepare: Callable[..., dict[str, int]],
+    options: Sequence[Option],
+    argv: list[str] | None = None,
+) -> dict[str, int]:
+    """Parse a recipe's command line and call ``prepare`` with one keyword per flag.
+
+    Args:
+        doc: the recipe's module docstring, shown above the flags by ``--help``.
+        prepare: the recipe's ``prepare``; its parameter names are the flags'
+            destinations (``--out-dir`` -> ``out_dir``).
+        options: the flags in ``--help`` order, e.g. ``[source_option(...),
+            out_dir_option("data/fsdd"), url_option(URL)]``.
+        argv: the arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        What ``prepare`` returns: the number of entries per split.
+    """
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for flag, keywords in options:
+        parser.add_argument(flag, **keywords)
+    return prepare(**vars(parser.parse_args(argv)))

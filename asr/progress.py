@@ -1,6 +1,7 @@
 """Where a training run stands, and what last.pt holds beyond the weights so that a
 resumed run continues exactly: the position in the epoch, the epoch's running sums
-and every rank's random states (``checkpoint.rng_state``).
+and every rank's random states (``checkpoint.rng_state``); ``RunCheckpoints``
+writes that and the run's other checkpoint files, and resumes from last.pt.
 
 Kept apart from ``TrainConfig``: the config says what to do, ``Progress`` how far
 it got.
@@ -12,9 +13,22 @@ import dataclasses
 import logging
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from . import distributed
-from .checkpoint import rng_state, set_rng_state
+from .checkpoint import (
+    CheckpointError,
+    average_checkpoints,
+    configs_from_state,
+    epoch_snapshots,
+    load_checkpoint,
+    model_state,
+    plain_data,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from .report import reconcile_metrics
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +87,79 @@ def restore(state: dict, info: distributed.DistInfo) -> Progress:
         progress.loss_sum, progress.utterances, progress.audio_seconds = 0.0, 0, 0.0
     progress.world_size = info.world_size
     return progress
+
+
+class RunCheckpoints:
+    """The checkpoint files of one training run in ``cfg.out_dir`` (rank 0 writes):
+    last.pt with all that a resume needs, best.pt and epoch-N.pt with the weights and
+    metadata, averaged.pt with the mean weights of the last epochs.
+
+    Args:
+        cfg: the run's ``TrainConfig``.
+        info: this rank's place in the run.
+        encoder: the (unwrapped) ``Encoder`` being trained.
+        vocab: the tokenizer's symbols, saved beside the weights.
+        optimizer, scheduler, scaler: saved to and restored from last.pt.
+    """
+
+    def __init__(self, cfg, info, encoder, vocab, optimizer, scheduler, scaler):
+        self.cfg, self.info, self.out_dir = cfg, info, Path(cfg.out_dir)
+        self.encoder, self.vocab = encoder, list(vocab)
+        self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
+        self.last_row: dict | None = None  # metrics of the last finished epoch
+
+    def save(
+        self, progress: Progress, device, row: dict | None, improved: bool = False
+    ) -> None:
+        """Write last.pt (every rank takes part; rank 0 writes); at an epoch end
+        (``row`` given) also best.pt when ``improved`` and the epoch snapshot."""
+        state = snapshot(progress, device)
+        if not self.info.is_main:
+            return
+        self.last_row = row or self.last_row
+        weights = model_state(self.encoder, self.cfg.frontend, self.vocab)
+        meta = {"train_config": plain_data(asdict(self.cfg)),
+                "metrics": plain_data(self.last_row),
+                **{k: v for k, v in state.items() if k != "rng"}}  # fmt: skip
+        if improved:
+            save_checkpoint(self.out_dir / "best.pt", {**weights, **meta})
+        keep = max(self.cfg.keep_last, self.cfg.average_last)
+        if row is not None and keep:
+            save_checkpoint(
+                self.out_dir / f"epoch-{row['epoch']}.pt", {**weights, **meta}
+            )
+            for old in epoch_snapshots(self.out_dir)[:-keep]:
+                old.unlink()
+        save_checkpoint(
+            self.out_dir / "last.pt",
+            {**weights, **meta, "optimizer": self.optimizer.state_dict(),
+             "scheduler": self.scheduler.state_dict(),
+             "scaler": self.scaler.state_dict(), "rng": state["rng"]},
+        )  # fmt: skip
+
+    def resume(self, path: Path) -> Progress:
+        """Load ``path`` (a last.pt) into the encoder, optimizer, scheduler and
+        scaler; returns this rank's ``Progress`` (see ``restore``)."""
+        state = load_checkpoint(path)
+        model_cfg, _ = configs_from_state(state)
+        if model_cfg != self.encoder.config:
+            raise CheckpointError(f"{path}: model config differs from this run's")
+        self.encoder.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        progress, self.last_row = restore(state, self.info), state.get("metrics")
+        if self.info.is_main:
+            reconcile_metrics(self.out_dir, progress.epoch, self.last_row)
+            log.info("resumed from epoch %d, batch %d, step %d",
+                     progress.epoch + 1, progress.batch, progress.step)  # fmt: skip
+        return progress
+
+    def write_average(self) -> None:
+        """averaged.pt: the mean weights of the last ``cfg.average_last`` epochs."""
+        snapshots = epoch_snapshots(self.out_dir)[-self.cfg.average_last :]
+        save_checkpoint(self.out_dir / "averaged.pt", average_checkpoints(snapshots))
+        log.info(
+            "averaged.pt: mean weights of %s", ", ".join(p.name for p in snapshots)
+        )

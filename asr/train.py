@@ -38,24 +38,13 @@ from tqdm import tqdm
 from . import distributed
 from .audio import SAMPLE_RATE, Frontend, FrontendConfig
 from .augment import AugmentConfig, SpecAugment, WaveAugment
-from .checkpoint import (
-    CheckpointError,
-    average_checkpoints,
-    check_writable,
-    configs_from_state,
-    epoch_snapshots,
-    load_checkpoint,
-    model_state,
-    plain_data,
-    remove_stale_temporaries,
-    save_checkpoint,
-)
+from .checkpoint import CheckpointError, check_writable, remove_stale_temporaries
 from .config import add_config_flags, config_values
 from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
-from .evaluate import evaluate
+from .evaluate import dev_scores
 from .model import Encoder, ModelConfig
-from .progress import Progress, restore, snapshot
-from .report import log_metrics, reconcile_metrics
+from .progress import Progress, RunCheckpoints
+from .report import log_metrics
 from .text import BLANK, CharTokenizer
 from .transcribe import ASRModel
 
@@ -145,8 +134,12 @@ class Trainer:
             blank=BLANK, reduction="sum", zero_infinity=True
         )
         self.progress = Progress(world_size=info.world_size)
+        self.checkpoints = RunCheckpoints(
+            cfg, info, self.encoder, CharTokenizer().vocab,
+            self.optimizer, self.scheduler, self.scaler,
+        )  # fmt: skip
         if cfg.resume and (self.out_dir / "last.pt").exists():
-            self._resume(self.out_dir / "last.pt")
+            self.progress = self.checkpoints.resume(self.out_dir / "last.pt")
         self.model = self.encoder
         if info.enabled:  # no collective in forward (see distributed.average_buffers)
             self.model = DistributedDataParallel(self.encoder, broadcast_buffers=False)
@@ -202,12 +195,12 @@ class Trainer:
                 progress.best_epoch = epoch + 1
             progress.epoch = epoch + 1
             progress.start_epoch()
-            self._save(row, improved=improved)
+            self.checkpoints.save(progress, self.device, row, improved)
             if self.info.is_main:
                 log_metrics(self.out_dir, row)
                 tqdm.write(_format_row(row))
         if self.info.is_main and cfg.average_last:
-            self._write_average()
+            self.checkpoints.write_average()
         distributed.barrier()
         return progress
 
@@ -259,7 +252,7 @@ class Trainer:
                 self._optimizer_step()
                 pending = 0
                 if cfg.save_every_steps and progress.step % cfg.save_every_steps == 0:
-                    self._save(None)
+                    self.checkpoints.save(progress, self.device, None)
             elapsed = time.perf_counter() - started
             bar.set_postfix(
                 loss=f"{loss.item():.3f}", audio_s_per_s=f"{audio / elapsed:.1f}"
@@ -309,87 +302,13 @@ class Trainer:
                 f"{self.cfg.max_failed_fraction} (see the warnings above)"
             )
 
-    @torch.no_grad()
     def _validate(self) -> dict:
         """Dev loss, WER and CER (rank 0 only, on the unwrapped encoder)."""
         if not self.dev_entries:
             return {}
-        tokenizer = CharTokenizer()
-        model = ASRModel(self.frontend, self.encoder, tokenizer)
+        model = ASRModel(self.frontend, self.encoder, CharTokenizer())
         model.device = self.device
-        report = evaluate(model, self.dev_entries, progress=False)
-        self.encoder.eval()
-        loss_sum, count = 0.0, 0
-        dataset = AudioDataset(self.dev_entries, tokenizer)
-        for start in range(0, len(dataset), 32):
-            batch = collate(
-                [dataset[i] for i in range(start, min(start + 32, len(dataset)))]
-            )
-            if not len(batch):
-                continue
-            batch = batch.to(self.device)
-            log_probs, out_lens = self.encoder(
-                *self.frontend(batch.waves, batch.wave_lens)
-            )
-            loss_sum += self.ctc_loss(
-                log_probs.transpose(0, 1), batch.targets, out_lens, batch.target_lens
-            ).item()
-            count += len(batch)
-        return {"dev_loss": loss_sum / max(count, 1), "dev_wer": report["wer"],
-                "dev_cer": report["cer"]}  # fmt: skip
-
-    def _save(self, row: dict | None, improved: bool = False) -> None:
-        """Write last.pt (every rank takes part; rank 0 writes); at an epoch end
-        (``row`` given) also best.pt when ``improved`` and the epoch snapshot."""
-        progress = snapshot(self.progress, self.device)
-        if not self.info.is_main:
-            return
-        self.last_row = row or self.last_row
-        weights = model_state(self.encoder, self.cfg.frontend, CharTokenizer().vocab)
-        meta = {"train_config": plain_data(asdict(self.cfg)),
-                "metrics": plain_data(self.last_row),
-                **{k: v for k, v in progress.items() if k != "rng"}}  # fmt: skip
-        if improved:
-            save_checkpoint(self.out_dir / "best.pt", {**weights, **meta})
-        keep = max(self.cfg.keep_last, self.cfg.average_last)
-        if row is not None and keep:
-            save_checkpoint(
-                self.out_dir / f"epoch-{row['epoch']}.pt", {**weights, **meta}
-            )
-            for old in epoch_snapshots(self.out_dir)[:-keep]:
-                old.unlink()
-        save_checkpoint(
-            self.out_dir / "last.pt",
-            {**weights, **meta, "optimizer": self.optimizer.state_dict(),
-             "scheduler": self.scheduler.state_dict(),
-             "scaler": self.scaler.state_dict(), "rng": progress["rng"]},
-        )  # fmt: skip
-
-    last_row: dict | None = None  # metrics of the last finished epoch
-
-    def _resume(self, path: Path) -> None:
-        state = load_checkpoint(path)
-        model_cfg, _ = configs_from_state(state)
-        if model_cfg != self.encoder.config:
-            raise CheckpointError(f"{path}: model config differs from this run's")
-        self.encoder.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.progress, self.last_row = restore(state, self.info), state.get("metrics")
-        if self.info.is_main:
-            reconcile_metrics(self.out_dir, self.progress.epoch, self.last_row)
-            done = self.progress
-            log.info("resumed from epoch %d, batch %d, step %d",
-                     done.epoch + 1, done.batch, done.step)  # fmt: skip
-
-    def _write_average(self) -> None:
-        snapshots = epoch_snapshots(self.out_dir)[-self.cfg.average_last :]
-        save_checkpoint(self.out_dir / "averaged.pt", average_checkpoints(snapshots))
-        log.info(
-            "averaged.pt: mean weights of %s", ", ".join(p.name for p in snapshots)
-        )
+        return dev_scores(model, self.dev_entries)
 
 
 def _format_row(row: dict) -> str:

@@ -4,6 +4,7 @@ audio file each that must be reported and skipped without stopping the run."""
 
 import hashlib
 import importlib.util
+import inspect
 import io
 import json
 import shutil
@@ -458,3 +459,23 @@ def test_readable_audio_converts_what_libsndfile_cannot_read(tmp_path):
         sf.info(str(sph))
     path, duration = readable_audio(sph, tmp_path / "converted")
     assert path.suffix == ".flac" and duration == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["fsdd", "kathleen", "vctk_p239", "vctk", "librispeech", "commonvoice",
+     "ljspeech", "tedlium", "an4"],
+)  # fmt: skip
+def test_main_hands_every_flag_to_prepare(name, tmp_path, monkeypatch):
+    """asr.prepare.recipe_main passes each flag as a keyword named like it, so every
+    recipe's flags must be parameters of its prepare (``--out-dir`` -> ``out_dir``)."""
+    recipe, calls = load_recipe(name), []
+    signature = inspect.signature(recipe.prepare)
+    monkeypatch.setattr(recipe, "prepare", lambda **kwargs: calls.append(kwargs))
+    recipe.main(["--out-dir", str(tmp_path)])
+    (kwargs,) = calls
+    assert kwargs["out_dir"] == tmp_path and kwargs["source"] is None
+    signature.bind(**kwargs)  # TypeError if a flag has no parameter to go to
+    with pytest.raises(SystemExit) as bad:
+        recipe.main(["--no-such-flag"])
+    assert bad.value.code == 2 and len(calls) == 1

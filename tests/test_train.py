@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 from conftest import DATA, DIGITS, TINY
 
-import asr.train
+import asr.progress
 from asr.audio import Frontend, FrontendConfig, load_audio
 from asr.augment import AugmentConfig
 from asr.checkpoint import load_checkpoint, save_checkpoint
@@ -63,11 +63,19 @@ def test_overfit_four_real_utterances():
 
 def test_our_loss_matches_functional_ctc_loss():
     log_probs = torch.randn(2, 12, 29).log_softmax(-1)
-    targets, out_lens, target_lens = torch.tensor([[5, 6, 7], [8, 9, 0]]), torch.tensor([12, 9]), torch.tensor([3, 2])
-    ours = torch.nn.CTCLoss(blank=BLANK, reduction="sum")(log_probs.transpose(0, 1), targets, out_lens, target_lens)
+    targets, out_lens, target_lens = (
+        torch.tensor([[5, 6, 7], [8, 9, 0]]),
+        torch.tensor([12, 9]),
+        torch.tensor([3, 2]),
+    )
+    ours = torch.nn.CTCLoss(blank=BLANK, reduction="sum")(
+        log_probs.transpose(0, 1), targets, out_lens, target_lens
+    )
     reference = sum(
-        torch.nn.functional.ctc_loss(log_probs[b, : out_lens[b]], targets[b, : target_lens[b]],
-                                     out_lens[b : b + 1], target_lens[b : b + 1], reduction="sum")
+        torch.nn.functional.ctc_loss(
+            log_probs[b, : out_lens[b]], targets[b, : target_lens[b]],
+            out_lens[b : b + 1], target_lens[b : b + 1], reduction="sum",
+        )
         for b in range(2)
     )  # fmt: skip
     torch.testing.assert_close(ours, reference)
@@ -76,7 +84,8 @@ def test_our_loss_matches_functional_ctc_loss():
 def tiny_config(tmp_path, **overrides) -> TrainConfig:
     manifest = write_digit_manifest(tmp_path / "train.jsonl")
     values = dict(
-        train_manifest=str(manifest), dev_manifest=str(manifest), out_dir=str(tmp_path / "run"),
+        train_manifest=str(manifest), dev_manifest=str(manifest),
+        out_dir=str(tmp_path / "run"),
         epochs=2, batch_size=2, warmup_steps=2, num_workers=0, model=TINY,
     )  # fmt: skip
     values.update(overrides)
@@ -95,7 +104,9 @@ def test_train_writes_checkpoints_metrics_and_plot(tmp_path):
     last = load_checkpoint(run / "last.pt")
     assert last["step"] == 4 and last["epoch"] == 2 and "optimizer" in last
     assert "optimizer" not in load_checkpoint(run / "best.pt")
-    assert isinstance(load_model(run / "best.pt").transcribe(DATA / "2_jackson_1.wav"), str)
+    assert isinstance(
+        load_model(run / "best.pt").transcribe(DATA / "2_jackson_1.wav"), str
+    )
 
 
 def test_resume_continues_from_last_checkpoint(tmp_path):
@@ -264,7 +275,7 @@ def test_mid_epoch_resume_gives_the_same_weights_as_an_uninterrupted_run(
             raise KeyboardInterrupt  # as if killed right after step 3 of epoch 1
 
     interrupted = dataclasses.replace(cfg, out_dir=str(tmp_path / "interrupted"))
-    monkeypatch.setattr(asr.train, "save_checkpoint", crash_after_the_third_save)
+    monkeypatch.setattr(asr.progress, "save_checkpoint", crash_after_the_third_save)
     with pytest.raises(KeyboardInterrupt):
         train(interrupted)
     monkeypatch.undo()

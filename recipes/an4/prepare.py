@@ -15,7 +15,6 @@ hashes into 10 % (AN4 has no dev set).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import sys
@@ -23,7 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import fetch, probe_entries, write_splits  # noqa: E402
+from asr.prepare import (  # noqa: E402
+    fetch,
+    out_dir_option,
+    probe_entries,
+    recipe_main,
+    source_option,
+    url_option,
+    write_splits,
+)
 
 # CMU publishes no checksum for it
 URL = "http://www.speech.cs.cmu.edu/databases/an4/an4_sphere.tar.gz"
@@ -86,26 +93,18 @@ def prepare(source: Path | None, out_dir: Path, url: str = URL) -> dict[str, int
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    recipe_main(
+        __doc__,
+        prepare,
+        [
+            source_option("folder holding an4/ (default: download from CMU)"),
+            out_dir_option(
+                "data/an4", "where the manifests, converted audio (and a download) go"
+            ),
+            url_option(URL),
+        ],
+        argv,
     )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="folder holding an4/ (default: download from CMU)",
-    )
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("data/an4"),
-        help="where the manifests, converted audio (and a download) go",
-    )
-    parser.add_argument(
-        "--url", default=URL, help="archive to download without --source"
-    )
-    args = parser.parse_args(argv)
-    prepare(args.source, args.out_dir, args.url)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,20 @@ The MP3 clips are read in place by soundfile (libsndfile >= 1.1 decodes MP3).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import extract, probe_entries, write_splits  # noqa: E402
+from asr.prepare import (  # noqa: E402
+    extract,
+    out_dir_option,
+    probe_entries,
+    recipe_main,
+    source_option,
+    write_splits,
+)
 
 SPLITS = ("train", "dev", "test")
 
@@ -73,32 +79,24 @@ def prepare(source: Path | None, out_dir: Path, archive: Path | None = None,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    recipe_main(
+        __doc__,
+        prepare,
+        [
+            source_option("extracted release: cv-corpus-*/en or the folder above it"),
+            (
+                "--archive",
+                {
+                    "type": Path,
+                    "default": None,
+                    "help": "the downloaded cv-corpus-*-en.tar.gz, extracted first",
+                },
+            ),
+            ("--language", {"default": "en", "help": "language folder of the release"}),
+            out_dir_option("data/commonvoice", "where the manifests go"),
+        ],
+        argv,
     )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="extracted release: cv-corpus-*/en or the folder above it",
-    )
-    parser.add_argument(
-        "--archive",
-        type=Path,
-        default=None,
-        help="the downloaded cv-corpus-*-en.tar.gz, extracted first",
-    )
-    parser.add_argument(
-        "--language", default="en", help="language folder of the release"
-    )
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("data/commonvoice"),
-        help="where the manifests go",
-    )
-    args = parser.parse_args(argv)
-    prepare(args.source, args.out_dir, args.archive, args.language)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Prepare the Free Spoken Digit Dataset (FSDD): six speakers, digits 0-9, 50 takes each.
+"""Prepare the Free Spoken Digit Dataset (FSDD): six speakers, digits 0-9, 50 takes
+each.
 
     python recipes/fsdd/prepare.py --source ../shared/data/speech/fsdd   # local copy
     python recipes/fsdd/prepare.py                                       # download
@@ -13,7 +14,6 @@ source: the GitHub repository (``recordings/*.wav``) or a FLAC repack.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -23,9 +23,17 @@ from num2words import num2words
 from tqdm import tqdm
 
 from asr.data import write_manifest
-from asr.prepare import download, extract
+from asr.prepare import (
+    download,
+    extract,
+    out_dir_option,
+    recipe_main,
+    source_option,
+    url_option,
+)
 
-COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"  # the release this recipe was run on
+# the release this recipe was run on
+COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{COMMIT}.zip"
 NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)$")
 TEST_TAKES = range(0, 5)  # the dataset's official test split
@@ -73,7 +81,9 @@ def prepare(source: Path | None, out_dir: Path, url: str = URL) -> dict[str, int
         source = extract(archive, out_dir / "download")
     files = find_recordings(source)
     if not files:
-        raise SystemExit(f"error: no FSDD recordings ({{digit}}_{{speaker}}_{{take}}) under {source}")
+        raise SystemExit(
+            f"error: no FSDD recordings ({{digit}}_{{speaker}}_{{take}}) under {source}"
+        )
     splits, broken = make_entries(files)
     for message in broken:
         print(f"warning: skipped {message}", file=sys.stderr)
@@ -85,16 +95,16 @@ def prepare(source: Path | None, out_dir: Path, url: str = URL) -> dict[str, int
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    recipe_main(
+        __doc__,
+        prepare,
+        [
+            source_option("local copy of FSDD (default: download from GitHub)"),
+            out_dir_option("data/fsdd"),
+            url_option(URL),
+        ],
+        argv,
     )
-    parser.add_argument("--source", type=Path, default=None,
-                        help="local copy of FSDD (default: download from GitHub)")
-    parser.add_argument("--out-dir", type=Path, default=Path("data/fsdd"),
-                        help="where the manifests (and a download) go")
-    parser.add_argument("--url", default=URL, help="archive to download without --source")
-    args = parser.parse_args(argv)
-    prepare(args.source, args.out_dir, args.url)
 
 
 if __name__ == "__main__":

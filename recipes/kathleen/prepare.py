@@ -18,7 +18,6 @@ each take).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -27,7 +26,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import fetch, probe_entries, write_splits  # noqa: E402
+from asr.prepare import (  # noqa: E402
+    fetch,
+    out_dir_option,
+    probe_entries,
+    recipe_main,
+    source_option,
+    url_option,
+    write_splits,
+)
 
 COMMIT = (
     "c51cb971036a127359b43c621f26ca5081eab13e"  # the release the repack was made from
@@ -85,26 +92,16 @@ def prepare(source: Path | None, out_dir: Path, url: str = URL) -> dict[str, int
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    recipe_main(
+        __doc__,
+        prepare,
+        [
+            source_option("local copy (default: download the GitHub release)"),
+            out_dir_option("data/kathleen"),
+            url_option(URL),
+        ],
+        argv,
     )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="local copy (default: download the GitHub release)",
-    )
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("data/kathleen"),
-        help="where the manifests (and a download) go",
-    )
-    parser.add_argument(
-        "--url", default=URL, help="archive to download without --source"
-    )
-    args = parser.parse_args(argv)
-    prepare(args.source, args.out_dir, args.url)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ The files are walked with ``torchaudio.datasets.LIBRISPEECH`` (which reads the
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -26,7 +25,14 @@ from torchaudio.datasets import LIBRISPEECH
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
 from asr.data import read_manifest  # noqa: E402
-from asr.prepare import fetch, probe_entries, write_splits  # noqa: E402
+from asr.prepare import (  # noqa: E402
+    fetch,
+    out_dir_option,
+    probe_entries,
+    recipe_main,
+    source_option,
+    write_splits,
+)
 
 BASE_URL = "https://www.openslr.org/resources/12"
 # subset: (md5 from openslr's md5sum.txt, sha256 from torchaudio.datasets.librispeech)
@@ -113,30 +119,26 @@ def prepare(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    recipe_main(
+        __doc__,
+        prepare,
+        [
+            source_option("folder holding LibriSpeech/<subset>/ (default: download)"),
+            out_dir_option(
+                "data/librispeech", "where the manifests (and downloads) go"
+            ),
+            (
+                "--train-subsets",
+                {
+                    "nargs": "+",
+                    "default": list(TRAIN_SUBSETS),
+                    "help": "which training subsets go into train.jsonl",
+                },
+            ),
+            ("--base-url", {"default": BASE_URL, "help": "where the archives are"}),
+        ],
+        argv,
     )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="folder holding LibriSpeech/<subset>/ (default: download)",
-    )
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("data/librispeech"),
-        help="where the manifests (and downloads) go",
-    )
-    parser.add_argument(
-        "--train-subsets",
-        nargs="+",
-        default=list(TRAIN_SUBSETS),
-        help="which training subsets go into train.jsonl",
-    )
-    parser.add_argument("--base-url", default=BASE_URL, help="where the archives are")
-    args = parser.parse_args(argv)
-    prepare(args.source, args.out_dir, args.train_subsets, args.base_url)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ split; clips go to train/dev/test by a hash of their id (about 90/5/5 %).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import sys
@@ -19,7 +18,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import fetch, probe_entries, write_splits  # noqa: E402
+from asr.prepare import (  # noqa: E402
+    fetch,
+    out_dir_option,
+    probe_entries,
+    recipe_main,
+    source_option,
+    url_option,
+    write_splits,
+)
 
 # keithito's address and the sha256 that torchaudio.datasets.LJSPEECH checks
 URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
@@ -65,26 +72,16 @@ def prepare(source: Path | None, out_dir: Path, url: str = URL,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    recipe_main(
+        __doc__,
+        prepare,
+        [
+            source_option("LJSpeech-1.1 folder (default: download from keithito.com)"),
+            out_dir_option("data/ljspeech"),
+            url_option(URL),
+        ],
+        argv,
     )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="LJSpeech-1.1 folder (default: download from keithito.com)",
-    )
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("data/ljspeech"),
-        help="where the manifests (and a download) go",
-    )
-    parser.add_argument(
-        "--url", default=URL, help="archive to download without --source"
-    )
-    args = parser.parse_args(argv)
-    prepare(args.source, args.out_dir, args.url)
 
 
 if __name__ == "__main__":

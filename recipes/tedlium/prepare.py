@@ -18,7 +18,6 @@ plain text.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -29,7 +28,15 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import fetch, readable_audio, write_splits  # noqa: E402
+from asr.prepare import (  # noqa: E402
+    fetch,
+    out_dir_option,
+    readable_audio,
+    recipe_main,
+    source_option,
+    url_option,
+    write_splits,
+)
 
 # openslr's address and the sha256 that torchaudio.datasets.TEDLIUM checks
 URL = "https://www.openslr.org/resources/51/TEDLIUM_release-3.tgz"
@@ -119,26 +126,18 @@ def prepare(source: Path | None, out_dir: Path, url: str = URL,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    recipe_main(
+        __doc__,
+        prepare,
+        [
+            source_option("TEDLIUM_release-3 folder (default: download from openslr)"),
+            out_dir_option(
+                "data/tedlium", "where the manifests, segments (and a download) go"
+            ),
+            url_option(URL),
+        ],
+        argv,
     )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="TEDLIUM_release-3 folder (default: download from openslr)",
-    )
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("data/tedlium"),
-        help="where the manifests, segments (and a download) go",
-    )
-    parser.add_argument(
-        "--url", default=URL, help="archive to download without --source"
-    )
-    args = parser.parse_args(argv)
-    prepare(args.source, args.out_dir, args.url)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,21 @@ transcript (all of p315, and a few others) are left out.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import fetch, probe_entries, write_splits  # noqa: E402
+from asr.prepare import (  # noqa: E402
+    fetch,
+    out_dir_option,
+    probe_entries,
+    recipe_main,
+    source_option,
+    url_option,
+    write_splits,
+)
 
 # The datashare address and sha256 that torchaudio.datasets.VCTK_092 uses.
 URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3443/VCTK-Corpus-0.92.zip"
@@ -89,32 +96,24 @@ def prepare(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    recipe_main(
+        __doc__,
+        prepare,
+        [
+            source_option("VCTK folder (default: download 0.92 from datashare)"),
+            out_dir_option("data/vctk"),
+            url_option(URL),
+            (
+                "--mic",
+                {
+                    "default": "mic1",
+                    "choices": ["mic1", "mic2"],
+                    "help": "which of 0.92's two microphones to use",
+                },
+            ),
+        ],
+        argv,
     )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="VCTK folder (default: download 0.92 from datashare)",
-    )
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("data/vctk"),
-        help="where the manifests (and a download) go",
-    )
-    parser.add_argument(
-        "--url", default=URL, help="archive to download without --source"
-    )
-    parser.add_argument(
-        "--mic",
-        default="mic1",
-        choices=["mic1", "mic2"],
-        help="which of 0.92's two microphones to use",
-    )
-    args = parser.parse_args(argv)
-    prepare(args.source, args.out_dir, args.url, mic=args.mic)
 
 
 if __name__ == "__main__":

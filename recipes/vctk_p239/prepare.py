@@ -11,7 +11,6 @@ Writes data/vctk_p239/test.jsonl only. A source is the FLAC repack
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import sys
@@ -19,7 +18,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import fetch, probe_entries, write_splits  # noqa: E402
+from asr.prepare import (  # noqa: E402
+    fetch,
+    out_dir_option,
+    probe_entries,
+    recipe_main,
+    source_option,
+    url_option,
+    write_splits,
+)
 
 SPEAKER = "p239"
 
@@ -57,26 +64,16 @@ def prepare(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    recipe_main(
+        __doc__,
+        prepare,
+        [
+            source_option("local copy (default: download VCTK 0.92)"),
+            out_dir_option("data/vctk_p239", "where the manifest (and a download) go"),
+            url_option(None),
+        ],
+        argv,
     )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="local copy (default: download VCTK 0.92)",
-    )
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("data/vctk_p239"),
-        help="where the manifest (and a download) go",
-    )
-    parser.add_argument(
-        "--url", default=None, help="archive to download without --source"
-    )
-    args = parser.parse_args(argv)
-    prepare(args.source, args.out_dir, args.url)
 
 
 if __name__ == "__main__":
