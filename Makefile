@@ -1,5 +1,6 @@
-# make demo   create .venv, install everything, serve the Gradio demo on the shipped model
-#             (flags: make demo DEMO_ARGS="--port 8000 --model exp/run/best.pt")
+# make demo   create .venv, install everything, serve the Gradio demo on the shipped models
+#             (default.pt first, digits.pt in the picker;
+#             flags: make demo DEMO_ARGS="--port 8000 --model data/models/digits.pt")
 # make test   create or update .venv and run the test suite
 # make lint   ruff over the package, tests, recipes and demo
 

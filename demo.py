@@ -297,7 +297,8 @@ def build_app(cache: ModelCache, max_seconds: float = MAX_SECONDS) -> gr.Blocks:
     """The page: model picker, then Live, File and Pictures tabs."""
     with gr.Blocks(title="asr: speech to text", delete_cache=(3600, 3600)) as app:
         gr.Markdown(
-            "# asr: speech to text\nThe shipped model recognises spoken digits."
+            "# asr: speech to text\n`default.pt` is the general English model; "
+            "`digits.pt` recognises spoken digits only. The card below says more."
         )
         names = [(Path(p).name, p) for p in cache.paths]
         picker = gr.Dropdown(

@@ -1,6 +1,6 @@
 """Speed, memory and accuracy of transcription on real test audio.
 
-    python benchmarks/transcribe.py --model data/models/default.pt \
+    python benchmarks/transcribe.py --model data/models/digits.pt \
         --write-readme benchmarks/README.md
 
 Each system runs in its own subprocess (so peak RSS is its own) over the same audio,
@@ -48,7 +48,9 @@ def load_sets(
             if e["split"] == "test" and e["take"] < fsdd_takes]  # fmt: skip
     vctk = read_manifest(data / "vctk_p239" / "manifest.jsonl")[:vctk_count]
     return {
-        f"FSDD test, takes 0-{fsdd_takes - 1} ({len(fsdd)} utt.)": [(load_audio(e["audio"]), e["text"]) for e in fsdd],
+        f"FSDD test, takes 0-{fsdd_takes - 1} ({len(fsdd)} utt.)": [
+            (load_audio(e["audio"]), e["text"]) for e in fsdd
+        ],
         f"VCTK p239 (first {vctk_count} utt.)": [
             (load_audio(e["audio"]), e["text"]) for e in vctk
         ],
@@ -79,6 +81,7 @@ def make_runner(system: str, args: argparse.Namespace):
 
     model = load_model(args.model)
     if system == "mfcc":
+
         def mfcc(waves):
             waves = sorted(waves, key=len)  # as transcribe_batch: less padding
             for start in range(0, len(waves), BATCH_SIZE):
@@ -118,7 +121,9 @@ def lm_beam_runner(model, args):
 def save_sets(sets: dict, path: Path) -> None:
     """Store the loaded audio so that each child reads it without torch/torchaudio
     (PocketSphinx's peak RSS is then its own, not torch's)."""
-    arrays = {f"{k}/{i}": w for k, items in sets.items() for i, (w, _) in enumerate(items)}
+    arrays = {
+        f"{k}/{i}": w for k, items in sets.items() for i, (w, _) in enumerate(items)
+    }
     refs = {k: [t for _, t in items] for k, items in sets.items()}
     np.savez(path, refs=json.dumps(refs), **arrays)
 
@@ -165,9 +170,18 @@ def child(args: argparse.Namespace) -> None:
 
 
 def measure(system: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--child", system, "--model", str(args.model),
-           "--audio-cache", str(args.audio_cache),
-           "--threads", str(args.threads)] + (["--lm", str(args.lm)] if args.lm else [])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        system,
+        "--model",
+        str(args.model),
+        "--audio-cache",
+        str(args.audio_cache),
+        "--threads",
+        str(args.threads),
+    ] + (["--lm", str(args.lm)] if args.lm else [])
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"{system} failed:\n{result.stderr[-2000:]}")
@@ -192,10 +206,13 @@ def table(results: dict[str, dict]) -> list[str]:
         for name, r in report.items():
             if name == "max_rss_mb":
                 continue
-            score = "" if r["hyps"] is None else f"{100 * wer(r['refs'], r['hyps']):.1f} %"
+            score = (
+                "" if r["hyps"] is None else f"{100 * wer(r['refs'], r['hyps']):.1f} %"
+            )
             rows.append(
                 f"| {system} | {name} | {r['audio_s']:.0f} s | {r['wall_s']:.2f} s | "
-                f"{speed(r['audio_s'], r['wall_s'])} | {speed(r['audio_s'], r['cpu_s'])} | "
+                f"{speed(r['audio_s'], r['wall_s'])} | "
+                f"{speed(r['audio_s'], r['cpu_s'])} | "
                 f"{report['max_rss_mb']:.0f} MB | {score} |"
             )
     return rows
@@ -203,19 +220,36 @@ def table(results: dict[str, dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "data/models/default.pt",
-                        help="checkpoint to benchmark")
-    parser.add_argument("--lm", type=Path, default=None, help="ARPA LM for the beam row")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=ROOT / "data/models/default.pt",
+        help="checkpoint to benchmark (default: the shipped default "
+        "model; the README's figures used data/models/digits.pt)",
+    )
+    parser.add_argument(
+        "--lm", type=Path, default=None, help="ARPA LM for the beam row"
+    )
     parser.add_argument("--data", type=Path, default=DATA, help="shared speech folder")
     parser.add_argument("--vctk-count", type=int, default=20, help="VCTK utterances")
-    parser.add_argument("--fsdd-takes", type=int, default=2,
-                        help="FSDD test takes 0..N-1 (5: the whole test split)")
+    parser.add_argument(
+        "--fsdd-takes",
+        type=int,
+        default=2,
+        help="FSDD test takes 0..N-1 (5: the whole test split)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="which to run")
-    parser.add_argument("--write-readme", type=Path, default=None,
-                        help="write the results table into this Markdown file")
+    parser.add_argument(
+        "--write-readme",
+        type=Path,
+        default=None,
+        help="write the results table into this Markdown file",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--audio-cache", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--audio-cache", type=Path, default=None, help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)  # fmt: skip
     if args.child:
         child(args)
@@ -223,7 +257,9 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         args.audio_cache = Path(tmp) / "audio.npz"
-        save_sets(load_sets(args.data, args.vctk_count, args.fsdd_takes), args.audio_cache)
+        save_sets(
+            load_sets(args.data, args.vctk_count, args.fsdd_takes), args.audio_cache
+        )
         results = {s: measure(s, args) for s in args.systems.split(",")}
     rows = table(results)
     command = " ".join(["python benchmarks/transcribe.py", *sys.argv[1:]])
@@ -236,8 +272,10 @@ def main(argv: list[str] | None = None) -> None:
 def write_readme(path: Path, rows: list[str], command: str, args) -> None:
     import torch
 
-    machine = (f"{platform.processor() or platform.machine()}, 2 CPU cores shared with "
-               f"other jobs, torch {torch.__version__} with {args.threads} thread(s)")
+    machine = (
+        f"{platform.processor() or platform.machine()}, 2 CPU cores shared with "
+        f"other jobs, torch {torch.__version__} with {args.threads} thread(s)"
+    )
     text = "\n".join([
         "# Transcription benchmark", "",
         "Produced by:", "", "```bash", command, "```", "",

@@ -19,7 +19,11 @@ DIGITS = {  # committed FSDD test-split takes and what is said in them
     "6_lucas_0.wav": "six",
     "8_george_3.wav": "eight",
 }
-KATHLEEN = (DATA / "arctic_a0001.flac", "Author of the danger trail, Philip Steels, etc.")
+DIGITS_MODEL = ROOT / "data" / "models" / "digits.pt"  # the shipped FSDD digits model
+KATHLEEN = (
+    DATA / "arctic_a0001.flac",
+    "Author of the danger trail, Philip Steels, etc.",
+)
 
 TINY = ModelConfig(conv_channels=4, hidden_size=16, num_layers=1, dropout=0.0)
 
@@ -45,12 +49,12 @@ def frontend() -> Frontend:
 
 
 @pytest.fixture(scope="session")
-def shipped_checkpoint() -> Path:
-    """The real digits model: $ASR_MODEL, else data/models/default.pt; tests that
-    check recognised words skip without it."""
-    path = Path(os.environ.get("ASR_MODEL") or ROOT / "data" / "models" / "default.pt")
+def digits_checkpoint() -> Path:
+    """The real spoken-digits model: $ASR_DIGITS_MODEL, else data/models/digits.pt;
+    tests that check recognised digit words skip without it."""
+    path = Path(os.environ.get("ASR_DIGITS_MODEL") or DIGITS_MODEL)
     if not path.exists():
-        pytest.skip(f"no trained model at {path} (set ASR_MODEL)")
+        pytest.skip(f"no digits model at {path} (set ASR_DIGITS_MODEL)")
     return path
 
 

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio
-from conftest import DATA, DIGIT_WORDS, DIGITS, ROOT, digit_speech
+from conftest import DATA, DIGIT_WORDS, DIGITS, DIGITS_MODEL, ROOT, digit_speech
 
 import asr
 import demo
@@ -31,8 +31,8 @@ def model(tiny_checkpoint):
 
 
 @pytest.fixture(scope="module")
-def real_model(shipped_checkpoint):
-    return asr.load_model(shipped_checkpoint)
+def real_model(digits_checkpoint):
+    return asr.load_model(digits_checkpoint)
 
 
 def browser_chunks(wave: np.ndarray, rate: int = RATE, chunk_s: float = CHUNK_S):
@@ -201,6 +201,12 @@ def test_model_summary_reads_the_card(tmp_path):
     assert demo.model_summary("other.pt", card) == "Other one."
     assert demo.model_summary("unknown.pt", card) == "All models."
     assert "no model card" in demo.model_summary("a.pt", tmp_path / "none.md")
+
+
+def test_shipped_card_describes_the_digits_model_offered_by_model_flag():
+    """`demo.py --model data/models/digits.pt` offers it first, with its own card."""
+    assert demo.list_models(demo.MODELS_DIR, str(DIGITS_MODEL))[0] == str(DIGITS_MODEL)
+    assert "digit words" in demo.model_summary(str(DIGITS_MODEL))
 
 
 def test_main_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys):

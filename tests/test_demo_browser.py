@@ -6,7 +6,7 @@ the start of speech to the first partial and from the end of speech to the last 
 Needs ``pip install playwright`` (the Python package only: the browser is Debian's
 ``chromium``, never a download) and the trained digits model (see conftest.py).
 
-    ASR_MODEL=exp/fsdd/best.pt pytest -s tests/test_demo_browser.py   # prints latencies
+    ASR_DIGITS_MODEL=exp/fsdd/best.pt pytest -s tests/test_demo_browser.py  # latencies
 """
 
 import json
@@ -16,11 +16,11 @@ import socket
 
 import pytest
 import soundfile as sf
+from conftest import ROOT, digit_speech
 
 import asr
 import demo
 from asr.metrics import wer
-from conftest import ROOT, digit_speech
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")
@@ -28,7 +28,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is m
 
 SAMPLES = ROOT / "data" / "samples"
 SPOKEN = [  # "one three two six": takes the digits model gets right at any offset
-    SAMPLES / "1_lucas_4.wav", SAMPLES / "3_jackson_0.wav", "2_jackson_1.wav", "6_lucas_0.wav"
+    SAMPLES / "1_lucas_4.wav", SAMPLES / "3_jackson_0.wav",
+    "2_jackson_1.wav", "6_lucas_0.wav",
 ]  # fmt: skip
 MAX_WER = 0.25  # one word of four: a busy browser drops a chunk now and then
 SETTLE_S = 4.0  # after the end of speech, the final must show within this
@@ -97,8 +98,8 @@ def speech(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def app_url(shipped_checkpoint):
-    cache = demo.ModelCache([str(shipped_checkpoint)])
+def app_url(digits_checkpoint):
+    cache = demo.ModelCache([str(digits_checkpoint)])
     app = demo.build_app(cache)
     port = free_port()
     demo.serve(app, port=port, block=False)

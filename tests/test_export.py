@@ -34,10 +34,15 @@ def test_torchscript_gives_the_eager_transcripts(model, entries, tmp_path, quant
     exported = load_exported(path)
     eager = quantize_int8(model) if quantize else model
     paths = [e["audio"] for e in entries]
-    (ref, ref_lens), (got, got_lens) = posteriors_of(eager, paths), posteriors_of(exported, paths)
+    (ref, ref_lens), (got, got_lens) = (
+        posteriors_of(eager, paths),
+        posteriors_of(exported, paths),
+    )
     assert torch.equal(ref_lens, got_lens)
     torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
-    assert [exported.transcribe(p) for p in paths] == [eager.transcribe(p) for p in paths]
+    assert [exported.transcribe(p) for p in paths] == [
+        eager.transcribe(p) for p in paths
+    ]
 
 
 def test_int8_stays_close_to_float(model, entries):
@@ -50,10 +55,10 @@ def test_int8_stays_close_to_float(model, entries):
     assert (got.exp() - ref.exp()).abs().max() < 0.05  # probabilities barely move
 
 
-def test_int8_keeps_the_trained_models_transcripts(shipped_checkpoint, entries):
+def test_int8_keeps_the_trained_models_transcripts(digits_checkpoint, entries):
     """On a trained model (no near-tied frames, unlike a random one) int8 gives WER
     within 0.5 points of float, as `asr export --check-manifest` checks."""
-    model = load_model(shipped_checkpoint)
+    model = load_model(digits_checkpoint)
     scores = compare_models(model, quantize_int8(model), entries)
     assert abs(scores["wer_delta"]) <= 0.005
 
@@ -63,9 +68,13 @@ def test_compare_models_worked_example(model, entries):
     assert scores["identical"] == 1.0 and scores["wer_delta"] == 0.0
 
 
-def test_export_cli_checks_against_a_manifest(tiny_checkpoint, entries, tmp_path, capsys):
+def test_export_cli_checks_against_a_manifest(
+    tiny_checkpoint, entries, tmp_path, capsys
+):
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text("".join(json.dumps({**e, "duration": 1.0}) + "\n" for e in entries))
+    manifest.write_text(
+        "".join(json.dumps({**e, "duration": 1.0}) + "\n" for e in entries)
+    )
     out = tmp_path / "int8.ts"
     code = main(["export", "--model", str(tiny_checkpoint), "--out", str(out),
                  "--quantize", "int8", "--check-manifest", str(manifest)])  # fmt: skip

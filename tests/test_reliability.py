@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import DATA, DIGIT_WORDS, ROOT
+from conftest import DATA, DIGIT_WORDS, DIGITS_MODEL, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -191,11 +191,10 @@ def _array_case(name: str):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    """The shipped digits model when present (so recognised words can be checked),
-    else a tiny random one."""
-    shipped = ROOT / "data" / "models" / "default.pt"
-    if shipped.exists():
-        return shipped
+    """The shipped digits model (data/models/digits.pt) when present, so that
+    recognised words can be checked, else a tiny random one."""
+    if DIGITS_MODEL.exists():
+        return DIGITS_MODEL
     from conftest import TINY
 
     from asr.checkpoint import model_state, save_checkpoint
@@ -216,7 +215,7 @@ def model(checkpoint):
 
 @pytest.fixture(scope="module")
 def shipped(checkpoint) -> bool:
-    return checkpoint.name == "default.pt"
+    return checkpoint == DIGITS_MODEL
 
 
 def _check_error(error: Exception, path: Path) -> None:
@@ -436,9 +435,9 @@ def test_load_concurrent_clients_get_correct_transcripts(tmp_path):
     (concurrency limit 2): every answer equals the single-request answer for that
     file; p50/p90/max latency printed and written to tmp_path/load.json."""
     gradio_client = pytest.importorskip("gradio_client")
-    checkpoint = ROOT / "data" / "models" / "default.pt"
+    checkpoint = DIGITS_MODEL
     if not checkpoint.exists():
-        pytest.skip(f"no shipped model at {checkpoint}")
+        pytest.skip(f"no digits model at {checkpoint}")
     files = sorted((ROOT / "data" / "samples").glob("*.wav")) + sorted(
         DATA.glob("*.wav")
     )
@@ -498,7 +497,7 @@ def test_demo_binds_to_loopback_by_default():
 def test_path_like_hotwords_are_never_read(method, model, shipped, monkeypatch):
     """Hotwords are words: a value that looks like a path is not opened."""
     if method != "greedy" and not shipped:
-        pytest.skip("the LM beam needs the shipped model's decoder settings")
+        pytest.skip("the LM beam needs the digits model's decoder settings")
     opened: list[str] = []
     real = {"builtins": builtins.open, "io": io.open, "os": os.open}
     secret = "/etc/passwd"
