@@ -100,6 +100,15 @@ def build_parser(
     return parser
 
 
+def _lm_reference(lm: Path, output: Path) -> str:
+    """The LM as the settings file names it: its bare name when it lies beside
+    the file (so a model folder can move, as data/models/ does in a clone),
+    else as given."""
+    if lm.resolve().parent == output.resolve().parent:
+        return lm.name
+    return str(lm)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         model = load_model(args.model, device=args.device)
@@ -119,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{row['beam_size']:>9}  {row['lm_weight']:>9}  {row['word_score']:>10}  "
               f"{100 * row['wer']:.2f}")  # fmt: skip
     best = {k: v for k, v in rows[0].items() if k != "wer"}
-    best.update(lm=str(args.lm), dev_wer=rows[0]["wer"], manifest=str(args.manifest),
+    best.update(lm=_lm_reference(args.lm, args.output), dev_wer=rows[0]["wer"],
+                manifest=str(args.manifest),
                 model=str(args.model) if args.model else None)  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(best, indent=1) + "\n")
