@@ -56,7 +56,8 @@ def score(decoder: BeamSearchDecoder | None, model, refs, windows) -> dict[str, 
 
 
 def tune(model, lm: Path, refs, windows, grid: dict[str, list]) -> list[dict]:
-    """WER of every combination in ``grid`` (DecodeConfig field -> values), best first."""
+    """WER of every combination in ``grid`` (DecodeConfig field -> values),
+    best first."""
     decoder = BeamSearchDecoder(model.tokenizer.vocab, lm, DecodeConfig())
     rows = []
     for values in itertools.product(*grid.values()):
@@ -83,8 +84,10 @@ def build_parser(
         "--manifest", type=Path, required=True, help="dev JSONL manifest"
     )
     parser.add_argument("--lm", type=Path, required=True, help="word n-gram LM (ARPA)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="checkpoint (default: $ASR_MODEL, else the shipped model)")  # fmt: skip
+    parser.add_argument(
+        "--model", type=Path, default=None,
+        help="checkpoint (default: $ASR_MODEL, else the shipped model)",
+    )  # fmt: skip
     parser.add_argument(
         "--beam-sizes", type=int, nargs="+", default=[DecodeConfig.beam_size]
     )

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import DATA, ROOT
 
 DIGITS_LM = ROOT / "data" / "models" / "digits.arpa"
@@ -249,12 +248,12 @@ def test_prepare_keeps_tests_apart(tmp_path):
     dev_prompts = {e["text"] for e in dev if e["source"] == "kathleen"}
     assert dev_prompts == {"prompt 1"} and not train_prompts & dev_prompts
     assert {e["text"] for e in _read(tmp_path / "out/test_fsdd.jsonl")} == {"zero"}
+    # --kathleen-repeat lists every Kathleen train take that many times, only in train
+    twice = prepare.prepare(shared, synth_manifest, tmp_path / "x2", kathleen_repeat=2)
+    assert twice == {**expected, "train": 98 + 2 * 27 + 1}
     # a test sentence among the synthetic ones is refused
     leaked = [{"audio": "x.flac", "text": "please call stella", "duration": 2.0}] * 3
     _write(synth_manifest, leaked)
-    # --kathleen-repeat lists every Kathleen train take that many times, only in train
-    twice = prepare.prepare(shared, synth_manifest, tmp_path / "twice", kathleen_repeat=2)
-    assert twice == {**expected, "train": 98 + 2 * 27 + 1}
     with pytest.raises(SystemExit, match="test_vctk_p239 sentences are in train"):
         prepare.prepare(shared, synth_manifest, tmp_path / "out2")
 
@@ -276,10 +275,17 @@ def test_evaluate_scores_both_systems_side_by_side(tiny_checkpoint, tmp_path, ca
     reports = json.loads(out.read_text())
     assert [r["system"].split()[-1] for r in reports] == ["greedy", "beam", "en-us"]
     beam_words = {w for r in reports[1]["results"] for w in r["hyp"].split()}
-    assert beam_words <= set("zero one two three four five six seven eight nine".split())
+    digits = set("zero one two three four five six seven eight nine".split())
+    assert beam_words <= digits  # the beam can only say words of its LM
     for r in reports:
         assert r["words"] == 9 and len(r["results"]) == 2 and r["rtf"] > 0
         assert r["wer"] == r["word_errors"] / 9
     printed = capsys.readouterr().out
     assert printed.count("digits") == 3 and "RTF" in printed
     assert evaluate.main([str(manifest), "--model", str(tmp_path / "none.pt")]) == 2
+    assert evaluate.main([str(manifest), "--systems", "greedy"]) == 2  # no --model
+    assert "--model is needed" in capsys.readouterr().err
+    only = tmp_path / "only.json"  # the baseline alone needs no checkpoint
+    assert evaluate.main([str(manifest), "--systems", "pocketsphinx", "--limit", "1",
+                          "--output", str(only)]) == 0  # fmt: skip
+    assert [r["system"] for r in json.loads(only.read_text())] == ["pocketsphinx en-us"]

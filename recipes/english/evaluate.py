@@ -4,7 +4,8 @@
         data/english/test_vctk_p239.jsonl data/english/test_fsdd.jsonl \
         --output exp/english/eval.json
 
-For each manifest both systems transcribe every utterance, one at a time, with
+For each manifest every system (``--systems``: our model greedy, our model with LM
+beam search, PocketSphinx) transcribes every utterance, one at a time, with
 ``--threads`` CPU threads; the figures are WER and CER over ``normalize_text`` on
 both sides, and the real-time factor RTF = processing seconds / audio seconds
 (lower is faster; 0.01 is 100x faster than real time). Audio is loaded before the
@@ -28,6 +29,8 @@ from asr.audio import load_audio
 from asr.data import read_manifest
 from asr.metrics import error_counts
 from asr.transcribe import load_model
+
+SYSTEMS = ("greedy", "beam", "pocketsphinx")  # in the order they are scored
 
 
 class PocketSphinx:
@@ -54,7 +57,9 @@ class OurModel:
     ``decoder_config`` (a ``tune-decoder`` JSON) when given, else as the model ships
     (its ``<name>.decoder.json``, or the English LM with default weights)."""
 
-    def __init__(self, path: Path, beam: bool = False, decoder_config: Path | None = None):
+    def __init__(
+        self, path: Path, beam: bool = False, decoder_config: Path | None = None
+    ):
         self.model = load_model(path)
         if decoder_config is not None:
             self.model.decoder_config = decoder_config
@@ -120,19 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "manifests", nargs="+", type=Path, help="test manifests (JSONL)"
     )
-    parser.add_argument("--model", type=Path, required=True, help="asr checkpoint")
+    parser.add_argument(
+        "--model", type=Path, default=None,
+        help="asr checkpoint (needed for the greedy and beam systems)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS),
+        help="what to score: our model greedy, our model with LM beam search, "
+        "PocketSphinx (the peer baseline)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
         "--decoder-config", type=Path, default=None,
         help="tune-decoder JSON for the LM beam row (default: the model's own "
         "<name>.decoder.json, else the shipped English LM with default weights)",
     )  # fmt: skip
-    parser.add_argument(
-        "--no-beam", action="store_true", help="score only greedy decoding"
-    )
-    parser.add_argument(
-        "--no-pocketsphinx", action="store_true", help="score only our model"
-    )
     parser.add_argument(
         "--limit",
         type=int,
@@ -147,11 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        systems = [OurModel(args.model)]
-        if not args.no_beam:
-            systems.append(OurModel(args.model, beam=True, decoder_config=args.decoder_config))
-        if not args.no_pocketsphinx:
-            systems.append(PocketSphinx())
+        if args.model is None and {"greedy", "beam"} & set(args.systems):
+            raise ValueError("--model is needed to score the greedy or beam system")
+        make = {
+            "greedy": lambda: OurModel(args.model),
+            "beam": lambda: OurModel(args.model, True, args.decoder_config),
+            "pocketsphinx": PocketSphinx,
+        }
+        systems = [make[name]() for name in SYSTEMS if name in args.systems]
     except (ValueError, ImportError) as error:  # CheckpointError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,8 +4,9 @@
 
 Writes into ``--out-dir`` (default data/english):
 
-    train.jsonl            synthetic (all but the dev slice) + Kathleen train prompts
-                           (listed --kathleen-repeat times) + FSDD train split (takes 5-49)
+    train.jsonl            synthetic (all but the dev slice) + Kathleen train
+                           prompts (listed --kathleen-repeat times) + FSDD train
+                           split (takes 5-49)
     dev.jsonl              Kathleen dev prompts: real speech, what training selects on
     dev_synth.jsonl        every 50th synthetic utterance (for diagnosis)
     test_vctk_p239.jsonl   VCTK p239: unseen speaker, unseen text (never trained on)
@@ -14,9 +15,10 @@ Writes into ``--out-dir`` (default data/english):
 The only real adult speech for training is Kathleen's hour, against tens of hours of
 synthetic speech, so its utterances are listed ``--kathleen-repeat`` times in
 train.jsonl (each pass draws fresh augmentation), and the dev set that picks the
-checkpoint is real speech only. Kathleen is split by ``prompt_id`` (every 20th prompt, sorted, is dev), so no dev
-sentence is heard in training in another take. Test sets are only written, never
-mixed in; a VCTK sentence found among the training texts is an error.
+checkpoint is real speech only. Kathleen is split by ``prompt_id`` (every 20th
+prompt, sorted, is dev), so no dev sentence is heard in training in another take.
+Test sets are only written, never mixed in; a VCTK sentence found among the
+training texts is an error.
 """
 
 from __future__ import annotations
