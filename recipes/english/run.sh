@@ -96,7 +96,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   mkdir -p "$(dirname "$export_to")"
   cp "$exp/best.pt" "$export_to"
   OMP_NUM_THREADS=$threads $python -m asr tune-decoder --model "$export_to" --lm "$lm" \
-    --manifest $data/dev.jsonl --beam-sizes 50 --lm-weights 0.5 1 1.5 2 \
-    --word-scores -1 0 1 2 --output "${export_to%.pt}.decoder.json"
+    --manifest $data/dev.jsonl --beam-sizes 50 --lm-weights 0.75 1 1.25 1.5 \
+    --word-scores -3 -2 -1 0 --output "${export_to%.pt}.decoder.json"
   ls -l "$export_to" "${export_to%.pt}.decoder.json"
 fi
