@@ -289,3 +289,29 @@ def test_evaluate_scores_both_systems_side_by_side(tiny_checkpoint, tmp_path, ca
     assert evaluate.main([str(manifest), "--systems", "pocketsphinx", "--limit", "1",
                           "--output", str(only)]) == 0  # fmt: skip
     assert [r["system"] for r in json.loads(only.read_text())] == ["pocketsphinx en-us"]
+
+
+def test_tune_vad_joins_dev_speech_and_scores_every_setting(
+    tiny_checkpoint, tmp_path, capsys
+):
+    tune_vad = load("tune_vad")
+    entries = [
+        {"audio": str(DATA / "2_jackson_1.wav"), "text": "two", "duration": 0.4},
+        {"audio": str(DATA / "arctic_a0001.flac"), "text": "author", "duration": 3.3},
+    ]
+    samples = tune_vad.long_recording(entries, gap_s=1.0)
+    lengths = [len(tune_vad.load_audio(e["audio"])) for e in entries]
+    assert len(samples) == sum(lengths) + 2 * 16_000
+    gap = samples[lengths[0] : lengths[0] + 16_000]
+    rms_dbfs = 20 * np.log10(np.sqrt(np.mean(gap.astype(np.float64) ** 2)))
+    assert -61 < rms_dbfs < -59  # faint noise (-60 dBFS RMS), not speech
+    manifest = tmp_path / "dev.jsonl"
+    _write(manifest, entries)
+    argv = [str(manifest), "--model", str(tiny_checkpoint), "--threads", "1",
+            "--pauses", "0.3", "0.5", "--paddings", "0.1"]  # fmt: skip
+    assert tune_vad.main(argv) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert sorted((r[0], r[1]) for r in rows) == [("0.3", "0.1"), ("0.5", "0.1")]
+    wers = [float(r[3]) for r in rows]
+    assert wers == sorted(wers)  # best first
+    assert tune_vad.main([str(manifest), "--model", str(tmp_path / "none.pt")]) == 2
