@@ -28,7 +28,7 @@ from tqdm import tqdm
 from asr.audio import load_audio
 from asr.data import read_manifest
 from asr.metrics import error_counts
-from asr.transcribe import load_model
+from asr.transcribe import ASRModel, load_model
 
 SYSTEMS = ("greedy", "beam", "pocketsphinx")  # in the order they are scored
 
@@ -53,18 +53,12 @@ class PocketSphinx:
 
 
 class OurModel:
-    """An ``asr`` checkpoint, decoded greedily or by LM beam search: with
-    ``decoder_config`` (a ``tune-decoder`` JSON) when given, else as the model ships
-    (its ``<name>.decoder.json``, or the English LM with default weights)."""
+    """A loaded ``asr`` model, decoded greedily (``decoder`` None) or by the given
+    LM beam search decoder."""
 
-    def __init__(
-        self, path: Path, beam: bool = False, decoder_config: Path | None = None
-    ):
-        self.model = load_model(path)
-        if decoder_config is not None:
-            self.model.decoder_config = decoder_config
-        self.decoder = self.model.beam_decoder() if beam else None
-        self.name = f"asr {path.name} " + ("LM beam" if beam else "greedy")
+    def __init__(self, model: ASRModel, name: str, decoder=None):
+        self.model, self.decoder = model, decoder
+        self.name = f"asr {name} " + ("LM beam" if decoder else "greedy")
 
     def transcribe(self, wave: np.ndarray) -> str:
         return self.model.transcribe(wave, decoder=self.decoder)
@@ -154,14 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        if args.model is None and {"greedy", "beam"} & set(args.systems):
-            raise ValueError("--model is needed to score the greedy or beam system")
-        make = {
-            "greedy": lambda: OurModel(args.model),
-            "beam": lambda: OurModel(args.model, True, args.decoder_config),
-            "pocketsphinx": PocketSphinx,
-        }
-        systems = [make[name]() for name in SYSTEMS if name in args.systems]
+        systems = []
+        if {"greedy", "beam"} & set(args.systems):
+            if args.model is None:
+                raise ValueError("--model is needed to score the greedy or beam system")
+            model = load_model(args.model)  # loaded once, shared by both rows
+            if args.decoder_config is not None:
+                model.decoder_config = args.decoder_config
+            if "greedy" in args.systems:
+                systems.append(OurModel(model, args.model.name))
+            if "beam" in args.systems:
+                systems.append(OurModel(model, args.model.name, model.beam_decoder()))
+        if "pocketsphinx" in args.systems:
+            systems.append(PocketSphinx())
     except (ValueError, ImportError) as error:  # CheckpointError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2

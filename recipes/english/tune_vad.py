@@ -22,7 +22,7 @@ import torch
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.data import read_manifest
-from asr.metrics import error_counts
+from asr.metrics import wer
 from asr.transcribe import load_model
 from asr.vad import VadConfig
 
@@ -47,10 +47,8 @@ def sweep(model, samples, reference: str, pauses, paddings) -> list[dict]:
         vad = VadConfig(min_silence_s=pause, padding_s=padding)
         segments = list(model.transcribe_segments(samples, SAMPLE_RATE, vad=vad))
         hyp = " ".join(s.text for s in segments if s.text)
-        counts = error_counts([reference], [hyp])
-        wer = counts["word_errors"] / max(counts["words"], 1)
-        rows.append({"pause_s": pause, "padding_s": padding, "wer": wer,
-                     "segments": len(segments)})  # fmt: skip
+        rows.append({"pause_s": pause, "padding_s": padding, "segments": len(segments),
+                     "wer": wer(reference, hyp)})  # fmt: skip
     return sorted(rows, key=lambda r: r["wer"])
 
 
