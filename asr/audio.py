@@ -86,20 +86,12 @@ def prepare_audio(
     Returns:
         (M,) float32 mono samples at ``sample_rate``.
     """
-    samples = np.asarray(samples)
-    if samples.dtype.kind in "iu":
-        samples = _int_to_float(samples)
-    samples = samples.astype(np.float32, copy=False)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1)  # (N, C) -> (N,)
-    if samples.ndim != 1:
-        raise AudioError(f"{name}: expected (samples,) or (samples, channels) audio")
+    try:
+        samples = to_float(samples)
+    except AudioError as error:
+        raise AudioError(f"{name}: {error}") from None
     if samples.size == 0:
         raise AudioError(f"{name}: no audio samples")
-    if not np.isfinite(samples).all():
-        raise AudioError(f"{name}: audio holds NaN or infinite samples")
-    if np.abs(samples).max() > MAX_AMPLITUDE:
-        raise AudioError(f"{name}: {amplitude_error(samples)}")
     if not 1_000 <= source_rate <= 1_000_000:
         raise AudioError(f"{name}: implausible sample rate {source_rate} Hz")
     if source_rate != sample_rate:
@@ -109,6 +101,24 @@ def prepare_audio(
             sample_rate,
         )
         samples = resampled.numpy()
+    return samples
+
+
+def to_float(samples: np.ndarray) -> np.ndarray:
+    """(N,) or (N, C) samples of any dtype -> (N,) float32 mono; integer PCM is
+    scaled by its type's full range (int16 / 32768), never peak-normalised."""
+    samples = np.asarray(samples)
+    if samples.dtype.kind in "iu":
+        samples = _int_to_float(samples)
+    samples = samples.astype(np.float32, copy=False)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)  # (N, C) -> (N,)
+    if samples.ndim != 1:
+        raise AudioError("expected (samples,) or (samples, channels) audio")
+    if not np.isfinite(samples).all():
+        raise AudioError("audio holds NaN or infinite samples")
+    if samples.size and np.abs(samples).max() > MAX_AMPLITUDE:
+        raise AudioError(amplitude_error(samples))
     return samples
 
 

@@ -21,7 +21,6 @@ from .audio import (
     SAMPLE_RATE,
     AudioError,
     _first_line,
-    _int_to_float,
     amplitude_error,
     resampling_rate,
 )
@@ -168,21 +167,3 @@ def _read_ffmpeg_blocks(path: Path, block_s: float) -> Iterator[np.ndarray]:
             raise AudioError(f"{path}: not a readable audio file ({reason})")
     if not yielded:
         raise AudioError(f"{path}: no audio samples")
-
-
-def to_float(samples: np.ndarray) -> np.ndarray:
-    """(N,) or (N, C) samples of any dtype -> (N,) float32 mono; integer PCM is
-    scaled by its type's full range (int16 / 32768), never peak-normalised."""
-    samples = np.asarray(samples)
-    if samples.dtype.kind in "iu":
-        samples = _int_to_float(samples)
-    samples = samples.astype(np.float32, copy=False)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1)  # (N, C) -> (N,)
-    if samples.ndim != 1:
-        raise AudioError("expected (samples,) or (samples, channels) audio")
-    if not np.isfinite(samples).all():
-        raise AudioError("audio holds NaN or infinite samples")
-    if samples.size and np.abs(samples).max() > MAX_AMPLITUDE:
-        raise AudioError(amplitude_error(samples))
-    return samples

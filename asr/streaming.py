@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .blocks import StreamResampler, to_float
+from .audio import SAMPLE_RATE, to_float
+from .blocks import StreamResampler
 from .vad import SpeechSegment, VadConfig, VadSegmenter
 
 
