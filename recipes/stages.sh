@@ -61,3 +61,41 @@ export_model() {
   cp "$exp/best.pt" "$name"
   echo "exported $exp/best.pt -> $name"
 }
+
+# --- the four stages every recipe has ------------------------------------------------
+recipe="$(basename "$(cd "$(dirname "$0")" && pwd)")"   # recipes/<recipe>/run.sh
+
+# prepare_data: stage 0, recipes/$recipe/prepare.py into $data_dir from $source (an
+# empty $source downloads). A run.sh that prepares otherwise redefines it.
+prepare_data() {
+  "$python" "recipes/$recipe/prepare.py" --out-dir "$data_dir" ${source:+--source "$source"}
+}
+
+# train_stage: stage 1, train_model with the recipe's size flags. A run.sh that trains
+# with more flags redefines it.
+train_stage() {
+  train_model --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
+    --num-layers "$num_layers"
+}
+
+# run_recipe TEST_MANIFEST...: the stages within [stage, stop_stage]: 0 prepare_data,
+# 1 train_stage, 2 evaluate best.pt on each manifest, 3 export to $export_to (default
+# $exp_dir/$recipe.pt).
+run_recipe() {
+  if run_stage 0; then
+    echo "stage 0: prepare"
+    prepare_data
+  fi
+  if run_stage 1; then
+    echo "stage 1: train"
+    train_stage
+  fi
+  if run_stage 2; then
+    echo "stage 2: evaluate $exp_dir/best.pt"
+    evaluate_sets "$exp_dir/best.pt" "$exp_dir/results" "$@"
+  fi
+  if run_stage 3; then
+    echo "stage 3: export"
+    export_model "$exp_dir" "${export_to:-$exp_dir/$recipe.pt}"
+  fi
+}

@@ -27,25 +27,11 @@ export_to=""                                   # default: $exp_dir/fsdd.pt
 
 . "$(dirname "$0")/../stages.sh"
 
-if run_stage 0; then
-  echo "stage 0: prepare"
-  "$python" recipes/fsdd/prepare.py --out-dir "$data_dir" ${source:+--source "$source"}
-fi
-
-if run_stage 1; then
-  echo "stage 1: train"
+train_stage() {  # the size flags, plus regularisation and augmentation
   train_model --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
     --num-layers "$num_layers" --dropout "$dropout" --warmup-steps "$warmup_steps" \
     --speed-factors 0.9 1.0 1.1 --noise-prob 0.3 --noise-snr-db 10 30 --freq-masks 2 \
     --freq-mask-width 6 --time-masks 2 --time-mask-width 8
-fi
+}
 
-if run_stage 2; then
-  echo "stage 2: evaluate $exp_dir/best.pt"
-  evaluate_sets "$exp_dir/best.pt" "$exp_dir/results" "$data_dir/test.jsonl"
-fi
-
-if run_stage 3; then
-  echo "stage 3: export"
-  export_model "$exp_dir" "${export_to:-$exp_dir/fsdd.pt}"
-fi
+run_recipe "$data_dir/test.jsonl"

@@ -25,23 +25,4 @@ export_to=""                                   # default: $exp_dir/ljspeech.pt
 
 . "$(dirname "$0")/../stages.sh"
 
-if run_stage 0; then
-  echo "stage 0: prepare"
-  "$python" recipes/ljspeech/prepare.py --out-dir "$data_dir" ${source:+--source "$source"}
-fi
-
-if run_stage 1; then
-  echo "stage 1: train"
-  train_model --max-batch-seconds "$max_batch_seconds" --hidden-size "$hidden_size" \
-    --num-layers "$num_layers"
-fi
-
-if run_stage 2; then
-  echo "stage 2: evaluate $exp_dir/best.pt"
-  evaluate_sets "$exp_dir/best.pt" "$exp_dir/results" "$data_dir/test.jsonl"
-fi
-
-if run_stage 3; then
-  echo "stage 3: export"
-  export_model "$exp_dir" "${export_to:-$exp_dir/ljspeech.pt}"
-fi
+run_recipe "$data_dir/test.jsonl"
