@@ -253,6 +253,15 @@ def readable_audio(
         raise
 
 
+def hash_split(key: str, dev_percent: int, test_percent: int) -> str:
+    """"train", "dev" or "test" for ``key`` (an utterance, prompt or speaker id), from
+    a hash of it: stable across runs and machines, about the given percentages."""
+    bucket = int(hashlib.sha1(key.encode()).hexdigest(), 16) % 100
+    if bucket < test_percent:
+        return "test"
+    return "dev" if bucket < test_percent + dev_percent else "train"
+
+
 def write_splits(
     out_dir: Path, name: str, splits: dict[str, list[dict]], broken: list[str]
 ) -> dict[str, int]:

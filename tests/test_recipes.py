@@ -19,7 +19,7 @@ import soundfile as sf
 from conftest import KATHLEEN, ROOT
 
 from asr.data import read_manifest
-from asr.prepare import download, extract, readable_audio
+from asr.prepare import download, extract, hash_split, readable_audio
 
 BROKEN = b"RIFF\x00\x00\x00\x00WAVEthis is not audio"
 SPEECH, SPEECH_RATE = sf.read(str(KATHLEEN[0]), dtype="int16")  # 16 kHz, 3.3 s
@@ -479,3 +479,12 @@ def test_main_hands_every_flag_to_prepare(name, tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as bad:
         recipe.main(["--no-such-flag"])
     assert bad.value.code == 2 and len(calls) == 1
+
+
+def test_hash_split_is_stable_and_keeps_its_percentages():
+    keys = [f"speaker{i}" for i in range(10_000)]
+    splits = [hash_split(k, dev_percent=5, test_percent=10) for k in keys]
+    assert splits == [hash_split(k, 5, 10) for k in keys]  # same key, same split
+    assert 0.04 < splits.count("dev") / len(keys) < 0.06
+    assert 0.09 < splits.count("test") / len(keys) < 0.11
+    assert {hash_split(k, 5, 0) for k in keys} == {"dev", "train"}  # no test share

@@ -15,7 +15,6 @@ hashes into 10 % (AN4 has no dev set).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywher
 
 from asr.prepare import (  # noqa: E402
     fetch,
+    hash_split,
     out_dir_option,
     probe_entries,
     recipe_main,
@@ -69,7 +69,7 @@ def find_utterances(root: Path, part: str) -> list[dict]:
 
 
 def is_dev_speaker(speaker: str) -> bool:
-    return int(hashlib.sha1(speaker.encode()).hexdigest(), 16) % 100 < DEV_PERCENT
+    return hash_split(speaker, DEV_PERCENT, test_percent=0) == "dev"
 
 
 def prepare(source: Path | None, out_dir: Path, url: str = URL) -> dict[str, int]:

@@ -18,7 +18,6 @@ each take).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywher
 
 from asr.prepare import (  # noqa: E402
     fetch,
+    hash_split,
     out_dir_option,
     probe_entries,
     recipe_main,
@@ -46,10 +46,7 @@ DEV_PERCENT, TEST_PERCENT = 5, 5  # of the prompts; the rest is train
 
 def split_of(prompt_id: str) -> str:
     """train, dev or test for a prompt, from a hash of its id (stable across runs)."""
-    bucket = int(hashlib.sha1(prompt_id.encode()).hexdigest(), 16) % 100
-    if bucket < TEST_PERCENT:
-        return "test"
-    return "dev" if bucket < TEST_PERCENT + DEV_PERCENT else "train"
+    return hash_split(prompt_id, DEV_PERCENT, TEST_PERCENT)
 
 
 def find_takes(source: Path) -> list[dict]:

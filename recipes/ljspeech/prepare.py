@@ -12,7 +12,6 @@ split; clips go to train/dev/test by a hash of their id (about 90/5/5 %).
 from __future__ import annotations
 
 import csv
-import hashlib
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywher
 
 from asr.prepare import (  # noqa: E402
     fetch,
+    hash_split,
     out_dir_option,
     probe_entries,
     recipe_main,
@@ -35,10 +35,7 @@ DEV_PERCENT, TEST_PERCENT = 5, 5  # of the clips; the rest is train
 
 
 def split_of(clip_id: str) -> str:
-    bucket = int(hashlib.sha1(clip_id.encode()).hexdigest(), 16) % 100
-    if bucket < TEST_PERCENT:
-        return "test"
-    return "dev" if bucket < TEST_PERCENT + DEV_PERCENT else "train"
+    return hash_split(clip_id, DEV_PERCENT, TEST_PERCENT)
 
 
 def find_clips(source: Path) -> list[dict]:

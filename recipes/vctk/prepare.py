@@ -16,7 +16,6 @@ transcript (all of p315, and a few others) are left out.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywher
 
 from asr.prepare import (  # noqa: E402
     fetch,
+    hash_split,
     out_dir_option,
     probe_entries,
     recipe_main,
@@ -42,10 +42,7 @@ DEV_PERCENT, TEST_PERCENT = 5, 5  # of the other speakers; the rest is train
 def split_of(speaker: str) -> str:
     if speaker in TEST_SPEAKERS:
         return "test"
-    bucket = int(hashlib.sha1(speaker.encode()).hexdigest(), 16) % 100
-    if bucket < TEST_PERCENT:
-        return "test"
-    return "dev" if bucket < TEST_PERCENT + DEV_PERCENT else "train"
+    return hash_split(speaker, DEV_PERCENT, TEST_PERCENT)
 
 
 def find_utterances(root: Path, speakers=None, mic: str = "mic1") -> list[dict]:
