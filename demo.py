@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import re
+import socket
 import tempfile
 import threading
 from collections import deque
@@ -26,6 +27,8 @@ import gradio as gr
 import numpy as np
 
 import asr
+from asr import options
+from asr.decoding import check_hotwords
 from asr.pictures import draw_pictures
 
 MAX_SECONDS = 600  # longer recordings (file or live) are refused with a message
@@ -73,25 +76,38 @@ def model_summary(path: str, card: Path = MODELS_DIR / "README.md") -> str:
 
 
 class ModelCache:
-    """Loaded models by checkpoint path, so switching back and forth is instant."""
+    """Loaded models by name, so switching back and forth is instant. The page and
+    the API know models by name (``digits.pt``), never by their path on the server.
+    """
 
     def __init__(self, paths: list[str], device: str = "cpu"):
-        self.paths = paths  # what the picker offers; paths[0] is the default
+        self.paths = paths  # checkpoint files; paths[0] is the default
+        self.names = model_names(paths)  # what the picker offers, in the same order
         self.device = device
         self.models: dict[str, asr.ASRModel] = {}
         self.lock = threading.Lock()
 
-    def get(self, path: str | None) -> asr.ASRModel:
-        path = path or self.paths[0]
-        if path not in self.paths:
-            raise gr.Error(f"Unknown model {path!r}.")
+    def get(self, name: str | None) -> asr.ASRModel:
+        name = name or self.names[0]
+        if name in self.paths:  # the server's own callers may name the file
+            name = self.names[self.paths.index(name)]
+        if name not in self.names:
+            raise gr.Error(f"Unknown model {name[:40]!r}; choose one of {self.names}.")
         with self.lock:
-            if path not in self.models:
+            if name not in self.models:
+                path = self.paths[self.names.index(name)]
                 try:
-                    self.models[path] = asr.load_model(path, device=self.device)
-                except asr.CheckpointError as error:
-                    raise gr.Error(f"Cannot load that model: {error}") from None
-            return self.models[path]
+                    self.models[name] = asr.load_model(path, device=self.device)
+                except asr.CheckpointError:
+                    raise gr.Error(f"Cannot load that model ({name}).") from None
+            return self.models[name]
+
+
+def model_names(paths: list[str]) -> list[str]:
+    """Each checkpoint's file name, with its folder when two share a name."""
+    names = [Path(p).name for p in paths]
+    return [n if names.count(n) == 1 else f"{Path(p).parent.name}/{n}"
+            for n, p in zip(names, paths, strict=True)]  # fmt: skip
 
 
 # -- live --------------------------------------------------------------------------
@@ -188,7 +204,11 @@ def live_chunk(session, chunk, model_path, cache: ModelCache, max_seconds: float
         session = LiveSession(cache.get(model_path), max_seconds)
     if chunk is None:
         return session, session.partial, session.finals_text, session.utterance
-    partial, finals = session.on_chunk(chunk)
+    try:
+        partial, finals = session.on_chunk(chunk)
+    except (asr.AudioError, TypeError, ValueError) as error:
+        reason = str(error).split(": ", 1)[-1][:200]
+        partial, finals = f"(a chunk of audio could not be used: {reason})", session.finals_text
     return session, partial, finals, session.utterance
 
 
@@ -210,15 +230,27 @@ class DecodeChoice:
 
 
 def parse_hotwords(text: str | None) -> tuple[str, ...]:
-    """'Philip, steels' -> ('philip', 'steels'): comma- or newline-separated."""
-    return tuple(w.strip().lower() for w in re.split(r"[,\n]", text or "") if w.strip())
+    """'Philip, steels' -> ('philip', 'steels'): comma- or newline-separated; too
+    many or too long hotwords get a message (``asr.decoding.check_hotwords``)."""
+    words = tuple(w.strip().lower() for w in re.split(r"[,\n]", text or "") if w.strip())
+    try:
+        check_hotwords(tuple((w, HOTWORD_BONUS) for w in words))
+    except ValueError as error:
+        raise gr.Error(f"Hotwords: {error}.") from None
+    return words
 
 
 def decode_segments(model: asr.ASRModel, wave: np.ndarray, choice: DecodeChoice):
     """Segments of 16 kHz ``wave``, with word times, decoded as ``choice`` asks."""
+    if choice.method not in DECODERS:
+        raise gr.Error(f"Unknown decoding {choice.method[:40]!r}; choose one of {DECODERS}.")
     if choice.method == "greedy":
         return list(model.transcribe_segments(wave, words=True))
-    decoder = beam_decoder(model, choice.hotwords)
+    try:
+        decoder = beam_decoder(model, choice.hotwords)
+    except (ValueError, OSError) as error:  # no LM for this model, or a bad one
+        reason = str(error).split(": ", 1)[-1][:200]
+        raise gr.Error(f"LM beam search is not available here: {reason}") from None
     with decoder.lock:  # one search at a time per decoder: it keeps state
         return list(model.transcribe_segments(wave, decoder=decoder, words=True))
 
@@ -236,18 +268,16 @@ def read_recording(path: str | None, max_seconds: float) -> np.ndarray:
     """16 kHz samples of an upload or recording, or a ``gr.Error`` saying why not."""
     if not path:
         raise gr.Error("Record or upload some audio first.")
-    try:
-        wave = asr.load_audio(path)
+    try:  # the length is checked from the header, before anything is decoded
+        return asr.load_audio(path, max_seconds=max_seconds)
+    except asr.AudioTooLong as error:
+        lasts = f"lasts {error.seconds:.0f} s" if error.seconds else "is too long"
+        raise gr.Error(f"The recording {lasts}; the limit is {max_seconds:g} s.") from None
     except asr.AudioError as error:
-        raise gr.Error(
-            f"Cannot read that audio: {error.args[0].split(': ', 1)[-1]}"
-        ) from None
-    seconds = len(wave) / asr.SAMPLE_RATE
-    if seconds > max_seconds:
-        raise gr.Error(
-            f"The recording lasts {seconds:.0f} s; the limit is {max_seconds:g} s."
-        )
-    return wave
+        reason = str(error).split(": ", 1)[-1]
+        for name in (str(path), str(Path(path).parent)):  # no server paths in messages
+            reason = reason.replace(name, Path(path).name)
+        raise gr.Error(f"Cannot read that audio: {reason[:300]}") from None
 
 
 def write_downloads(segments: list, name: str) -> list[str]:
@@ -300,9 +330,8 @@ def build_app(cache: ModelCache, max_seconds: float = MAX_SECONDS) -> gr.Blocks:
             "# asr: speech to text\n`default.pt` is the general English model; "
             "`digits.pt` recognises spoken digits only. The card below says more."
         )
-        names = [(Path(p).name, p) for p in cache.paths]
         picker = gr.Dropdown(
-            names, value=cache.paths[0], label="Model", elem_id="model"
+            cache.names, value=cache.names[0], label="Model", elem_id="model"
         )
         card = gr.Markdown(model_summary(cache.paths[0]))
         utterance = gr.State(None, time_to_live=SESSION_TTL_S)  # 16 kHz audio to draw
@@ -422,13 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--model", default=None, help="checkpoint offered first (default: default.pt)")
-    add("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
+    add("--device", default="cpu", type=options.device,
+        help="torch device: cpu, cuda, cuda:1")  # fmt: skip
     add("--host", default="127.0.0.1", help="address to bind")
-    add("--port", type=int, default=7860, help="port to serve on")
+    add("--port", type=options.port, default=7860, help="port to serve on")
     add("--share", action="store_true", help="also open a public Gradio link")
-    add("--max-seconds", type=float, default=MAX_SECONDS,
+    add("--max-seconds", type=options.positive_float, default=MAX_SECONDS,
         help="longest recording accepted (file or live), in seconds")  # fmt: skip
-    add("--concurrency-limit", type=int, default=2,
+    add("--concurrency-limit", type=options.positive_int, default=2,
         help="requests computed at once; the others wait in the queue")  # fmt: skip
     return parser
 
@@ -440,12 +470,24 @@ def main(argv: list[str] | None = None) -> None:
     if not paths:
         parser.error(f"no checkpoint in {MODELS_DIR}; pass --model")
     cache = ModelCache(paths, args.device)
-    try:
-        cache.get(paths[0])  # fail now, not at the first request, on a bad default
-    except gr.Error as error:
-        parser.error(error.message)
+    try:  # fail now, not at the first request, on a bad default; say why in full
+        cache.models[cache.names[0]] = asr.load_model(paths[0], device=args.device)
+    except asr.CheckpointError as error:
+        parser.error(f"Cannot load that model: {error}")
+    if problem := port_problem(args.host, args.port):
+        parser.error(problem)
     app = build_app(cache, args.max_seconds)
     serve(app, args.host, args.port, args.share, args.concurrency_limit)
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port`` (busy, no such address)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as error:
+        return f"cannot listen on {host}:{port} ({error.strerror or error})"
+    return None
 
 
 if __name__ == "__main__":

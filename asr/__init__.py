@@ -5,7 +5,7 @@
     >>> model.transcribe("speech.wav")    # any rate, channels or common format
 """
 
-from .audio import SAMPLE_RATE, AudioError, load_audio, prepare_audio
+from .audio import SAMPLE_RATE, AudioError, AudioTooLong, load_audio, prepare_audio
 from .checkpoint import CheckpointError
 from .output import FORMATS, Segment, render
 from .streaming import Final, Partial, StreamingRecognizer
@@ -15,6 +15,7 @@ __all__ = [
     "SAMPLE_RATE",
     "ASRModel",
     "AudioError",
+    "AudioTooLong",
     "CheckpointError",
     "FORMATS",
     "Final",

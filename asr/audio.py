@@ -27,6 +27,7 @@ N_MFCC = 40  # cepstral coefficients kept from the DCT of the N_MELS log energie
 FFMPEG_TIMEOUT_S = 600  # a decode that takes longer than this is treated as hung
 MAX_AMPLITUDE = 1e6  # float samples beyond this are corrupt (MFCC power would overflow)
 MAX_RESAMPLE_KERNEL = 1_000_000  # reduced in x out rate product torchaudio may build
+MAX_CHANNELS = 64  # a 2-D array with more "channels" than this is taken as (C, N)
 
 
 class AudioError(ValueError):
@@ -34,13 +35,27 @@ class AudioError(ValueError):
     non-finite. The message names the file (when there is one) and the reason."""
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+class AudioTooLong(AudioError):
+    """Audio longer than the caller's ``max_seconds``, found out before it was all
+    decoded. ``seconds`` is its length when the header tells, else None."""
+
+    def __init__(self, message: str, seconds: float | None = None):
+        super().__init__(message)
+        self.seconds = seconds
+
+
+def load_audio(
+    path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None
+) -> np.ndarray:
     """Read an audio file as mono float32 in [-1, 1] at ``sample_rate``.
 
     Args:
         path: any file soundfile or ffmpeg can decode; any rate, channel count and
             bit depth.
         sample_rate: rate of the returned samples, in Hz.
+        max_seconds: refuse longer audio (``AudioTooLong``), judged from the header
+            before decoding, and never decoding more than this (a header may lie),
+            so that a small file that expands to hours costs no memory.
 
     Returns:
         (N,) float32 samples.
@@ -57,14 +72,18 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
     try:
-        samples, source_rate = _read_soundfile(path)
+        samples, source_rate = _read_soundfile(path, max_seconds)
+    except AudioTooLong:
+        raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_error:
         if shutil.which("ffmpeg") is None:
             raise AudioError(
                 f"{path}: cannot decode ({_first_line(sf_error)}); "
                 "install ffmpeg to read more formats"
             ) from None
-        samples, source_rate = _read_ffmpeg(path, sample_rate), sample_rate
+        samples, source_rate = _read_ffmpeg(path, sample_rate, max_seconds), sample_rate
+    if max_seconds is not None and len(samples) > max_seconds * source_rate:
+        raise AudioTooLong(f"{path}: longer than the {max_seconds:g} s allowed")
     return prepare_audio(samples, source_rate, sample_rate, name=str(path))
 
 
@@ -92,6 +111,7 @@ def prepare_audio(
         raise AudioError(f"{name}: {error}") from None
     if samples.size == 0:
         raise AudioError(f"{name}: no audio samples")
+    source_rate = check_rate(source_rate)
     if not 1_000 <= source_rate <= 1_000_000:
         raise AudioError(f"{name}: implausible sample rate {source_rate} Hz")
     if source_rate != sample_rate:
@@ -104,22 +124,65 @@ def prepare_audio(
     return samples
 
 
-def to_float(samples: np.ndarray) -> np.ndarray:
+def to_float(samples: np.ndarray | torch.Tensor) -> np.ndarray:
     """(N,) or (N, C) samples of any dtype -> (N,) float32 mono; integer PCM is
-    scaled by its type's full range (int16 / 32768), never peak-normalised."""
-    samples = np.asarray(samples)
+    scaled by its type's full range (int16 / 32768), never peak-normalised. A
+    (C, N) array (torchaudio's layout: at most MAX_CHANNELS rows, more columns) is
+    taken as channels-first.
+
+    Raises:
+        TypeError: not a numeric array or tensor (bytes, a file object, paths).
+        AudioError: the wrong number of dimensions, or non-finite samples.
+    """
+    samples = _as_array(samples)
     if samples.dtype.kind in "iu":
         samples = _int_to_float(samples)
     samples = samples.astype(np.float32, copy=False)
+    if samples.ndim == 2 and samples.shape[0] <= MAX_CHANNELS < samples.shape[1]:
+        samples = samples.T  # (C, N) -> (N, C)
+    if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
+        raise AudioError(f"expected (samples, channels) audio with at most {MAX_CHANNELS} "
+                         f"channels, got shape {samples.shape}")  # fmt: skip
     if samples.ndim == 2:
         samples = samples.mean(axis=1)  # (N, C) -> (N,)
     if samples.ndim != 1:
-        raise AudioError("expected (samples,) or (samples, channels) audio")
+        raise AudioError(
+            f"expected (samples,) or (samples, channels) audio, got shape {samples.shape}"
+        )
     if not np.isfinite(samples).all():
         raise AudioError("audio holds NaN or infinite samples")
     if samples.size and np.abs(samples).max() > MAX_AMPLITUDE:
         raise AudioError(amplitude_error(samples))
     return samples
+
+
+def _as_array(samples) -> np.ndarray:
+    """A numpy view of numeric samples, or a TypeError that says what is expected."""
+    if isinstance(samples, torch.Tensor):
+        samples = samples.detach().cpu()  # a tensor that requires grad is fine too
+        is_half = samples.dtype in (torch.float16, torch.bfloat16)
+        samples = (samples.float() if is_half else samples).numpy()
+    elif isinstance(samples, (list, tuple)):
+        try:
+            samples = np.asarray(samples)
+        except ValueError:
+            samples = np.asarray([], dtype=object)
+    if not isinstance(samples, np.ndarray) or samples.dtype.kind not in "iuf":
+        what = (f"an array of {samples.dtype}" if isinstance(samples, np.ndarray)
+                else type(samples).__name__)  # fmt: skip
+        raise TypeError(f"expected a path, or samples as a numeric numpy array or torch "
+                        f"tensor of shape (N,) or (N, channels), not {what}")  # fmt: skip
+    return samples
+
+
+def check_rate(rate) -> int:
+    """A sample rate as an int, or a TypeError/AudioError that says what is expected
+    (a whole number of Hz; 44100.0 is fine, "16000" and 44100.5 are not)."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
+        raise TypeError(f"sample_rate must be a whole number of Hz, not {type(rate).__name__}")
+    if not (np.isfinite(rate) and float(rate).is_integer()):
+        raise AudioError(f"sample_rate must be a whole number of Hz, not {rate}")
+    return int(rate)
 
 
 def amplitude_error(samples: np.ndarray) -> str:
@@ -153,14 +216,24 @@ def _int_to_float(samples: np.ndarray) -> np.ndarray:
     )
 
 
-def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
-    samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    return samples, rate
+def _read_soundfile(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """All the samples, or at most one more than ``max_seconds`` of them; a file
+    whose header says it is longer is refused before any decoding."""
+    with sf.SoundFile(str(path)) as handle:
+        frames = -1
+        if max_seconds is not None:
+            seconds = handle.frames / handle.samplerate
+            if seconds > max_seconds:
+                raise AudioTooLong(f"{path}: lasts {seconds:.0f} s, longer than the "
+                                   f"{max_seconds:g} s allowed", seconds)  # fmt: skip
+            frames = int(max_seconds * handle.samplerate) + 1
+        return handle.read(frames, dtype="float32", always_2d=True), handle.samplerate
 
 
-def _read_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
+def _read_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+    limit = ["-t", f"{max_seconds + 1:g}"] if max_seconds is not None else []
     cmd = [
-        "ffmpeg", "-nostdin", "-v", "error", "-i", str(path),
+        "ffmpeg", "-nostdin", "-v", "error", "-i", str(path), *limit,
         "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-",
     ]  # fmt: skip
     try:

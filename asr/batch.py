@@ -4,9 +4,14 @@ bad files, and close with a summary line."""
 
 from __future__ import annotations
 
+import atexit
 import glob
 import json
+import os
+import shutil
+import stat
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +20,8 @@ from tqdm import tqdm
 
 from .audio import AudioError
 from .blocks import audio_duration
-from .output import render
+from .checkpoint import check_writable
+from .output import SUBTITLE_FORMATS, render
 
 AUDIO_EXTENSIONS = frozenset(
     ".wav .flac .ogg .oga .opus .mp3 .m4a .aac .webm .aif .aiff .au .caf .wma .mka".split()
@@ -27,6 +33,10 @@ GLOB_CHARACTERS = frozenset("*?[")
 class Job:
     path: Path  # the audio file
     name: Path  # output path relative to --output-dir, without a format extension
+    label: str = ""  # how the input is shown (default: its path; "-" for stdin)
+
+    def __str__(self) -> str:
+        return self.label or str(self.path)
 
 
 def collect_inputs(inputs: list[str]) -> tuple[list[Job], list[str]]:
@@ -56,13 +66,72 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Job], list[str]]:
             found = [Job(Path(p), Path(Path(p).stem)) for p in matches if Path(p).is_file()]
             if not found:
                 errors.append(f"{item}: no files match")
+        elif item == "-":
+            found = [Job(read_stdin(), Path("stdin"), "-")]
         else:
-            found = [Job(path, Path(path.stem))]
+            problem = _not_regular(path)
+            found = [] if problem else [Job(path, Path(path.stem))]
+            errors += [f"{item}: {problem}"] if problem else []
         for job in found:
-            if job.path.resolve() not in seen:
-                seen.add(job.path.resolve())
+            key = os.path.realpath(job.path)  # never raises, even on a symlink loop
+            if key not in seen:
+                seen.add(key)
                 jobs.append(job)
     return jobs, errors
+
+
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (a FIFO would block, a symlink loop
+    raises), or None; a missing file is left for the reader to report."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return error.strerror or str(error)
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def read_stdin() -> Path:
+    """Copy standard input (``-`` on the command line) to a temporary file, which
+    is removed when the process exits."""
+    handle = tempfile.NamedTemporaryFile(prefix="asr-stdin-", delete=False)
+    with handle:
+        shutil.copyfileobj(sys.stdin.buffer, handle)
+    _TEMPORARY.append(handle.name)
+    return Path(handle.name)
+
+
+_TEMPORARY: list[str] = []  # stdin copies, removed at exit
+
+
+@atexit.register
+def _remove_temporary() -> None:
+    for name in _TEMPORARY:
+        Path(name).unlink(missing_ok=True)
+
+
+def check_plan(jobs: list[Job], formats: list[str], output_dir: Path | None) -> list[str]:
+    """Problems to report before any work: output names two inputs share, subtitles
+    of several files on one stream, an output folder that cannot be written."""
+    if output_dir is None:
+        several = len(jobs) > 1
+        if several and set(formats) & SUBTITLE_FORMATS:
+            return [f"several inputs as {formats[0]} on stdout would not be one valid "
+                    "subtitle file; use --output-dir"]  # fmt: skip
+        return []
+    owners: dict[Path, Job] = {}
+    problems = []
+    for job in jobs:
+        if job.name in owners:
+            problems.append(f"{owners[job.name]} and {job} would both write "
+                            f"{job.name}.<format> in {output_dir}; rename one")  # fmt: skip
+        owners.setdefault(job.name, job)
+    try:
+        check_writable(output_dir)
+    except OSError as error:
+        problems.append(str(error))
+    return problems
 
 
 def transcribe_files(
@@ -88,8 +157,11 @@ def transcribe_files(
         0 when every file was transcribed, 1 otherwise.
     """
     jobs, errors = collect_inputs(inputs)
-    for line in errors:
+    problems = check_plan(jobs, formats, output_dir)
+    for line in errors + problems:
         print(f"error: {line}", file=sys.stderr)
+    if problems:
+        return 2
     durations = [audio_duration(job.path) for job in jobs]
     by_time = bool(jobs) and all(d is not None for d in durations)
     bar = tqdm(
@@ -97,56 +169,62 @@ def transcribe_files(
         unit="s" if by_time else "file", desc="transcribing", file=sys.stderr,
         disable=None, dynamic_ncols=True,
     )  # fmt: skip
-    failed, audio_s, started = len(errors), 0.0, time.perf_counter()
+    failed, audio_s, busy_s, started = len(errors), 0.0, 0.0, time.perf_counter()
     for job, duration in zip(jobs, durations, strict=True):
+        began = time.perf_counter()
         try:
             segments = list(
                 model.transcribe_segments(job.path, decoder=decoder, words=words)
             )
-            _emit(job, segments, formats, output_dir, len(jobs) > 1, words)
+            _emit(job, segments, formats, output_dir, len(jobs) > 1)
             audio_s += duration if duration is not None else _last_end(segments)
+            busy_s += time.perf_counter() - began  # RTF counts files that worked
         except (AudioError, OSError, RuntimeError) as error:
-            tqdm.write(f"error: {_describe(job.path, error)}", file=sys.stderr)
+            tqdm.write(f"error: {_describe(job, error)}", file=sys.stderr)
             failed += 1
         bar.update(round(duration, 1) if by_time else 1)
     bar.close()
-    elapsed = time.perf_counter() - started
-    total = len(jobs) + len(errors)
-    print(
-        f"{total} files, {failed} failed, {audio_s / 3600:.2f} h of audio in "
-        f"{elapsed:.1f} s (RTF {elapsed / max(audio_s, 1e-9):.3f})",
-        file=sys.stderr,
-    )
+    print(summary(len(jobs) + len(errors), failed, audio_s, busy_s,
+                  time.perf_counter() - started), file=sys.stderr)  # fmt: skip
     return 1 if failed else 0
 
 
-def _emit(job: Job, segments, formats, output_dir: Path | None, several: bool, words: bool):
+def summary(files: int, failed: int, audio_s: float, busy_s: float, wall_s: float) -> str:
+    """``N files, M failed, 12.3 s of audio in 1.2 s (RTF 0.098)``: seconds below an
+    hour of audio, hours above; the real-time factor over the files that worked."""
+    audio = f"{audio_s:.1f} s" if audio_s < 3600 else f"{audio_s / 3600:.2f} h"
+    rtf = f"RTF {busy_s / audio_s:.3f}" if audio_s > 0 else "RTF n/a"
+    return f"{files} files, {failed} failed, {audio} of audio in {wall_s:.1f} s ({rtf})"
+
+
+def _emit(job: Job, segments, formats, output_dir: Path | None, several: bool):
+    """Print one format on stdout (several files: ``path<TAB>text`` lines for txt,
+    one JSON object a line for json, ``==> path <==`` headers for tsv), or write
+    every format under ``output_dir``."""
     if output_dir is None:
-        fmt = formats[0]
-        if fmt == "txt" and words:
-            header = f"# {job.path}\n" if several else ""
-            lines = [f"{w.start:.2f}\t{w.end:.2f}\t{w.confidence:.3f}\t{w.word}"
-                     for s in segments for w in s.words]  # fmt: skip
-            print(header + "\n".join(lines), flush=True)
+        fmt, timed = formats[0], any(s.words for s in segments)
+        if fmt == "txt" and timed:
+            header = f"# {job}\n" if several else ""
+            print(header + render(segments, "txt").rstrip("\n"), flush=True)
         elif fmt == "txt":
             text = render(segments, "txt").strip()
-            print(f"{job.path}\t{text}" if several else text, flush=True)
-        elif fmt == "json" and several:
-            print(json.dumps(json.loads(render(segments, "json", str(job.path)))), flush=True)
+            print(f"{job}\t{text}" if several else text, flush=True)
+        elif fmt == "json" and several:  # JSON Lines
+            print(json.dumps(json.loads(render(segments, "json", str(job)))), flush=True)
         else:
-            header = f"==> {job.path} <==\n" if several else ""
-            print(header + render(segments, fmt, str(job.path)), end="", flush=True)
+            header = f"==> {job} <==\n" if several else ""
+            print(header + render(segments, fmt, str(job)), end="", flush=True)
         return
     for fmt in formats:
         target = output_dir / job.name.with_name(f"{job.name.name}.{fmt}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(segments, fmt, str(job.path)), encoding="utf-8")
+        target.write_text(render(segments, fmt, str(job)), encoding="utf-8")
 
 
 def _last_end(segments) -> float:
     return segments[-1].end if segments else 0.0
 
 
-def _describe(path: Path, error: Exception) -> str:
-    message = str(error)
-    return message if str(path) in message else f"{path}: {message}"
+def _describe(job: Job, error: Exception) -> str:
+    message = str(error).replace(str(job.path), str(job))
+    return message if str(job) in message else f"{job}: {message}"

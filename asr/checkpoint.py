@@ -26,10 +26,17 @@ import numpy as np
 import torch
 
 from .audio import FrontendConfig
-from .model import ModelConfig
+from .model import RNN_TYPES, Encoder, ModelConfig
+from .text import BLANK, BLANK_TOKEN
 
 FORMAT_VERSION = 1  # bump when the layout of the dict above changes
 REQUIRED_KEYS = ("format_version", "model_config", "frontend_config", "vocab", "model")
+LIMITS = {  # (low, high) of each whole-number config value a checkpoint may hold
+    "n_features": (1, 4096), "vocab_size": (2, 65_536), "conv_channels": (1, 4096),
+    "time_strides": (1, 16), "hidden_size": (1, 16_384), "num_layers": (1, 64),
+    "sample_rate": (1000, 1_000_000), "n_fft": (16, 65_536), "hop_length": (1, 65_536),
+    "n_mels": (1, 1024), "n_mfcc": (1, 1024), "deltas": (0, 2),
+}  # fmt: skip
 
 
 class CheckpointError(ValueError):
@@ -120,11 +127,74 @@ def model_state(encoder, frontend_config: FrontendConfig, vocab: list[str]) -> d
     }
 
 
-def configs_from_state(state: dict) -> tuple[ModelConfig, FrontendConfig]:
-    return (
-        config_from_dict(ModelConfig, state["model_config"]),
-        config_from_dict(FrontendConfig, state["frontend_config"]),
-    )
+def configs_from_state(state: dict, path=None) -> tuple[ModelConfig, FrontendConfig]:
+    """The model and frontend configs of a checkpoint, checked before any model is
+    built: every value of the right type and within LIMITS, a vocabulary that fits
+    the output layer, and weights whose shapes match what the config builds.
+
+    Raises:
+        CheckpointError: naming ``path`` and the bad value.
+    """
+    try:
+        model = _checked_config(ModelConfig, state["model_config"])
+        frontend = _checked_config(FrontendConfig, state["frontend_config"])
+        _check_vocab(state["vocab"], model)
+        if model.n_features != frontend.n_features or frontend.n_mfcc > frontend.n_mels:
+            raise ValueError("model and frontend configs disagree on the features")
+        if model.rnn_type not in RNN_TYPES:
+            raise ValueError(f"rnn_type {model.rnn_type!r} is not one of {sorted(RNN_TYPES)}")
+        _check_shapes(model, state["model"])
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{path or 'checkpoint'}: bad config ({error})") from None
+    return model, frontend
+
+
+def _checked_config(cls, values):
+    """``config_from_dict`` after checking each value's type and range."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{cls.__name__} is not a dict")
+    kinds = {"int": int, "float": (int, float), "str": str, "bool": bool}
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        items = value if f.type.startswith("tuple") else [value]
+        kind = kinds.get(f.type, int)
+        if f.type.startswith("tuple") and not (isinstance(value, (list, tuple)) and value):
+            raise ValueError(f"{f.name} = {value!r:.40} is not a list of numbers")
+        for item in items:
+            if (isinstance(item, bool) and kind is not bool) or not isinstance(item, kind):
+                raise ValueError(f"{f.name} = {value!r:.40} is not of type {f.type}")
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"{f.name} = {value!r:.40} is not finite")
+            low, high = LIMITS.get(f.name, (-math.inf, math.inf))
+            if isinstance(item, (int, float)) and not low <= item <= high:
+                raise ValueError(f"{f.name} = {item} is outside [{low}, {high}]")
+    return config_from_dict(cls, values)
+
+
+def _check_vocab(vocab, model: ModelConfig) -> None:
+    if not (isinstance(vocab, list) and all(isinstance(t, str) for t in vocab)):
+        raise ValueError("vocab is not a list of strings")
+    if len(vocab) != model.vocab_size or len(set(vocab)) != len(vocab):
+        raise ValueError(f"vocab has {len(vocab)} labels ({len(set(vocab))} distinct), "
+                         f"the model {model.vocab_size} outputs")  # fmt: skip
+    if vocab[BLANK] != BLANK_TOKEN:
+        raise ValueError(f"vocab[{BLANK}] is {vocab[BLANK]!r:.20}, not {BLANK_TOKEN!r}")
+
+
+def _check_shapes(model: ModelConfig, weights) -> None:
+    """Build the encoder on the meta device (no memory) and compare shapes."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in Encoder(model).state_dict().items()}
+    if not isinstance(weights, dict):
+        raise ValueError("the weights are not a state dict")
+    got = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    if got != expected:
+        wrong = sorted(set(got) ^ set(expected)) or [
+            k for k in expected if got[k] != expected[k]
+        ]
+        raise ValueError(f"weights do not match the config (first: {wrong[0]})")
 
 
 def plain_data(value):

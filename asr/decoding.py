@@ -5,8 +5,10 @@ boosting."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -19,6 +21,7 @@ from flashlight.lib.text.dictionary import create_word_dict as _create_word_dict
 from flashlight.lib.text.dictionary import load_words as _load_words
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
+from .options import bounded_int, finite_float, non_negative_float
 from .text import BLANK, CharTokenizer, normalize_text
 
 
@@ -56,6 +59,11 @@ def greedy_decode(
 # --- beam search with a word n-gram LM (flashlight-text's decoder, via torchaudio) ---
 
 SILENCE = "|"  # flashlight's word-boundary token; our vocabulary's space plays that part
+MAX_HOTWORDS = 100  # hotword phrases per decoder
+MAX_HOTWORD_CHARS = 100  # characters per phrase: flashlight's lexicon trie crashes
+#                          (signal 11) on a word of ~100,000 characters
+MAX_HOTWORD_BONUS = 100.0  # |bonus| per word, in beam-score (natural log) units
+MAX_BEAM_SIZE = 10_000  # hypotheses kept; far beyond any useful beam
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,50 @@ class DecodeConfig:
     lm_weight: float = 1.0  # scale of the LM log10 probabilities in the beam score
     word_score: float = 0.0  # added per word: > 0 favours more, shorter words
     hotwords: tuple[tuple[str, float], ...] = ()  # (word or phrase, bonus per word)
+
+    def __post_init__(self):
+        """Refuse values that would crash or stall the native decoder."""
+        _check_number("beam_size", self.beam_size, 1, MAX_BEAM_SIZE, whole=True)
+        if self.beam_size_token is not None:
+            _check_number("beam_size_token", self.beam_size_token, 1, MAX_BEAM_SIZE, True)
+        _check_number("beam_threshold", self.beam_threshold, low=0.0)
+        _check_number("lm_weight", self.lm_weight)
+        _check_number("word_score", self.word_score)
+        check_hotwords(self.hotwords)
+
+
+def _check_number(name: str, value, low=-math.inf, high=math.inf, whole=False) -> None:
+    kinds = int if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{name} must be {kind}, not {value!r:.40}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, not {value}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, not {value}")
+
+
+def check_hotwords(hotwords) -> None:
+    """Refuse hotwords the decoder cannot take: more than MAX_HOTWORDS phrases, a
+    phrase longer than MAX_HOTWORD_CHARS characters, a bonus that is not a finite
+    number within MAX_HOTWORD_BONUS.
+
+    Raises:
+        ValueError: one line saying which hotword and why.
+    """
+    if not isinstance(hotwords, (tuple, list)):
+        raise ValueError(f"hotwords must be (phrase, bonus) pairs, not {hotwords!r:.40}")
+    if len(hotwords) > MAX_HOTWORDS:
+        raise ValueError(f"{len(hotwords)} hotwords; at most {MAX_HOTWORDS} are allowed")
+    for item in hotwords:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+            raise ValueError(f"hotword {item!r:.40} is not a (phrase, bonus) pair")
+        phrase, bonus = item
+        if len(phrase) > MAX_HOTWORD_CHARS:
+            raise ValueError(f"hotword {phrase[:20]!r}... has {len(phrase)} characters; "
+                             f"at most {MAX_HOTWORD_CHARS} are allowed")  # fmt: skip
+        bound = MAX_HOTWORD_BONUS
+        _check_number(f"hotword {phrase!r}: bonus", bonus, -bound, bound)
 
 
 class BeamSearchDecoder:
@@ -235,10 +287,12 @@ def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
     list of them: ``"Zorblax:5,new york"``. Weights default to HOTWORD_WEIGHT.
 
     Raises:
-        ValueError: a weight that is not a number, or no hotword at all.
+        ValueError: a weight that is not a finite number, no hotword at all, or
+            too many or too long hotwords (``check_hotwords``).
     """
-    path = Path(spec)
-    items = path.read_text(encoding="utf-8").splitlines() if path.is_file() else spec.split(",")
+    path = Path(spec) if len(spec) < 4096 and "\0" not in spec else None  # else not a path
+    is_file = path is not None and path.is_file()
+    items = path.read_text(encoding="utf-8").splitlines() if is_file else spec.split(",")
     hotwords = []
     for item in items:
         phrase, _, weight = item.strip().partition(":")
@@ -247,10 +301,25 @@ def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
         try:
             hotwords.append((phrase.strip(), float(weight) if weight else HOTWORD_WEIGHT))
         except ValueError:
-            raise ValueError(f"hotword {item.strip()!r}: weight is not a number") from None
+            raise ValueError(f"hotword {item.strip()[:40]!r}: weight is not a number") from None
     if not hotwords:
-        raise ValueError(f"no hotwords in {spec!r}")
+        raise ValueError(f"no hotwords in {spec[:40]!r}")
+    check_hotwords(hotwords)
     return tuple(hotwords)
+
+
+def beam_size_arg(value: str) -> int:
+    """argparse type: a beam size, 1 to MAX_BEAM_SIZE."""
+    return bounded_int(value, 1, MAX_BEAM_SIZE)
+
+
+def hotwords_arg(value: str) -> str:
+    """argparse type: a --hotwords value ``parse_hotwords`` accepts, kept as given."""
+    try:
+        parse_hotwords(value)
+    except (ValueError, OSError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
 
 
 def add_decoder_arguments(parser, lm_required: bool = False) -> None:
@@ -258,18 +327,19 @@ def add_decoder_arguments(parser, lm_required: bool = False) -> None:
     group = parser.add_argument_group("beam search (greedy decoding when none is given)")
     group.add_argument("--lm", type=Path, required=lm_required, default=None,
                        help="word n-gram LM (ARPA, .gz ok) for beam search")  # fmt: skip
-    group.add_argument("--beam", dest="beam_size", type=int, default=None,
+    group.add_argument("--beam", dest="beam_size", type=beam_size_arg, default=None,
                        help=f"beam size (default {DecodeConfig.beam_size})")  # fmt: skip
-    group.add_argument("--lm-weight", type=float, default=None,
+    group.add_argument("--lm-weight", type=finite_float, default=None,
                        help=f"LM weight (default {DecodeConfig.lm_weight})")  # fmt: skip
-    group.add_argument("--word-score", type=float, default=None,
+    group.add_argument("--word-score", type=finite_float, default=None,
                        help=f"score added per word (default {DecodeConfig.word_score})")  # fmt: skip
-    group.add_argument("--beam-threshold", type=float, default=None,
+    group.add_argument("--beam-threshold", type=non_negative_float, default=None,
                        help=f"score margin kept in the beam (default {DecodeConfig.beam_threshold})")  # fmt: skip
     group.add_argument(
-        "--hotwords", default=None,
+        "--hotwords", default=None, type=hotwords_arg,
         help="words or phrases to favour: 'name:5,new york' or a file of "
-        f"'phrase[:weight]' lines (default weight {HOTWORD_WEIGHT}); needs an LM",
+        f"'phrase[:weight]' lines (default weight {HOTWORD_WEIGHT}; at most "
+        f"{MAX_HOTWORDS} of {MAX_HOTWORD_CHARS} characters); needs an LM",
     )  # fmt: skip
     group.add_argument("--decoder-config", type=Path, default=None,
                        help="JSON written by `asr tune-decoder`; flags given here win")  # fmt: skip
@@ -277,13 +347,36 @@ def add_decoder_arguments(parser, lm_required: bool = False) -> None:
 
 def read_decoder_config(path: Path) -> dict:
     """Settings from a ``tune-decoder`` JSON file, without its notes; a relative
-    ``lm`` is found beside the file when it is there."""
-    settings = json.loads(Path(path).read_text())
+    ``lm`` is found beside the file when it is there.
+
+    Raises:
+        ValueError: unreadable or malformed JSON, or a setting of the wrong type or
+            range; the message names the file.
+    """
+    try:
+        settings = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable JSON decoder config ({error})") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: expected a JSON object of decoder settings")
     for note in TUNING_NOTES:  # what tune-decoder records beside the settings
         settings.pop(note, None)
-    if settings.get("lm") and not Path(settings["lm"]).is_absolute():
-        beside = Path(path).parent / settings["lm"]
-        settings["lm"] = str(beside) if beside.is_file() else settings["lm"]
+    lm = settings.pop("lm", None)
+    if lm is not None and not (isinstance(lm, str) and lm):
+        raise ValueError(f"{path}: lm must be the path of an ARPA file, not {lm!r:.40}")
+    unknown = set(settings) - set(DecodeConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{path}: unknown decoder settings {sorted(unknown)}")
+    if isinstance(settings.get("hotwords"), list):  # JSON has no tuples
+        settings["hotwords"] = tuple(tuple(h) if isinstance(h, list) else h
+                                     for h in settings["hotwords"])  # fmt: skip
+    try:
+        DecodeConfig(**settings)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    if lm:
+        beside = Path(path).parent / lm
+        settings["lm"] = str(beside) if beside.is_file() and not Path(lm).is_absolute() else lm
     return settings
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from . import options
 from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
 from .data import AudioDataset, collate, read_manifest
@@ -118,10 +119,12 @@ def build_parser(
         "(default: $ASR_MODEL, else the shipped default model)",
     )  # fmt: skip
     parser.add_argument(
-        "--device", default="cpu", help="torch device: cpu, cuda, cuda:1"
+        "--device", default="cpu", type=options.device,
+        help="torch device: cpu, cuda, cuda:1",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=32, help="utterances per batch"
+        "--batch-size", type=options.positive_int, default=32,
+        help="utterances per batch",
     )
     parser.add_argument(
         "--output", type=Path, default=None,

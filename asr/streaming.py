@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, to_float
+from .audio import SAMPLE_RATE, check_rate, to_float
 from .blocks import StreamResampler
 from .vad import SpeechSegment, VadConfig, VadSegmenter
 
@@ -83,7 +83,7 @@ class StreamingRecognizer:
             The events this chunk caused, in order: ``Final`` for each segment it
             closed, then possibly one ``Partial`` for the segment still open.
         """
-        samples = to_float(chunk)
+        samples, sample_rate = to_float(chunk), check_rate(sample_rate)
         self.decoded_last_call = 0
         events: list[Event] = []
         if self.resampler is None or self.resampler.source_rate != sample_rate:

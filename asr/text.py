@@ -18,6 +18,8 @@ _GROUPED = re.compile(r"\b(\d{1,3}(?:,\d{3})+)\b")  # 1,000,000
 _NUMBER = re.compile(r"\d+")
 _SYMBOLS = {"%": " percent ", "&": " and ", "+": " plus ", "@": " at ", "$": " dollars "}
 _NOT_IN_VOCAB = re.compile(r"[^a-z' ]+")
+MAX_NUMBER_DIGITS = 30  # longer digit strings are read digit by digit (num2words
+#                         would spell 10^4000 in kilobytes, and Python refuses more)
 
 
 def normalize_text(text: str) -> str:
@@ -33,9 +35,9 @@ def normalize_text(text: str) -> str:
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.replace("\u2019", "'").replace("\u2018", "'")
     text = _GROUPED.sub(lambda m: m.group(1).replace(",", ""), text)
-    text = _ORDINAL.sub(lambda m: " " + num2words(int(m.group(1)), to="ordinal"), text)
+    text = _ORDINAL.sub(lambda m: " " + _spell(m.group(1), "ordinal"), text)
     text = _DECIMAL.sub(_spell_decimal, text)
-    text = _NUMBER.sub(lambda m: " " + num2words(int(m.group(0))) + " ", text)
+    text = _NUMBER.sub(lambda m: " " + _spell(m.group(0)) + " ", text)
     for symbol, word in _SYMBOLS.items():
         text = text.replace(symbol, word)
     text = _NOT_IN_VOCAB.sub(" ", text.lower())
@@ -44,8 +46,15 @@ def normalize_text(text: str) -> str:
     return " ".join(text.split())
 
 
+def _spell(digits: str, to: str = "cardinal") -> str:
+    """A number in words; a very long one digit by digit."""
+    if len(digits) > MAX_NUMBER_DIGITS:
+        return " ".join(num2words(int(d)) for d in digits)
+    return num2words(int(digits), to=to)
+
+
 def _spell_decimal(match: re.Match) -> str:
-    whole = num2words(int(match.group(1)))
+    whole = _spell(match.group(1))
     digits = " ".join(num2words(int(d)) for d in match.group(2))
     return f" {whole} point {digits} "
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import options
 from .alignment import WordTiming, align_words
 from .audio import SAMPLE_RATE, Frontend, prepare_audio
 from .batch import transcribe_files
@@ -228,8 +230,12 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
         CheckpointError: the file is missing, truncated, unsafe or incompatible.
     """
     path = Path(path or os.environ.get("ASR_MODEL") or DEFAULT_MODEL)
+    if is_exported(path):  # a TorchScript file from `asr export`
+        from .export import load_exported  # export imports this module
+
+        return load_exported(path, device=device)
     state = load_checkpoint(path)
-    model_config, frontend_config = configs_from_state(state)
+    model_config, frontend_config = configs_from_state(state, path)
     encoder = Encoder(model_config)
     try:
         encoder.load_state_dict(state["model"])
@@ -240,6 +246,15 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
     sidecar = decoder_config_path(path)
     model.decoder_config = sidecar if sidecar.is_file() else None
     return model
+
+
+def is_exported(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive written by ``asr export``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.endswith("/extra/asr.json") for n in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -255,10 +270,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--model", type=Path, default=None,
         help="checkpoint to use (default: $ASR_MODEL, else the shipped default model)",
     )  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
+    parser.add_argument("--device", default="cpu", type=options.device,
+                        help="torch device: cpu, cuda, cuda:1")  # fmt: skip
     parser.add_argument(
         "--output-format", default="txt", type=_formats,
-        help=f"comma-separated formats out of {','.join(FORMATS)}; several need --output-dir",
+        help=f"comma-separated formats out of {','.join(FORMATS)} (any case); several "
+        "formats, and srt/vtt of several inputs, need --output-dir; json of several "
+        "inputs on stdout is JSON Lines",
     )  # fmt: skip
     parser.add_argument(
         "--output-dir", type=Path, default=None,
@@ -268,14 +286,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--word-timestamps", action="store_true",
         help="time every word: one 'start end confidence word' line per word in txt, "
-        "a words list per segment in json",
+        "a row per word in tsv, a words list per segment in json, cue timestamps in "
+        "vtt (srt cannot hold them)",
     )  # fmt: skip
     add_decoder_arguments(parser)
     return parser
 
 
 def _formats(value: str) -> list[str]:
-    formats = [f.strip() for f in value.split(",") if f.strip()]
+    formats = [f.strip().lower() for f in value.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise argparse.ArgumentTypeError(

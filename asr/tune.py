@@ -11,10 +11,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from . import options
 from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
 from .data import read_manifest
-from .decoding import BeamSearchDecoder, DecodeConfig
+from .decoding import BeamSearchDecoder, DecodeConfig, beam_size_arg
 from .metrics import error_counts
 from .transcribe import ASRModel, load_model, split_long_audio
 
@@ -89,17 +90,20 @@ def build_parser(
         help="checkpoint (default: $ASR_MODEL, else the shipped model)",
     )  # fmt: skip
     parser.add_argument(
-        "--beam-sizes", type=int, nargs="+", default=[DecodeConfig.beam_size]
+        "--beam-sizes", type=beam_size_arg, nargs="+", default=[DecodeConfig.beam_size]
     )
     parser.add_argument(
-        "--lm-weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0]
+        "--lm-weights", type=options.finite_float, nargs="+",
+        default=[0.0, 0.5, 1.0, 2.0],
     )
     parser.add_argument(
-        "--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0]
+        "--word-scores", type=options.finite_float, nargs="+",
+        default=[-1.0, 0.0, 1.0],
     )
     parser.add_argument("--output", type=Path, default=Path("decoder.json"),
                         help="where the best settings go")  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="torch device for the model")
+    parser.add_argument("--device", default="cpu", type=options.device,
+                        help="torch device for the model")  # fmt: skip
     return parser
 
 

@@ -10,7 +10,7 @@ from asr.cli import main
 from asr.output import Segment, to_srt
 
 SUMMARY = re.compile(
-    r"(\d+) files, (\d+) failed, [\d.]+ h of audio in [\d.]+ s \(RTF [\d.]+\)"
+    r"(\d+) files, (\d+) failed, [\d.]+ [sh] of audio in [\d.]+ s \(RTF (?:[\d.]+|n/a)\)"
 )
 
 

@@ -1,0 +1,84 @@
+"""Checks for command-line values, as argparse ``type=`` functions: a bad value is
+refused while the command line is parsed, with one line and exit status 2, before
+any model or file is loaded."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+
+
+def bounded_int(value: str, low: int = 1, high: int | None = None) -> int:
+    """A whole number in [low, high]."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r:.40} is not a whole number"
+        ) from None
+    if number < low or (high is not None and number > high):
+        within = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise argparse.ArgumentTypeError(f"must be {within}, not {number}")
+    return number
+
+
+def positive_int(value: str) -> int:
+    """A whole number >= 1."""
+    return bounded_int(value, 1)
+
+
+def finite_float(value: str) -> float:
+    """A finite number (no nan, inf or overflow such as 1e999)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r:.40} is not a number") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {value!r:.40}")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    """A finite number >= 0."""
+    number = finite_float(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    """A finite number > 0."""
+    number = finite_float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {value}")
+    return number
+
+
+def port(value: str) -> int:
+    """A TCP port number, 1 to 65535."""
+    return bounded_int(value, 1, 65535)
+
+
+def device(value: str) -> str:
+    """A torch device this machine has: cpu, cuda, cuda:N (N < the GPU count), mps."""
+    try:
+        parsed = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        raise argparse.ArgumentTypeError(
+            f"unknown device {value!r:.40}; use cpu, cuda or cuda:N"
+        ) from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise argparse.ArgumentTypeError(f"{value}: CUDA is not available here")
+        if parsed.index is not None and parsed.index >= count:
+            raise argparse.ArgumentTypeError(
+                f"{value}: this machine has {count} GPU(s)"
+            )
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{value}: MPS is not available here")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{value}: use cpu, cuda, cuda:N or mps")
+    return value

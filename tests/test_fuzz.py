@@ -1,0 +1,383 @@
+"""Fuzz the two doors a hostile user has: the demo's HTTP API (gradio_client on
+127.0.0.1, the demo in its own process so that a crash is seen, not suffered) and
+the ``asr transcribe`` command line (one driver process running many command lines
+in a row, restarted if one kills it). hypothesis draws the cases, derandomised so a
+run is repeatable; the counts are bounded, and so is each case's time.
+
+A case fails when the server or the driver dies or hangs, an exception escapes as a
+traceback or a bare "Error", a message is not one short line or shows a server
+temporary path, an invalid option is not refused with exit status 2, or a valid
+command does not succeed. The test tries every case, prints the tally, and then
+asserts that none failed, that the server still answers correctly and that its
+peak memory stayed within MAX_GROWTH_MB of its warm baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import DATA, DIGITS_MODEL, ROOT
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+gradio_client = pytest.importorskip("gradio_client")
+
+pytestmark = [
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(not DIGITS_MODEL.exists(), reason="needs data/models/digits.pt"),
+]
+
+API_CASES = 30  # requests drawn for the demo
+CLI_CASES = 30  # command lines drawn for asr transcribe
+CASE_TIMEOUT_S = 60  # one request or command line may take this long
+MAX_GROWTH_MB = 1024  # the server's peak memory may grow this much over its baseline
+BOMB_MINUTES = 30  # the decompression bomb: this long at 48 kHz stereo, ~330 kB
+
+
+def write_inputs(folder: Path) -> dict[str, Path]:
+    """Small crafted files: good speech and hostile ones."""
+    speech = DATA / "2_jackson_1.wav"
+    files = {"speech": folder / "speech.wav", "empty": folder / "empty.wav",
+             "random": folder / "random.wav", "text": folder / "notes.txt",
+             "truncated": folder / "truncated.wav", "bomb": folder / "bomb.flac"}  # fmt: skip
+    files["speech"].write_bytes(speech.read_bytes())
+    files["empty"].write_bytes(b"")
+    files["random"].write_bytes(np.random.default_rng(0).bytes(4096))
+    files["text"].write_text("not audio\n" * 50)
+    files["truncated"].write_bytes(speech.read_bytes()[: len(speech.read_bytes()) // 2])
+    with sf.SoundFile(files["bomb"], "w", 48000, 2, "PCM_16", format="FLAC") as out:
+        minute = np.zeros((48000 * 60, 2), np.int16)
+        for _ in range(BOMB_MINUTES):
+            out.write(minute)
+    return files
+
+
+# -- the demo's HTTP API -------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DemoServer:
+    """``python demo.py`` in a child process on 127.0.0.1."""
+
+    def __init__(self):
+        self.proc, self.url, self.client, self.restarts = None, "", None, 0
+
+    def start(self) -> None:
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, str(ROOT / "demo.py"), "--model", str(DIGITS_MODEL),
+               "--port", str(port), "--max-seconds", "600"]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # fmt: skip
+        self.url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                self.client = gradio_client.Client(self.url, verbose=False)
+                return
+            except Exception:
+                time.sleep(1)
+        raise RuntimeError(f"the demo did not start (exit {self.proc.poll()})")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def memory_mb(self, field: str) -> float:
+        """VmRSS (now) or VmHWM (peak) of the server process, in MB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        return math.nan
+
+    def ask(self, path, model, method, hotwords):
+        job = self.client.submit(gradio_client.handle_file(str(path)), model, method,
+                                 hotwords, api_name="/transcribe")  # fmt: skip
+        return job.result(timeout=CASE_TIMEOUT_S)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+HOSTILE_HOTWORDS = ["x" * 100_000, "x" * 60_000, ",".join(["seven"] * 5000),
+                    "9" * 5000, "1" * 40, "/etc/passwd", "\x00\x01", ":::", "seven:nan",
+                    "seven:1e999", "seven, nine", "数字, ünï", ""]  # fmt: skip
+MODEL = "digits.pt"  # the API names models; a server path is refused
+MODELS = [MODEL, MODEL, MODEL, str(DIGITS_MODEL), "/etc/passwd", "../../etc/passwd", ""]
+METHODS = ["LM beam search", "LM beam search", "greedy", "beam", ""]  # drawn often
+
+
+def api_cases():
+    hotwords = st.one_of(
+        st.sampled_from(HOSTILE_HOTWORDS),
+        st.sampled_from(HOSTILE_HOTWORDS),
+        st.text(max_size=40),
+        st.builds(lambda c, n: c * n, st.characters(), st.integers(1, 150_000)),
+    )
+    files = st.sampled_from(
+        ["speech", "speech", "empty", "random", "text", "truncated", "bomb"]
+    )
+    return st.tuples(files, st.sampled_from(MODELS), st.sampled_from(METHODS), hotwords)
+
+
+def judge_answer(answer, error) -> str | None:
+    """None for a result or a clean message, else why the case failed."""
+    if error is None:
+        text = answer[0]
+        return None if isinstance(text, str) else f"odd answer {answer!r:.200}"
+    if not isinstance(error, gradio_client.exceptions.AppError):
+        return f"no answer ({type(error).__name__}: {str(error)[:200]})"
+    message = str(error)
+    if not message or message.strip() in ("Error", "None"):
+        return "unhandled exception on the server (bare 'Error')"
+    if len(message) > 500 or "\n" in message.strip():
+        return f"message of {len(message)} characters"
+    if "/tmp" in message or "gradio" in message.lower():
+        return f"message shows a server path: {message[:200]}"
+    return None
+
+
+def run_api_fuzz(server: DemoServer, files: dict[str, Path]) -> list[dict]:
+    tally: list[dict] = []
+
+    @settings(max_examples=API_CASES, derandomize=True, deadline=None,
+              phases=[Phase.generate], database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(api_cases())
+    def one(case):
+        name, model, method, hotwords = case
+        if not server.alive():
+            server.start()
+            server.restarts += 1
+        answer, error, started = None, None, time.monotonic()
+        try:
+            answer = server.ask(files[name], model, method, hotwords)
+        except Exception as caught:  # judged below
+            error = caught
+        why = judge_answer(answer, error)
+        if why and not server.alive():
+            why = f"server died (exit {server.proc.poll()})"
+        tally.append({"case": [name, model, method, f"{hotwords[:20]!r} x{len(hotwords)}"],
+                      "seconds": round(time.monotonic() - started, 1), "failure": why})  # fmt: skip
+
+    one()
+    return tally
+
+
+# -- the command line ----------------------------------------------------------------
+
+DRIVER = r"""
+import contextlib, io, json, signal, sys, time, resource, traceback
+from asr.cli import main
+cases = json.load(open(sys.argv[1]))
+start, out = int(sys.argv[2]), open(sys.argv[3], "a")
+def alarm(*_):
+    raise TimeoutError("case timed out")
+signal.signal(signal.SIGALRM, alarm)
+for i in range(start, len(cases)):
+    out.write(json.dumps({"i": i, "started": True}) + "\n"); out.flush()
+    stdout, stderr, code, exc = io.StringIO(), io.StringIO(), None, None
+    sys.stdin = io.TextIOWrapper(io.BytesIO(open(cases[i]["stdin"], "rb").read()))
+    began = time.monotonic()
+    signal.alarm(int(sys.argv[4]))
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = main(cases[i]["argv"])
+    except SystemExit as e:
+        code = e.code
+    except BaseException:
+        exc = traceback.format_exc()[-2000:]
+    signal.alarm(0)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.write(json.dumps({"i": i, "code": code, "stdout": stdout.getvalue()[-4000:],
+        "stderr": stderr.getvalue()[-6000:], "exception": exc, "max_rss_mb": rss,
+        "seconds": time.monotonic() - began}) + "\n"); out.flush()
+"""
+
+# (flags, valid): valid flags must work, invalid ones must be refused with exit 2
+OPTIONS = [
+    ([], True), (["--beam", "5"], True), (["--lm-weight", "0.5"], True),
+    (["--hotwords", "seven:2"], True), (["--output-format", "JSON"], True),
+    (["--output-format", "tsv"], True), (["--word-timestamps"], True),
+    (["--device", "cpu"], True), (["--beam", "0"], False), (["--beam", "-3"], False),
+    (["--lm-weight", "nan"], False), (["--lm-weight", "inf"], False),
+    (["--beam-threshold", "-1"], False), (["--hotwords", "seven:nan"], False),
+    (["--hotwords", "seven:1e999"], False), (["--hotwords", "x" * 100_000], False),
+    (["--device", "mps"], False), (["--device", "bogus"], False),
+    (["--output-format", "pdf"], False), (["--decoder-config", "@bad-json"], False),
+    (["--decoder-config", "@ten-json"], False), (["--output-format", "srt"], None),
+]  # fmt: skip
+INPUTS = ["speech", "speech2", "random", "loop", "fifo", "missing", "dir", "stdin",
+          "clash"]  # fmt: skip
+BAD_INPUTS = {"random", "loop", "fifo", "missing", "dir"}
+
+
+def cli_inputs(folder: Path, files: dict[str, Path]) -> dict[str, str]:
+    """Input arguments by kind; "clash" shares the stem of "speech"."""
+    (folder / "loop").symlink_to(folder / "loop")
+    os.mkfifo(folder / "fifo.wav")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "speech.wav").write_bytes(files["speech"].read_bytes())
+    (folder / "speech2.wav").write_bytes((DATA / "4_theo_2.wav").read_bytes())
+    return {"speech": str(files["speech"]), "speech2": str(folder / "speech2.wav"),
+            "random": str(files["random"]), "loop": str(folder / "loop"),
+            "fifo": str(folder / "fifo.wav"), "missing": str(folder / "missing.wav"),
+            "dir": str(folder / "sub"), "stdin": "-",
+            "clash": str(folder / "sub" / "speech.wav")}  # fmt: skip
+
+
+def cli_cases():
+    return st.tuples(
+        st.lists(st.sampled_from(range(len(OPTIONS))), max_size=2, unique=True),
+        st.lists(st.sampled_from(INPUTS), min_size=1, max_size=3, unique=True),
+        st.booleans(),  # --output-dir
+    )
+
+
+def expected(options: list[int], inputs: list[str], output_dir: bool) -> str:
+    """"refuse" (exit 2), "partial" (exit 1, good files done) or "ok" (exit 0)."""
+    flags = [OPTIONS[i] for i in options]
+    several = len(inputs) > 1 or "dir" in inputs
+    if any(valid is False for _, valid in flags):
+        return "refuse"
+    if any(valid is None for _, valid in flags) and several and not output_dir:
+        return "refuse"  # several subtitle files on one stream are not valid SRT
+    if output_dir and {"speech", "clash"} <= set(inputs):
+        return "refuse"  # two inputs would write the same output file
+    return "partial" if BAD_INPUTS & set(inputs) or "dir" in inputs else "ok"
+
+
+def judge_cli(result: dict | None, want: str) -> str | None:
+    if result is None:
+        return "driver died (crash)"
+    if result.get("exception"):
+        return "exception: " + result["exception"].strip().splitlines()[-1][:200]
+    err = result["stderr"]
+    if "Traceback" in err:
+        return "traceback on stderr"
+    if any(len(line) > 500 for line in err.splitlines()):
+        return "an error line of over 500 characters"
+    codes = {"refuse": 2, "partial": 1, "ok": 0}
+    if result["code"] != codes[want]:
+        return f"exit {result['code']}, expected {codes[want]} ({want}): {err[-300:]!r}"
+    return None
+
+
+def run_cli_fuzz(folder: Path, files: dict[str, Path]) -> list[dict]:
+    inputs = cli_inputs(folder, files)
+    (folder / "bad.json").write_text("{not json")
+    (folder / "ten.json").write_text(json.dumps({"beam_size": "ten"}))
+    drawn: list[tuple] = []
+
+    @settings(max_examples=CLI_CASES, derandomize=True, deadline=None,
+              phases=[Phase.generate], database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(cli_cases())
+    def draw(case):
+        drawn.append(case)
+
+    draw()
+    cases = []
+    for k, (options, names, output_dir) in enumerate(drawn):
+        argv = ["transcribe", "--model", str(DIGITS_MODEL)]
+        for i in options:
+            argv += [a.replace("@bad-json", str(folder / "bad.json"))
+                     .replace("@ten-json", str(folder / "ten.json")) for a in OPTIONS[i][0]]  # fmt: skip
+        if output_dir:
+            argv += ["--output-dir", str(folder / f"out{k}")]
+        argv += [inputs[n] for n in names]
+        cases.append({"argv": argv, "stdin": str(files["speech"]),
+                      "want": expected(options, names, output_dir)})  # fmt: skip
+    (folder / "cases.json").write_text(json.dumps(cases))
+    results = drive(folder, len(cases))
+    tally = []
+    for i, case in enumerate(cases):
+        why = judge_cli(results.get(i), case["want"])
+        shown = [a if len(a) < 60 else f"<{len(a)} chars>" for a in case["argv"][3:]]
+        tally.append({"case": shown, "failure": why,
+                      "max_rss_mb": (results.get(i) or {}).get("max_rss_mb")})  # fmt: skip
+    return tally
+
+
+def drive(folder: Path, count: int) -> dict[int, dict]:
+    """Run the cases in driver processes; a case that kills one is skipped."""
+    results_path, results, start = folder / "results.jsonl", {}, 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    while start < count:
+        cmd = [sys.executable, "-c", DRIVER, str(folder / "cases.json"), str(start),
+               str(results_path), str(CASE_TIMEOUT_S)]  # fmt: skip
+        try:
+            subprocess.run(cmd, env=env, timeout=CASE_TIMEOUT_S * (count - start) + 60,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pass
+        started = None
+        for line in results_path.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("started"):
+                started = row["i"]
+            else:
+                results[row["i"]] = row
+        if started is None or started in results:
+            break
+        start = started + 1  # the case that was running when the driver died
+    return results
+
+
+# -- the test ------------------------------------------------------------------------
+
+
+def test_fuzz_demo_api_and_cli(tmp_path):
+    files = write_inputs(tmp_path)
+    server = DemoServer()
+    server.start()
+    try:
+        server.ask(files["speech"], MODEL, "LM beam search", "seven")  # warm up
+        baseline = server.memory_mb("VmRSS")
+        api = run_api_fuzz(server, files)
+        if not server.alive():
+            server.start()
+            server.restarts += 1
+            baseline = server.memory_mb("VmRSS")
+        text = server.ask(files["speech"], MODEL, "greedy", "")[0]
+        peak = server.memory_mb("VmHWM")
+    finally:
+        server.stop()
+    cli = run_cli_fuzz(tmp_path / "cli", files) if (tmp_path / "cli").mkdir() is None else []
+    report = {
+        "api_cases": len(api), "api_failures": sum(bool(r["failure"]) for r in api),
+        "server_restarts": server.restarts,
+        "server_peak_growth_mb": round(peak - baseline),
+        "cli_cases": len(cli), "cli_failures": sum(bool(r["failure"]) for r in cli),
+        "cli_max_rss_mb": max((r["max_rss_mb"] or 0) for r in cli),
+        "failed": [r for r in api + cli if r["failure"]],
+    }  # fmt: skip
+    (tmp_path / "fuzz.json").write_text(json.dumps(report, indent=1))
+    print("\nfuzz:", json.dumps({k: v for k, v in report.items() if k != "failed"}))
+    for row in report["failed"]:
+        print("  FAILED", row["case"], "->", row["failure"])
+    assert text == "two"  # the server still answers, correctly
+    assert report["failed"] == [] and server.restarts == 0
+    assert peak - baseline < MAX_GROWTH_MB
+    assert report["cli_max_rss_mb"] < 2048
