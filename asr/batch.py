@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .audio import AudioError
-from .blocks import audio_duration
+from .blocks import audio_duration, truncation
 from .checkpoint import check_writable
 from .output import SUBTITLE_FORMATS, render
 
@@ -172,6 +172,8 @@ def transcribe_files(
     failed, audio_s, busy_s, started = len(errors), 0.0, 0.0, time.perf_counter()
     for job, duration in zip(jobs, durations, strict=True):
         began = time.perf_counter()
+        if problem := truncation(job.path):
+            tqdm.write(f"warning: {job}: {problem}", file=sys.stderr)
         try:
             segments = list(
                 model.transcribe_segments(job.path, decoder=decoder, words=words)
@@ -179,6 +181,8 @@ def transcribe_files(
             _emit(job, segments, formats, output_dir, len(jobs) > 1)
             audio_s += duration if duration is not None else _last_end(segments)
             busy_s += time.perf_counter() - began  # RTF counts files that worked
+        except BrokenPipeError:
+            raise  # stdout's reader has gone: no point going on (asr.cli exits quietly)
         except (AudioError, OSError, RuntimeError) as error:
             tqdm.write(f"error: {_describe(job, error)}", file=sys.stderr)
             failed += 1

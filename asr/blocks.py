@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +95,21 @@ def audio_duration(path: str | Path) -> float | None:
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         return None
     return info.frames / info.samplerate if info.samplerate else None
+
+
+def truncation(path: str | Path) -> str | None:
+    """Why a WAV file looks cut off (its header promises more samples than the file
+    holds; libsndfile reads what is there without a word), or None."""
+    try:
+        with wave.open(str(path)) as header:
+            promised, rate = header.getnframes(), header.getframerate()
+        held = sf.info(str(path)).frames
+    except (wave.Error, EOFError, OSError, sf.LibsndfileError, RuntimeError, ValueError):
+        return None  # not a PCM WAV: nothing to compare
+    if held >= promised or not rate:
+        return None
+    return (f"truncated: the header promises {promised / rate:.2f} s, the file holds "
+            f"{held / rate:.2f} s; transcribing what is there")  # fmt: skip
 
 
 def read_blocks(path: str | Path, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:

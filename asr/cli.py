@@ -4,6 +4,7 @@ parser and work live in the module that owns it."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import checkpoint, evaluate, export, lm, train, transcribe, tune
@@ -30,7 +31,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         module.build_parser(sub)
     args = parser.parse_args(argv)
-    return COMMANDS[args.command][0].run(args)
+    try:
+        return COMMANDS[args.command][0].run(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `asr transcribe ... | head -1`: the reader has gone
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python exits
+        return 141  # 128 + SIGPIPE, as a shell reports a process killed by it
 
 
 if __name__ == "__main__":

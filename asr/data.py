@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +19,21 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .audio import AudioError, load_audio
-from .text import CharTokenizer
+from .text import CharTokenizer, normalize_text
 
 log = logging.getLogger(__name__)
 
 
-def read_manifest(path: str | Path) -> list[dict]:
+def read_manifest(path: str | Path, training: bool = False) -> list[dict]:
     """Read a JSONL manifest, resolving relative audio paths against its folder.
 
+    Args:
+        path: the manifest.
+        training: also refuse an empty manifest and texts with no letter to learn.
+
     Raises:
-        ValueError: a line that is not JSON or lacks ``audio``/``text``/``duration``.
+        ValueError: a line that is not JSON, lacks ``audio``/``text``/``duration``
+            or has a negative or non-finite duration (the message names the line).
     """
     path = Path(path)
     entries = []
@@ -42,10 +48,20 @@ def read_manifest(path: str | Path) -> list[dict]:
                 entry["text"], entry["duration"] = str(entry["text"]), float(
                     entry["duration"]
                 )
+                _check_entry(entry, training)
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
                 raise ValueError(f"{path}:{number}: bad manifest line ({error})") from None
             entries.append(entry)
+    if training and not entries:
+        raise ValueError(f"{path}: the manifest has no entries")
     return entries
+
+
+def _check_entry(entry: dict, training: bool) -> None:
+    if not (math.isfinite(entry["duration"]) and entry["duration"] >= 0):
+        raise ValueError(f"duration {entry['duration']} is not a length in seconds")
+    if training and not any(c.isalpha() for c in normalize_text(entry["text"])):
+        raise ValueError(f"text {entry['text'][:40]!r} has no letter to learn")
 
 
 def write_manifest(path: str | Path, entries: list[dict], relative_to_manifest=True):

@@ -153,7 +153,14 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(report, indent=1, ensure_ascii=False))
-    return 0 if report["utterances"] else 1
+    if report["failed"]:  # a score over part of the set is no score of the set
+        print(f"error: {report['failed']} of {len(entries)} utterances could not be "
+              "read (listed above); the figures leave them out", file=sys.stderr)  # fmt: skip
+        return 1
+    if not report["utterances"]:
+        print(f"error: {args.manifest}: no utterances to score", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -88,6 +88,11 @@ class ScriptedASRModel(ASRModel):
     def __init__(self, module: torch.jit.ScriptModule, tokenizer: CharTokenizer, n_fft: int):
         self.module, self.tokenizer, self.n_fft = module.eval(), tokenizer, n_fft
         self.device = torch.device("cpu")
+        self.decoder_config = None  # no tuned beam settings travel with an export
+
+    @property
+    def frame_seconds(self) -> float:
+        raise RuntimeError("word timestamps need the checkpoint (.pt), not an export")
 
     def to(self, device: str | torch.device) -> ScriptedASRModel:
         self.device = torch.device(device)
@@ -193,17 +198,31 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def run(args: argparse.Namespace) -> int:
+    """Export; with --check-manifest the file is written beside ``--out`` first and
+    only renamed into place once the check passes, so a failed check leaves
+    nothing behind."""
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
     try:
         model = load_model(args.model)
-        export_torchscript(model, args.out, args.quantize)
+        entries = read_manifest(args.check_manifest) if args.check_manifest else None
+        if entries == []:
+            raise ValueError(f"{args.check_manifest}: no utterances to check")
+        export_torchscript(model, tmp if entries else args.out, args.quantize)
     except (CheckpointError, ValueError, OSError) as error:
+        tmp.unlink(missing_ok=True)
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out}")
-    if args.check_manifest is None:
+    if entries is None:
+        print(f"wrote {args.out}")
         return 0
-    entries = read_manifest(args.check_manifest)
-    scores = compare_models(model, load_exported(args.out), entries)
+    try:
+        return _check_export(model, tmp, args, entries)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_export(model, tmp: Path, args: argparse.Namespace, entries: list[dict]) -> int:
+    scores = compare_models(model, load_exported(tmp), entries)
     delta = 100 * scores["wer_delta"]
     print(
         f"float WER {100 * scores['reference_wer']:.2f} %, export WER "
@@ -211,7 +230,10 @@ def run(args: argparse.Namespace) -> int:
         f"transcripts {100 * scores['identical']:.1f} % of {len(entries)} utterances"
     )
     if delta > args.max_wer_delta:
-        print(f"error: WER worse by more than {args.max_wer_delta} points", file=sys.stderr)
+        print(f"error: WER worse by more than {args.max_wer_delta} points; "
+              f"{args.out} not written", file=sys.stderr)  # fmt: skip
         return 1
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
     return 0
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable, Sequence
@@ -343,4 +344,9 @@ def recipe_main(
     )
     for flag, keywords in options:
         parser.add_argument(flag, **keywords)
-    return prepare(**vars(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    try:
+        return prepare(**vars(args))
+    except urllib.error.URLError as error:  # no network, or the server is gone
+        hint = "; without network, pass --source" if "source" in vars(args) else ""
+        sys.exit(f"error: cannot download ({error.reason}){hint}")

@@ -119,7 +119,7 @@ class Trainer:
             vocab_size=len(CharTokenizer()),
         )
         self.encoder = Encoder(model_cfg).to(device)
-        self.entries = read_manifest(cfg.train_manifest)
+        self.entries = read_manifest(cfg.train_manifest, training=True)
         self.dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
         self.loader = self._make_loader()
         self.optimizer = torch.optim.AdamW(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -108,12 +109,10 @@ def build_parser(
 
 
 def _lm_reference(lm: Path, output: Path) -> str:
-    """The LM as the settings file names it: its bare name when it lies beside
-    the file (so a model folder can move, as data/models/ does in a clone),
-    else as given."""
-    if lm.resolve().parent == output.resolve().parent:
-        return lm.name
-    return str(lm)
+    """The LM as the settings file names it: relative to the file's folder (its
+    bare name when it lies beside it), so that the settings and the LM can move
+    together and work from any working directory."""
+    return os.path.relpath(lm.resolve(), output.resolve().parent)
 
 
 def run(args: argparse.Namespace) -> int:
