@@ -1,0 +1,417 @@
+"""Regression tests for issue 15 (hardening): one test (or a few) per item, each
+written so that it failed before the fix. The fuzz test of the demo's HTTP API and
+the command line is tests/test_fuzz.py; the input matrix is test_reliability.py."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tracemalloc
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import DATA, DIGITS_MODEL, ROOT
+
+import asr
+import demo
+from asr.checkpoint import load_checkpoint, save_checkpoint
+from asr.cli import main
+from asr.data import read_manifest
+from asr.decoding import DecodeConfig, parse_hotwords, read_decoder_config
+from asr.output import MAX_CUE_LINES, MAX_LINE_CHARS, Segment, render
+from asr.text import normalize_text
+
+pytestmark = pytest.mark.timeout(120)  # a FIFO or a huge allocation must not hang
+
+SPEECH = DATA / "2_jackson_1.wav"  # "two"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    if not DIGITS_MODEL.exists():
+        pytest.skip("needs data/models/digits.pt")
+    return asr.load_model(DIGITS_MODEL)
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert len(lines) == 1 and "Traceback" not in err and len(lines[0]) < 400, err
+    return lines[0]
+
+
+# 1. hotwords bounded everywhere; other unchecked values ----------------------------
+
+
+def test_hotwords_are_bounded_in_api_cli_and_demo(capsys):
+    huge = "x" * 100_000  # crashed flashlight's lexicon trie (signal 11)
+    with pytest.raises(ValueError, match="100000 characters; at most 100"):
+        DecodeConfig(hotwords=((huge, 3.0),))
+    with pytest.raises(ValueError, match="at most 100 are allowed"):
+        DecodeConfig(hotwords=tuple((f"w{i}", 1.0) for i in range(101)))
+    with pytest.raises(ValueError, match="at most 100"):
+        parse_hotwords(huge)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transcribe", str(SPEECH), "--hotwords", huge])
+    assert exit_info.value.code == 2
+    assert "at most 100" in one_error_line(capsys.readouterr().err)
+    with pytest.raises(demo.gr.Error, match="Hotwords: .*at most 100"):
+        demo.parse_hotwords(huge)
+    assert demo.parse_hotwords("Seven, nine") == ("seven", "nine")
+
+
+def test_long_numbers_normalise_digit_by_digit():
+    """A 5000-digit number raised ValueError (Python's int-to-str limit)."""
+    assert normalize_text("1" * 5000) == " ".join(["one"] * 5000)
+    assert normalize_text("call 42") == "call forty two"
+
+
+# 2. decompression bomb -------------------------------------------------------------
+
+
+def test_demo_refuses_a_decompression_bomb_before_decoding(tmp_path):
+    """30 min of 48 kHz stereo silence, ~330 kB of FLAC: refused from its header;
+    loading it whole took 3 GB."""
+    bomb = tmp_path / "bomb.flac"
+    with sf.SoundFile(bomb, "w", 48000, 2, "PCM_16", format="FLAC") as out:
+        minute = np.zeros((48000 * 60, 2), np.int16)
+        for _ in range(30):
+            out.write(minute)
+    tracemalloc.start()
+    try:
+        with pytest.raises(demo.gr.Error, match="lasts 1800 s; the limit is 600 s"):
+            demo.read_recording(str(bomb), 600)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6  # bytes: nothing was decoded
+    with pytest.raises(asr.AudioTooLong):
+        asr.load_audio(bomb, max_seconds=600)
+
+
+def test_a_header_that_lies_cannot_make_the_reader_decode_more(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, np.zeros(16000 * 5, np.int16), 16000)
+    assert len(asr.load_audio(path, max_seconds=5)) == 16000 * 5
+    with pytest.raises(asr.AudioTooLong):
+        asr.load_audio(path, max_seconds=4.5)
+
+
+# 4. symlink loops and FIFOs among the inputs ---------------------------------------
+
+
+def test_non_regular_inputs_get_one_line_and_the_rest_is_transcribed(
+    tmp_path, tiny_checkpoint, capsys
+):
+    (tmp_path / "loop.wav").symlink_to(tmp_path / "loop.wav")
+    os.mkfifo(tmp_path / "fifo.wav")  # probing it blocked the whole batch forever
+    good = str(SPEECH)
+    code = main(["transcribe", "--model", str(tiny_checkpoint), str(tmp_path / "loop.wav"),
+                 str(tmp_path / "fifo.wav"), good])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "not a regular file" in errors[1]
+    assert "symbolic links" in errors[0]
+    assert len(out.splitlines()) == 1  # the good file's transcript
+
+
+# 5. output names shared by two inputs ----------------------------------------------
+
+
+def test_output_name_clash_is_an_error_before_any_work(tmp_path, tiny_checkpoint, capsys):
+    for folder in ("d1", "d2"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(SPEECH, tmp_path / folder / "x.wav")
+    out = tmp_path / "out"
+    code = main(["transcribe", "--model", str(tiny_checkpoint), str(tmp_path / "d1/x.wav"),
+                 str(tmp_path / "d2/x.wav"), "--output-dir", str(out)])  # fmt: skip
+    assert code == 2
+    assert "would both write x.<format>" in one_error_line(capsys.readouterr().err)
+    assert not out.exists() or not any(out.iterdir())
+
+
+# 6. array layouts and types --------------------------------------------------------
+
+
+def test_channel_first_arrays_are_transcribed(digits):
+    wave = asr.load_audio(SPEECH)
+    stereo = np.stack([wave, wave])  # (C, N), torchaudio's layout; gave "" before
+    assert digits.transcribe(stereo) == "two"
+    assert digits.transcribe(torch.from_numpy(stereo)) == "two"
+    assert digits.transcribe(torch.tensor(wave, requires_grad=True)) == "two"
+    recognizer = asr.StreamingRecognizer(digits)
+    events = recognizer.accept(stereo, 16000) + recognizer.flush()
+    assert [e.text for e in events if isinstance(e, asr.Final)] == ["two"]
+
+
+@pytest.mark.parametrize(
+    ("audio", "rate", "error"),
+    [(b"RIFF" * 50_000, None, TypeError), (io.BytesIO(b"x"), None, TypeError),
+     (["a.wav", "b.wav"], None, TypeError), (np.zeros(1600), "16000", TypeError),
+     (np.zeros(1600), 16000.5, asr.AudioError), (np.zeros((100, 100)), 16000, asr.AudioError)],
+)  # fmt: skip
+def test_wrong_input_types_say_what_was_expected(tiny_checkpoint, audio, rate, error):
+    model = asr.load_model(tiny_checkpoint)
+    with pytest.raises(error) as caught:
+        model.transcribe(audio, rate)
+    message = str(caught.value)
+    assert len(message) < 300 and ("expected" in message or "whole number" in message)
+
+
+# 7. options checked at parse time --------------------------------------------------
+
+BAD_OPTIONS = [["--beam", "0"], ["--beam", "-3"], ["--lm-weight", "nan"],
+               ["--lm-weight", "inf"], ["--beam-threshold", "-1"],
+               ["--hotwords", "seven:nan"], ["--hotwords", "seven:1e999"],
+               ["--device", "mps"], ["--device", "bogus"]]  # fmt: skip
+if not torch.cuda.is_available():
+    BAD_OPTIONS.append(["--device", "cuda"])
+
+
+@pytest.mark.parametrize("flags", BAD_OPTIONS, ids=" ".join)
+def test_bad_options_are_refused_at_parse_time(flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transcribe", str(SPEECH), *flags])
+    assert exit_info.value.code == 2
+    one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("flags", [["--port", "99999"], ["--max-seconds", "-1"],
+                                   ["--concurrency-limit", "0"], ["--device", "mps"]])  # fmt: skip
+def test_demo_options_are_refused_at_parse_time(flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        demo.build_parser().parse_args(flags)
+    assert exit_info.value.code == 2
+
+
+def test_demo_says_when_its_port_is_busy():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert "cannot listen on 127.0.0.1" in demo.port_problem("127.0.0.1", port)
+
+
+# 8. decoder JSON -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"beam_size": "ten"}', '{"beam_size": 10.7}', '{"beam_size": true}',
+     '{"lm_weight": null}', "[1, 2]", '{"lm": 5}', "{not json", "",
+     '{"beam_size": 10, "colour": "red"}'],
+)  # fmt: skip
+def test_decoder_json_is_validated_with_the_file_named(tmp_path, content):
+    path = tmp_path / "decoder.json"
+    path.write_text(content)
+    with pytest.raises(ValueError) as caught:
+        read_decoder_config(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_tune_decoder_names_the_lm_relative_to_its_json(tmp_path, monkeypatch):
+    from asr.tune import _lm_reference
+
+    lm = DATA.parent.parent / "data" / "models" / "digits.arpa"
+    output = tmp_path / "tuned" / "decoder.json"
+    output.parent.mkdir()
+    monkeypatch.chdir(ROOT)  # the LM given relative to the working directory
+    reference = _lm_reference(lm.relative_to(ROOT), output)
+    output.write_text(json.dumps({"beam_size": 5, "lm": reference}))
+    monkeypatch.chdir(tmp_path)  # ... and read from elsewhere
+    assert Path(read_decoder_config(output)["lm"]).resolve() == lm.resolve()
+
+
+# 9. checkpoints with bad config values ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("hidden_size", "lots"), ("hidden_size", -5), ("num_layers", 10**9),
+     ("conv_channels", 0), ("time_strides", []), ("vocab_size", 5)],
+)  # fmt: skip
+def test_bad_checkpoint_config_is_refused_before_allocating(tiny_checkpoint, tmp_path,
+                                                            key, value):  # fmt: skip
+    state = load_checkpoint(tiny_checkpoint)
+    state["model_config"] = {**state["model_config"], key: value}
+    path = tmp_path / "bad.pt"
+    save_checkpoint(path, state)
+    with pytest.raises(asr.CheckpointError, match=f"{path}: bad config") as caught:
+        asr.load_model(path)
+    assert (key if key != "vocab_size" else "vocab") in str(caught.value)
+
+
+def test_short_vocab_is_refused(tiny_checkpoint, tmp_path):
+    state = load_checkpoint(tiny_checkpoint)
+    state["vocab"] = state["vocab"][:5]
+    save_checkpoint(tmp_path / "bad.pt", state)
+    with pytest.raises(asr.CheckpointError, match="vocab has 5 labels"):
+        asr.load_model(tmp_path / "bad.pt")
+
+
+# 10. evaluate, export, exported models ---------------------------------------------
+
+
+def test_evaluate_fails_when_entries_cannot_be_read(tmp_path, tiny_checkpoint, capsys):
+    manifest = tmp_path / "m.jsonl"
+    rows = [{"audio": str(SPEECH), "text": "two", "duration": 0.55},
+            {"audio": str(tmp_path / "gone.wav"), "text": "six", "duration": 1.0}]  # fmt: skip
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["evaluate", str(manifest), "--model", str(tiny_checkpoint)]) == 1
+    assert "1 of 2 utterances could not be read" in capsys.readouterr().err
+
+
+def test_export_check_failure_leaves_no_file(tmp_path, tiny_checkpoint, monkeypatch):
+    import asr.export
+
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"audio": str(SPEECH), "text": "two",
+                                    "duration": 0.55}) + "\n")  # fmt: skip
+    worse = {"reference_wer": 0.0, "candidate_wer": 1.0, "wer_delta": 1.0, "identical": 0}
+    monkeypatch.setattr(asr.export, "compare_models", lambda *a: worse)
+    out = tmp_path / "model.ts"
+    code = main(["export", "--model", str(tiny_checkpoint), "--out", str(out),
+                 "--check-manifest", str(manifest)])  # fmt: skip
+    assert code == 1 and list(tmp_path.glob("*.ts*")) + list(tmp_path.glob(".*")) == []
+
+
+def test_cli_loads_its_own_export(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "model.ts"
+    assert main(["export", "--model", str(tiny_checkpoint), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["transcribe", "--model", str(out), str(SPEECH)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+# 11. subtitle line limits ----------------------------------------------------------
+
+
+def test_subtitle_cues_have_bounded_lines():
+    """A 250-character segment became one 250-character subtitle line."""
+    text = " ".join(["gibberish"] * 25)
+    for fmt in ("srt", "vtt"):
+        document = render([Segment(0.0, 25.0, text)], fmt)
+        cues = [c for c in document.split("\n\n") if "-->" in c]
+        assert len(cues) == 4  # 7 lines of 4 words (39 characters), 2 a cue
+        for cue in cues:
+            lines = cue.strip().splitlines()[1 + (fmt == "srt") :]
+            assert 1 <= len(lines) <= MAX_CUE_LINES
+            assert all(len(line) <= MAX_LINE_CHARS for line in lines)
+        assert " ".join(" ".join(c.splitlines()[1 + (fmt == "srt") :]) for c in cues) == text
+
+
+# 12. pipes, stdin, truncated files, unwritable folders, demo messages ----------------
+
+
+def test_broken_pipe_exits_quietly(tiny_checkpoint):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    files = [str(p) for p in sorted(DATA.glob("*.wav"))] * 3
+    script = (f"{sys.executable} -m asr transcribe --model {tiny_checkpoint} "
+              f"{' '.join(files)} | head -c 1; echo \" ${{PIPESTATUS[0]}}\"")  # fmt: skip
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True,
+                          text=True, timeout=100)  # fmt: skip
+    assert done.stdout.split()[-1] == "141", done.stderr
+    assert "Traceback" not in done.stderr and "Broken pipe" not in done.stderr
+
+
+def test_dash_reads_stdin(tiny_checkpoint, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SPEECH.read_bytes())))
+    assert main(["transcribe", "--model", str(tiny_checkpoint), "-", str(SPEECH)]) == 0
+    assert capsys.readouterr().out.startswith("-\t")
+
+
+def test_truncated_wav_is_transcribed_with_a_warning(tmp_path, tiny_checkpoint, capsys):
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(SPEECH.read_bytes()[:4000])
+    assert main(["transcribe", "--model", str(tiny_checkpoint), str(cut)]) == 0
+    assert "truncated: the header promises 0.55 s" in capsys.readouterr().err
+
+
+def test_unwritable_output_dir_fails_before_any_work(tmp_path, tiny_checkpoint, capsys):
+    (tmp_path / "file").write_text("")
+    code = main(["transcribe", "--model", str(tiny_checkpoint), str(SPEECH),
+                 "--output-dir", str(tmp_path / "file" / "out")])  # fmt: skip
+    assert code == 2 and "not writable" in one_error_line(capsys.readouterr().err)
+
+
+def test_demo_shows_no_server_paths(tmp_path, tiny_checkpoint):
+    junk = tmp_path / "secret-folder" / "upload.wav"
+    junk.parent.mkdir()
+    junk.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(demo.gr.Error) as caught:
+        demo.read_recording(str(junk), 600)
+    assert "secret-folder" not in caught.value.message
+    cache = demo.ModelCache([str(tiny_checkpoint)])
+    assert cache.names == ["tiny.pt"] and cache.get("tiny.pt") is cache.get(None)
+    with pytest.raises(demo.gr.Error, match="Unknown model"):
+        cache.get("/etc/passwd")
+
+
+def test_demo_live_tab_survives_a_bad_chunk(tiny_checkpoint):
+    cache = demo.ModelCache([str(tiny_checkpoint)])
+    bad = (48000, np.full(4800, np.nan, np.float32))
+    session, partial, _, _ = demo.live_chunk(None, bad, None, cache, 600)
+    assert partial.startswith("(a chunk of audio could not be used")
+
+
+# 13. output formats ----------------------------------------------------------------
+
+
+def test_output_formats_case_words_and_several_files(tmp_path, tiny_checkpoint, capsys):
+    base = ["transcribe", "--model", str(tiny_checkpoint), str(SPEECH)]
+    assert main([*base, "--output-format", "JSON"]) == 0  # any case
+    assert json.loads(capsys.readouterr().out)["audio"] == str(SPEECH)
+    other = str(DATA / "4_theo_2.wav")
+    assert main([*base, other, "--output-format", "srt"]) == 2  # not one valid SRT
+    assert "--output-dir" in one_error_line(capsys.readouterr().err)
+    out = tmp_path / "out"
+    assert main([*base, "--word-timestamps", "--output-format", "tsv,vtt,txt",
+                 "--output-dir", str(out)]) == 0  # fmt: skip
+    assert (out / "2_jackson_1.tsv").read_text().startswith("start\tend\ttext\tconfidence")
+    capsys.readouterr()
+    assert main([*base[:3], str(tmp_path / "gone.wav")]) == 1  # every file failed
+    summary = capsys.readouterr().err.splitlines()[-1]
+    assert "1 failed, 0.0 s of audio" in summary and summary.endswith("(RTF n/a)")
+
+
+# 14. training data and preparation -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [({"text": "hello", "duration": -1.0}, "not a length"),
+     ({"text": "hello", "duration": float("nan")}, "not a length"),
+     ({"text": "!!! 。", "duration": 1.0}, "no letter")],
+)  # fmt: skip
+def test_manifest_refuses_bad_training_entries(tmp_path, row, message):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"audio": "a.wav", **row}) + "\n")
+    with pytest.raises(ValueError, match=f"{manifest}:1: .*{message}"):
+        read_manifest(manifest, training=True)
+
+
+def test_empty_training_manifest_says_so(tmp_path):
+    (tmp_path / "m.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match="no entries"):
+        read_manifest(tmp_path / "m.jsonl", training=True)
+
+
+def test_prepare_without_network_is_one_line(capsys):
+    from asr.prepare import recipe_main, source_option
+
+    def offline(source):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    with pytest.raises(SystemExit) as exit_info:
+        recipe_main("doc", offline, [source_option("a local copy")], [])
+    assert "cannot download" in str(exit_info.value.code)
+    assert "pass --source" in str(exit_info.value.code)
