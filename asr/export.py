@@ -89,6 +89,7 @@ class ScriptedASRModel(ASRModel):
         self.module, self.tokenizer, self.n_fft = module.eval(), tokenizer, n_fft
         self.device = torch.device("cpu")
         self.decoder_config = None  # no tuned beam settings travel with an export
+        self.min_confidence = 0.0  # as ASRModel
 
     @property
     def frame_seconds(self) -> float:

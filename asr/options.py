@@ -56,6 +56,14 @@ def positive_float(value: str) -> float:
     return number
 
 
+def unit_interval(value: str) -> float:
+    """A number from 0 to 1."""
+    number = finite_float(value)
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
+    return number
+
+
 def port(value: str) -> int:
     """A TCP port number, 1 to 65535."""
     return bounded_int(value, 1, 65535)

@@ -25,6 +25,7 @@ from .decoding import (
     add_decoder_arguments,
     decoder_from_args,
     greedy_decode,
+    speech_confidence,
 )
 from .model import Encoder
 from .output import FORMATS, Segment
@@ -49,6 +50,7 @@ class ASRModel:
         self.tokenizer = tokenizer
         self.device = torch.device("cpu")
         self.decoder_config: Path | None = None  # tuned beam settings shipped with it
+        self.min_confidence = 0.0  # segments below this speech_confidence get no text
 
     def to(self, device: str | torch.device) -> ASRModel:
         self.device = torch.device(device)
@@ -143,7 +145,7 @@ class ASRModel:
         """Segments for (start, end, samples) pieces, optionally with word times."""
         if not pieces:
             return []
-        if not words:
+        if not words and not self.min_confidence:
             texts = self.transcribe_batch([s for _, _, s in pieces], decoder=decoder)
             return [Segment(round(a, 3), round(b, 3), t)
                     for (a, b, _), t in zip(pieces, texts, strict=True)]  # fmt: skip
@@ -151,6 +153,8 @@ class ASRModel:
         for start, end, samples in pieces:
             log_probs, out_lens = self.posteriors([samples])
             text = (decoder or self.greedy)(log_probs, out_lens)[0]
+            if speech_confidence(log_probs, out_lens)[0] < self.min_confidence:
+                text = ""  # noise, music, a tone: no speech the model is sure of
             emissions = log_probs[0, : int(out_lens[0])].cpu()
             timed = tuple(
                 w._replace(start=round(w.start + start, 3), end=round(w.end + start, 3))
@@ -289,6 +293,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "a row per word in tsv, a words list per segment in json, cue timestamps in "
         "vtt (srt cannot hold them)",
     )  # fmt: skip
+    parser.add_argument(
+        "--min-confidence", type=options.unit_interval, default=0.0,
+        help="drop the text of segments whose mean best-label posterior is below this "
+        "(noise and tones; 0 keeps everything; see docs/reliability.md)",
+    )  # fmt: skip
     add_decoder_arguments(parser)
     return parser
 
@@ -326,6 +335,7 @@ def run(args: argparse.Namespace) -> int:
         if _wants_beam(args) and not (args.lm or args.decoder_config):
             args.decoder_config = model.decoder_config  # the LM shipped with the model
         decoder = decoder_from_args(args, model.tokenizer.vocab, DEFAULT_LM)
+        model.min_confidence = getattr(args, "min_confidence", 0.0)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

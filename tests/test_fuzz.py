@@ -153,7 +153,7 @@ def judge_answer(answer, error) -> str | None:
         return "unhandled exception on the server (bare 'Error')"
     if len(message) > 500 or "\n" in message.strip():
         return f"message of {len(message)} characters"
-    if "/tmp" in message or "gradio" in message.lower():
+    if "/tmp" in message or str(ROOT) in message or "gradio" in message.lower():
         return f"message shows a server path: {message[:200]}"
     return None
 

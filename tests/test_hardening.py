@@ -309,6 +309,23 @@ def test_subtitle_cues_have_bounded_lines():
         assert " ".join(" ".join(c.splitlines()[1 + (fmt == "srt") :]) for c in cues) == text
 
 
+def test_speech_confidence_worked_example():
+    from asr.decoding import speech_confidence
+
+    probs = torch.tensor([[[0.9, 0.1, 0.0], [0.2, 0.6, 0.2], [0.1, 0.1, 0.8]]])
+    scores = speech_confidence(probs.clamp(min=1e-9).log(), torch.tensor([3]))
+    assert scores == pytest.approx([0.7])  # frames 2 and 3: (0.6 + 0.8) / 2
+
+
+def test_min_confidence_drops_unsure_segments(tiny_checkpoint, capsys):
+    base = ["transcribe", "--model", str(tiny_checkpoint), str(SPEECH)]
+    assert main([*base, "--min-confidence", "1", "--output-format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["segments"] and document["text"] == ""  # a random model is unsure
+    with pytest.raises(SystemExit):
+        main([*base, "--min-confidence", "1.5"])
+
+
 # 12. pipes, stdin, truncated files, unwritable folders, demo messages ----------------
 
 
