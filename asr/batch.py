@@ -154,7 +154,8 @@ def transcribe_files(
         words: time every word; txt on stdout then prints a line per word.
 
     Returns:
-        0 when every file was transcribed, 1 otherwise.
+        0 when every file was transcribed, 1 when any failed, 2 when the run
+        could not start (``check_plan``).
     """
     jobs, errors = collect_inputs(inputs)
     problems = check_plan(jobs, formats, output_dir)

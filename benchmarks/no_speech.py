@@ -38,12 +38,18 @@ def scores(model, wave: np.ndarray) -> list[tuple[float, int]]:
 
 def noises(seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    n, t = NOISE_S * asr.SAMPLE_RATE, np.arange(NOISE_S * asr.SAMPLE_RATE) / asr.SAMPLE_RATE
+    n, t = (
+        NOISE_S * asr.SAMPLE_RATE,
+        np.arange(NOISE_S * asr.SAMPLE_RATE) / asr.SAMPLE_RATE,
+    )
     spectrum = np.fft.rfft(rng.standard_normal(n))
     pink = np.fft.irfft(spectrum / np.sqrt(np.arange(1, len(spectrum) + 1)), n)
-    shapes = {"pink": pink, "white": rng.standard_normal(n),
-              "tone 440 Hz": np.sin(2 * np.pi * 440 * t),
-              "sweep": np.sin(2 * np.pi * (100 + 20 * t) * t)}  # fmt: skip
+    shapes = {
+        "pink": pink,
+        "white": rng.standard_normal(n),
+        "tone 440 Hz": np.sin(2 * np.pi * 440 * t),
+        "sweep": np.sin(2 * np.pi * (100 + 20 * t) * t),
+    }
     return {k: (v / np.abs(v).max()).astype(np.float32) for k, v in shapes.items()}
 
 
@@ -53,19 +59,32 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, required=True, help="a dev manifest")
     args = parser.parse_args()
     model = asr.load_model(args.model)
-    speech = [s for e in read_manifest(args.manifest)
-              for s in scores(model, asr.load_audio(e["audio"]))]  # fmt: skip
-    noise = [s for level in LEVELS for x in noises().values()
-             for s in scores(model, level * x)]  # fmt: skip
+    speech = [
+        s
+        for e in read_manifest(args.manifest)
+        for s in scores(model, asr.load_audio(e["audio"]))
+    ]
+    noise = [
+        s
+        for level in LEVELS
+        for x in noises().values()
+        for s in scores(model, level * x)
+    ]
     sp, nz = np.array([c for c, _ in speech]), np.array([c for c, _ in noise])
-    print(f"speech: {len(sp)} segments, confidence min {sp.min():.3f}, "
-          f"median {np.median(sp):.3f}")
-    print(f"noise: {len(nz)} segments, {sum(n for _, n in noise)} characters, "
-          f"confidence max {nz.max():.3f}, median {np.median(nz):.3f}")
+    print(
+        f"speech: {len(sp)} segments, confidence min {sp.min():.3f}, "
+        f"median {np.median(sp):.3f}"
+    )
+    print(
+        f"noise: {len(nz)} segments, {sum(n for _, n in noise)} characters, "
+        f"confidence max {nz.max():.3f}, median {np.median(nz):.3f}"
+    )
     print("threshold  speech segments dropped  noise segments kept")
     for threshold in THRESHOLDS:
-        print(f"{threshold:>9}  {int((sp < threshold).sum()):>23}  "
-              f"{int((nz >= threshold).sum()):>19}")
+        print(
+            f"{threshold:>9}  {int((sp < threshold).sum()):>23}  "
+            f"{int((nz >= threshold).sum()):>19}"
+        )
 
 
 if __name__ == "__main__":

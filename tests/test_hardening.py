@@ -114,8 +114,16 @@ def test_non_regular_inputs_get_one_line_and_the_rest_is_transcribed(
     (tmp_path / "loop.wav").symlink_to(tmp_path / "loop.wav")
     os.mkfifo(tmp_path / "fifo.wav")  # probing it blocked the whole batch forever
     good = str(SPEECH)
-    code = main(["transcribe", "--model", str(tiny_checkpoint), str(tmp_path / "loop.wav"),
-                 str(tmp_path / "fifo.wav"), good])  # fmt: skip
+    code = main(
+        [
+            "transcribe",
+            "--model",
+            str(tiny_checkpoint),
+            str(tmp_path / "loop.wav"),
+            str(tmp_path / "fifo.wav"),
+            good,
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
@@ -127,13 +135,24 @@ def test_non_regular_inputs_get_one_line_and_the_rest_is_transcribed(
 # 5. output names shared by two inputs ----------------------------------------------
 
 
-def test_output_name_clash_is_an_error_before_any_work(tmp_path, tiny_checkpoint, capsys):
+def test_output_name_clash_is_an_error_before_any_work(
+    tmp_path, tiny_checkpoint, capsys
+):
     for folder in ("d1", "d2"):
         (tmp_path / folder).mkdir()
         shutil.copy(SPEECH, tmp_path / folder / "x.wav")
     out = tmp_path / "out"
-    code = main(["transcribe", "--model", str(tiny_checkpoint), str(tmp_path / "d1/x.wav"),
-                 str(tmp_path / "d2/x.wav"), "--output-dir", str(out)])  # fmt: skip
+    code = main(
+        [
+            "transcribe",
+            "--model",
+            str(tiny_checkpoint),
+            str(tmp_path / "d1/x.wav"),
+            str(tmp_path / "d2/x.wav"),
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert code == 2
     assert "would both write x.<format>" in one_error_line(capsys.readouterr().err)
     assert not out.exists() or not any(out.iterdir())
@@ -155,10 +174,15 @@ def test_channel_first_arrays_are_transcribed(digits):
 
 @pytest.mark.parametrize(
     ("audio", "rate", "error"),
-    [(b"RIFF" * 50_000, None, TypeError), (io.BytesIO(b"x"), None, TypeError),
-     (["a.wav", "b.wav"], None, TypeError), (np.zeros(1600), "16000", TypeError),
-     (np.zeros(1600), 16000.5, asr.AudioError), (np.zeros((100, 100)), 16000, asr.AudioError)],
-)  # fmt: skip
+    [
+        (b"RIFF" * 50_000, None, TypeError),
+        (io.BytesIO(b"x"), None, TypeError),
+        (["a.wav", "b.wav"], None, TypeError),
+        (np.zeros(1600), "16000", TypeError),
+        (np.zeros(1600), 16000.5, asr.AudioError),
+        (np.zeros((100, 100)), 16000, asr.AudioError),
+    ],
+)
 def test_wrong_input_types_say_what_was_expected(tiny_checkpoint, audio, rate, error):
     model = asr.load_model(tiny_checkpoint)
     with pytest.raises(error) as caught:
@@ -169,10 +193,17 @@ def test_wrong_input_types_say_what_was_expected(tiny_checkpoint, audio, rate, e
 
 # 7. options checked at parse time --------------------------------------------------
 
-BAD_OPTIONS = [["--beam", "0"], ["--beam", "-3"], ["--lm-weight", "nan"],
-               ["--lm-weight", "inf"], ["--beam-threshold", "-1"],
-               ["--hotwords", "seven:nan"], ["--hotwords", "seven:1e999"],
-               ["--device", "mps"], ["--device", "bogus"]]  # fmt: skip
+BAD_OPTIONS = [
+    ["--beam", "0"],
+    ["--beam", "-3"],
+    ["--lm-weight", "nan"],
+    ["--lm-weight", "inf"],
+    ["--beam-threshold", "-1"],
+    ["--hotwords", "seven:nan"],
+    ["--hotwords", "seven:1e999"],
+    ["--device", "mps"],
+    ["--device", "bogus"],
+]
 if not torch.cuda.is_available():
     BAD_OPTIONS.append(["--device", "cuda"])
 
@@ -185,8 +216,15 @@ def test_bad_options_are_refused_at_parse_time(flags, capsys):
     one_error_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("flags", [["--port", "99999"], ["--max-seconds", "-1"],
-                                   ["--concurrency-limit", "0"], ["--device", "mps"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--port", "99999"],
+        ["--max-seconds", "-1"],
+        ["--concurrency-limit", "0"],
+        ["--device", "mps"],
+    ],
+)
 def test_demo_options_are_refused_at_parse_time(flags, capsys):
     with pytest.raises(SystemExit) as exit_info:
         demo.build_parser().parse_args(flags)
@@ -206,10 +244,18 @@ def test_demo_says_when_its_port_is_busy():
 
 @pytest.mark.parametrize(
     "content",
-    ['{"beam_size": "ten"}', '{"beam_size": 10.7}', '{"beam_size": true}',
-     '{"lm_weight": null}', "[1, 2]", '{"lm": 5}', "{not json", "",
-     '{"beam_size": 10, "colour": "red"}'],
-)  # fmt: skip
+    [
+        '{"beam_size": "ten"}',
+        '{"beam_size": 10.7}',
+        '{"beam_size": true}',
+        '{"lm_weight": null}',
+        "[1, 2]",
+        '{"lm": 5}',
+        "{not json",
+        "",
+        '{"beam_size": 10, "colour": "red"}',
+    ],
+)
 def test_decoder_json_is_validated_with_the_file_named(tmp_path, content):
     path = tmp_path / "decoder.json"
     path.write_text(content)
@@ -236,11 +282,18 @@ def test_tune_decoder_names_the_lm_relative_to_its_json(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("hidden_size", "lots"), ("hidden_size", -5), ("num_layers", 10**9),
-     ("conv_channels", 0), ("time_strides", []), ("vocab_size", 5)],
-)  # fmt: skip
-def test_bad_checkpoint_config_is_refused_before_allocating(tiny_checkpoint, tmp_path,
-                                                            key, value):  # fmt: skip
+    [
+        ("hidden_size", "lots"),
+        ("hidden_size", -5),
+        ("num_layers", 10**9),
+        ("conv_channels", 0),
+        ("time_strides", []),
+        ("vocab_size", 5),
+    ],
+)
+def test_bad_checkpoint_config_is_refused_before_allocating(
+    tiny_checkpoint, tmp_path, key, value
+):
     state = load_checkpoint(tiny_checkpoint)
     state["model_config"] = {**state["model_config"], key: value}
     path = tmp_path / "bad.pt"
@@ -263,8 +316,10 @@ def test_short_vocab_is_refused(tiny_checkpoint, tmp_path):
 
 def test_evaluate_fails_when_entries_cannot_be_read(tmp_path, tiny_checkpoint, capsys):
     manifest = tmp_path / "m.jsonl"
-    rows = [{"audio": str(SPEECH), "text": "two", "duration": 0.55},
-            {"audio": str(tmp_path / "gone.wav"), "text": "six", "duration": 1.0}]  # fmt: skip
+    rows = [
+        {"audio": str(SPEECH), "text": "two", "duration": 0.55},
+        {"audio": str(tmp_path / "gone.wav"), "text": "six", "duration": 1.0},
+    ]
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["evaluate", str(manifest), "--model", str(tiny_checkpoint)]) == 1
     assert "1 of 2 utterances could not be read" in capsys.readouterr().err
@@ -274,13 +329,28 @@ def test_export_check_failure_leaves_no_file(tmp_path, tiny_checkpoint, monkeypa
     import asr.export
 
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(json.dumps({"audio": str(SPEECH), "text": "two",
-                                    "duration": 0.55}) + "\n")  # fmt: skip
-    worse = {"reference_wer": 0.0, "candidate_wer": 1.0, "wer_delta": 1.0, "identical": 0}
+    manifest.write_text(
+        json.dumps({"audio": str(SPEECH), "text": "two", "duration": 0.55}) + "\n"
+    )
+    worse = {
+        "reference_wer": 0.0,
+        "candidate_wer": 1.0,
+        "wer_delta": 1.0,
+        "identical": 0,
+    }
     monkeypatch.setattr(asr.export, "compare_models", lambda *a: worse)
     out = tmp_path / "model.ts"
-    code = main(["export", "--model", str(tiny_checkpoint), "--out", str(out),
-                 "--check-manifest", str(manifest)])  # fmt: skip
+    code = main(
+        [
+            "export",
+            "--model",
+            str(tiny_checkpoint),
+            "--out",
+            str(out),
+            "--check-manifest",
+            str(manifest),
+        ]
+    )
     assert code == 1 and list(tmp_path.glob("*.ts*")) + list(tmp_path.glob(".*")) == []
 
 
@@ -306,7 +376,10 @@ def test_subtitle_cues_have_bounded_lines():
             lines = cue.strip().splitlines()[1 + (fmt == "srt") :]
             assert 1 <= len(lines) <= MAX_CUE_LINES
             assert all(len(line) <= MAX_LINE_CHARS for line in lines)
-        assert " ".join(" ".join(c.splitlines()[1 + (fmt == "srt") :]) for c in cues) == text
+        assert (
+            " ".join(" ".join(c.splitlines()[1 + (fmt == "srt") :]) for c in cues)
+            == text
+        )
 
 
 def test_speech_confidence_worked_example():
@@ -332,12 +405,26 @@ def test_min_confidence_drops_unsure_segments(tiny_checkpoint, capsys):
 def test_broken_pipe_exits_quietly(tiny_checkpoint):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     files = [str(p) for p in sorted(DATA.glob("*.wav"))] * 3
-    script = (f"{sys.executable} -m asr transcribe --model {tiny_checkpoint} "
-              f"{' '.join(files)} | head -c 1; echo \" ${{PIPESTATUS[0]}}\"")  # fmt: skip
-    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True,
-                          text=True, timeout=100)  # fmt: skip
+    script = (
+        f"{sys.executable} -m asr transcribe --model {tiny_checkpoint} "
+        f'{" ".join(files)} | head -c 1; echo " ${{PIPESTATUS[0]}}"'
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=100
+    )
     assert done.stdout.split()[-1] == "141", done.stderr
     assert "Traceback" not in done.stderr and "Broken pipe" not in done.stderr
+
+
+def test_ctrl_c_is_one_line(tiny_checkpoint, capsys, monkeypatch):
+    import asr.transcribe
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(asr.transcribe, "transcribe_files", interrupted)
+    assert main(["transcribe", "--model", str(tiny_checkpoint), str(SPEECH)]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
 
 
 def test_dash_reads_stdin(tiny_checkpoint, capsys, monkeypatch):
@@ -355,8 +442,16 @@ def test_truncated_wav_is_transcribed_with_a_warning(tmp_path, tiny_checkpoint, 
 
 def test_unwritable_output_dir_fails_before_any_work(tmp_path, tiny_checkpoint, capsys):
     (tmp_path / "file").write_text("")
-    code = main(["transcribe", "--model", str(tiny_checkpoint), str(SPEECH),
-                 "--output-dir", str(tmp_path / "file" / "out")])  # fmt: skip
+    code = main(
+        [
+            "transcribe",
+            "--model",
+            str(tiny_checkpoint),
+            str(SPEECH),
+            "--output-dir",
+            str(tmp_path / "file" / "out"),
+        ]
+    )
     assert code == 2 and "not writable" in one_error_line(capsys.readouterr().err)
 
 
@@ -391,9 +486,22 @@ def test_output_formats_case_words_and_several_files(tmp_path, tiny_checkpoint, 
     assert main([*base, other, "--output-format", "srt"]) == 2  # not one valid SRT
     assert "--output-dir" in one_error_line(capsys.readouterr().err)
     out = tmp_path / "out"
-    assert main([*base, "--word-timestamps", "--output-format", "tsv,vtt,txt",
-                 "--output-dir", str(out)]) == 0  # fmt: skip
-    assert (out / "2_jackson_1.tsv").read_text().startswith("start\tend\ttext\tconfidence")
+    assert (
+        main(
+            [
+                *base,
+                "--word-timestamps",
+                "--output-format",
+                "tsv,vtt,txt",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert (
+        (out / "2_jackson_1.tsv").read_text().startswith("start\tend\ttext\tconfidence")
+    )
     capsys.readouterr()
     assert main([*base[:3], str(tmp_path / "gone.wav")]) == 1  # every file failed
     summary = capsys.readouterr().err.splitlines()[-1]
@@ -405,10 +513,12 @@ def test_output_formats_case_words_and_several_files(tmp_path, tiny_checkpoint, 
 
 @pytest.mark.parametrize(
     ("row", "message"),
-    [({"text": "hello", "duration": -1.0}, "not a length"),
-     ({"text": "hello", "duration": float("nan")}, "not a length"),
-     ({"text": "!!! 。", "duration": 1.0}, "no letter")],
-)  # fmt: skip
+    [
+        ({"text": "hello", "duration": -1.0}, "not a length"),
+        ({"text": "hello", "duration": float("nan")}, "not a length"),
+        ({"text": "!!! 。", "duration": 1.0}, "no letter"),
+    ],
+)
 def test_manifest_refuses_bad_training_entries(tmp_path, row, message):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"audio": "a.wav", **row}) + "\n")
