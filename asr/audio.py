@@ -9,8 +9,11 @@ the reason, so callers can report it in one line and go on with the next file.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,7 +222,7 @@ def _int_to_float(samples: np.ndarray) -> np.ndarray:
 def _read_soundfile(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """All the samples, or at most one more than ``max_seconds`` of them; a file
     whose header says it is longer is refused before any decoding."""
-    with sf.SoundFile(str(path)) as handle:
+    with quiet_stderr(), sf.SoundFile(str(path)) as handle:
         frames = -1
         if max_seconds is not None:
             seconds = handle.frames / handle.samplerate
@@ -241,12 +244,28 @@ def _read_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None)
     except subprocess.TimeoutExpired:
         raise AudioError(f"{path}: decoding took over {FFMPEG_TIMEOUT_S} s") from None
     if result.returncode != 0:
-        reason = _first_line(result.stderr.decode(errors="replace")) or "unknown error"
+        reason = _first_line(result.stderr.decode(errors="replace"))
+        reason = reason.replace(f"{path}: ", "") or "unknown error"
         raise AudioError(f"{path}: not a readable audio file ({reason})")
     samples = np.frombuffer(result.stdout, dtype="<f4")
     if samples.size == 0:
         raise AudioError(f"{path}: no audio samples")
     return samples.copy()
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence what C libraries write to file descriptor 2 (libmpg123's notes on a
+    damaged mp3); the errors that matter come back as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _first_line(message: object) -> str:

@@ -23,6 +23,7 @@ from .audio import (
     AudioError,
     _first_line,
     amplitude_error,
+    quiet_stderr,
     resampling_rate,
 )
 
@@ -91,7 +92,8 @@ def audio_duration(path: str | Path) -> float | None:
     """Seconds of audio in ``path`` from its header, or None when libsndfile cannot
     tell without decoding (then only ffmpeg can read it)."""
     try:
-        info = sf.info(str(path))
+        with quiet_stderr():
+            info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         return None
     return info.frames / info.samplerate if info.samplerate else None
@@ -103,7 +105,8 @@ def truncation(path: str | Path) -> str | None:
     try:
         with wave.open(str(path)) as header:
             promised, rate = header.getnframes(), header.getframerate()
-        held = sf.info(str(path)).frames
+        with quiet_stderr():
+            held = sf.info(str(path)).frames
     except (wave.Error, EOFError, OSError, sf.LibsndfileError, RuntimeError, ValueError):
         return None  # not a PCM WAV: nothing to compare
     if held >= promised or not rate:
@@ -123,7 +126,8 @@ def read_blocks(path: str | Path, block_s: float = BLOCK_S) -> Iterator[np.ndarr
     path = Path(path)
     _check_file(path)
     try:
-        handle = sf.SoundFile(str(path))
+        with quiet_stderr():  # libmpg123 prints notes and warnings on bad mp3s
+            handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_error:
         if shutil.which("ffmpeg") is None:
             raise AudioError(
@@ -137,14 +141,21 @@ def read_blocks(path: str | Path, block_s: float = BLOCK_S) -> Iterator[np.ndarr
         resampler = StreamResampler(handle.samplerate)
         frames = max(1, int(block_s * handle.samplerate))
         try:
-            for block in handle.blocks(frames, dtype="float32", always_2d=True):
-                yielded |= len(block) > 0
+            # read() keeps only the frames it decoded; blocks() trusts the header's
+            # count and returned uninitialised memory (1e38) past a truncated mp3
+            while len(block := _quiet_read(handle, frames)):
+                yielded = True
                 yield _check_block(path, resampler.push(block.mean(axis=1)))
         except (sf.LibsndfileError, RuntimeError) as error:
             raise AudioError(f"{path}: corrupt audio ({_first_line(error)})") from None
         yield _check_block(path, resampler.flush())
     if not yielded:
         raise AudioError(f"{path}: no audio samples")
+
+
+def _quiet_read(handle: sf.SoundFile, frames: int) -> np.ndarray:
+    with quiet_stderr():
+        return handle.read(frames, dtype="float32", always_2d=True)
 
 
 def _check_file(path: Path) -> None:
@@ -179,7 +190,7 @@ def _read_ffmpeg_blocks(path: Path, block_s: float) -> Iterator[np.ndarray]:
             yield _check_block(path, samples)
         stderr = proc.stderr.read().decode(errors="replace")
         if proc.wait() != 0:
-            reason = _first_line(stderr) or "unknown error"
+            reason = _first_line(stderr).replace(f"{path}: ", "") or "unknown error"
             raise AudioError(f"{path}: not a readable audio file ({reason})")
     if not yielded:
         raise AudioError(f"{path}: no audio samples")

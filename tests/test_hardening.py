@@ -440,6 +440,22 @@ def test_truncated_wav_is_transcribed_with_a_warning(tmp_path, tiny_checkpoint, 
     assert "truncated: the header promises 0.55 s" in capsys.readouterr().err
 
 
+def test_damaged_mp3_is_quiet_and_clean(tmp_path, tiny_checkpoint, capfd):
+    """A cut-off mp3 gave samples of 1e38 (soundfile's blocks() trusted the
+    header's frame count) and libmpg123 printed notes on stderr."""
+    wave, rate = sf.read(SPEECH)
+    good = tmp_path / "good.mp3"
+    sf.write(good, np.tile(wave, 5), rate, format="MP3")
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert 0.3 < len(asr.load_audio(cut)) / len(asr.load_audio(good)) < 0.7
+    capfd.readouterr()
+    assert main(["transcribe", "--model", str(tiny_checkpoint), str(cut), str(good)]) == 0
+    err = capfd.readouterr().err
+    assert "mpg123" not in err and "Xing" not in err and "1.68e+38" not in err
+    assert err.strip().splitlines()[-1].startswith("2 files, 0 failed")
+
+
 def test_unwritable_output_dir_fails_before_any_work(tmp_path, tiny_checkpoint, capsys):
     (tmp_path / "file").write_text("")
     code = main(
