@@ -208,7 +208,8 @@ def live_chunk(session, chunk, model_path, cache: ModelCache, max_seconds: float
         partial, finals = session.on_chunk(chunk)
     except (asr.AudioError, TypeError, ValueError) as error:
         reason = str(error).split(": ", 1)[-1][:200]
-        partial, finals = f"(a chunk of audio could not be used: {reason})", session.finals_text
+        partial = f"(a chunk of audio could not be used: {reason})"
+        finals = session.finals_text
     return session, partial, finals, session.utterance
 
 
@@ -232,7 +233,8 @@ class DecodeChoice:
 def parse_hotwords(text: str | None) -> tuple[str, ...]:
     """'Philip, steels' -> ('philip', 'steels'): comma- or newline-separated; too
     many or too long hotwords get a message (``asr.decoding.check_hotwords``)."""
-    words = tuple(w.strip().lower() for w in re.split(r"[,\n]", text or "") if w.strip())
+    pieces = re.split(r"[,\n]", text or "")
+    words = tuple(w.strip().lower() for w in pieces if w.strip())
     try:
         check_hotwords(tuple((w, HOTWORD_BONUS) for w in words))
     except ValueError as error:
@@ -243,7 +245,8 @@ def parse_hotwords(text: str | None) -> tuple[str, ...]:
 def decode_segments(model: asr.ASRModel, wave: np.ndarray, choice: DecodeChoice):
     """Segments of 16 kHz ``wave``, with word times, decoded as ``choice`` asks."""
     if choice.method not in DECODERS:
-        raise gr.Error(f"Unknown decoding {choice.method[:40]!r}; choose one of {DECODERS}.")
+        method = choice.method[:40]
+        raise gr.Error(f"Unknown decoding {method!r}; choose one of {DECODERS}.")
     if choice.method == "greedy":
         return list(model.transcribe_segments(wave, words=True))
     try:
@@ -272,7 +275,8 @@ def read_recording(path: str | None, max_seconds: float) -> np.ndarray:
         return asr.load_audio(path, max_seconds=max_seconds)
     except asr.AudioTooLong as error:
         lasts = f"lasts {error.seconds:.0f} s" if error.seconds else "is too long"
-        raise gr.Error(f"The recording {lasts}; the limit is {max_seconds:g} s.") from None
+        limit = f"the limit is {max_seconds:g} s"
+        raise gr.Error(f"The recording {lasts}; {limit}.") from None
     except asr.AudioError as error:
         reason = str(error).split(": ", 1)[-1]
         for name in (str(path), str(Path(path).parent)):  # no server paths in messages

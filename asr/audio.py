@@ -144,13 +144,14 @@ def to_float(samples: np.ndarray | torch.Tensor) -> np.ndarray:
     if samples.ndim == 2 and samples.shape[0] <= MAX_CHANNELS < samples.shape[1]:
         samples = samples.T  # (C, N) -> (N, C)
     if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
-        raise AudioError(f"expected (samples, channels) audio with at most {MAX_CHANNELS} "
-                         f"channels, got shape {samples.shape}")  # fmt: skip
+        raise AudioError(f"expected (samples, channels) audio with at most "
+                         f"{MAX_CHANNELS} channels, got shape {samples.shape}")
     if samples.ndim == 2:
         samples = samples.mean(axis=1)  # (N, C) -> (N,)
     if samples.ndim != 1:
         raise AudioError(
-            f"expected (samples,) or (samples, channels) audio, got shape {samples.shape}"
+            "expected (samples,) or (samples, channels) audio, "
+            f"got shape {samples.shape}"
         )
     if not np.isfinite(samples).all():
         raise AudioError("audio holds NaN or infinite samples")
@@ -173,16 +174,18 @@ def _as_array(samples) -> np.ndarray:
     if not isinstance(samples, np.ndarray) or samples.dtype.kind not in "iuf":
         what = (f"an array of {samples.dtype}" if isinstance(samples, np.ndarray)
                 else type(samples).__name__)  # fmt: skip
-        raise TypeError(f"expected a path, or samples as a numeric numpy array or torch "
-                        f"tensor of shape (N,) or (N, channels), not {what}")  # fmt: skip
+        raise TypeError("expected a path, or samples as a numeric numpy array or "
+                        f"torch tensor of shape (N,) or (N, channels), not {what}")
     return samples
 
 
 def check_rate(rate) -> int:
     """A sample rate as an int, or a TypeError/AudioError that says what is expected
     (a whole number of Hz; 44100.0 is fine, "16000" and 44100.5 are not)."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
-        raise TypeError(f"sample_rate must be a whole number of Hz, not {type(rate).__name__}")
+    numbers = (int, float, np.integer, np.floating)
+    if isinstance(rate, bool) or not isinstance(rate, numbers):
+        kind = type(rate).__name__
+        raise TypeError(f"sample_rate must be a whole number of Hz, not {kind}")
     if not (np.isfinite(rate) and float(rate).is_integer()):
         raise AudioError(f"sample_rate must be a whole number of Hz, not {rate}")
     return int(rate)
@@ -219,7 +222,7 @@ def _int_to_float(samples: np.ndarray) -> np.ndarray:
     )
 
 
-def _read_soundfile(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+def _read_soundfile(path: Path, max_seconds: float | None = None):
     """All the samples, or at most one more than ``max_seconds`` of them; a file
     whose header says it is longer is refused before any decoding."""
     with quiet_stderr(), sf.SoundFile(str(path)) as handle:
@@ -233,7 +236,7 @@ def _read_soundfile(path: Path, max_seconds: float | None = None) -> tuple[np.nd
         return handle.read(frames, dtype="float32", always_2d=True), handle.samplerate
 
 
-def _read_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+def _read_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None):
     limit = ["-t", f"{max_seconds + 1:g}"] if max_seconds is not None else []
     cmd = [
         "ffmpeg", "-nostdin", "-v", "error", "-i", str(path), *limit,

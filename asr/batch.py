@@ -111,7 +111,7 @@ def _remove_temporary() -> None:
         Path(name).unlink(missing_ok=True)
 
 
-def check_plan(jobs: list[Job], formats: list[str], output_dir: Path | None) -> list[str]:
+def check_plan(jobs: list[Job], formats: list[str], output_dir: Path | None):
     """Problems to report before any work: output names two inputs share, subtitles
     of several files on one stream, an output folder that cannot be written."""
     if output_dir is None:
@@ -125,7 +125,8 @@ def check_plan(jobs: list[Job], formats: list[str], output_dir: Path | None) -> 
     for job in jobs:
         if job.name in owners:
             problems.append(f"{owners[job.name]} and {job} would both write "
-                            f"{job.name}.<format> in {output_dir}; rename one")  # fmt: skip
+                            f"{job.name}.<format> in {output_dir}; "
+                            "rename one")  # fmt: skip
         owners.setdefault(job.name, job)
     try:
         check_writable(output_dir)
@@ -194,7 +195,7 @@ def transcribe_files(
     return 1 if failed else 0
 
 
-def summary(files: int, failed: int, audio_s: float, busy_s: float, wall_s: float) -> str:
+def summary(files: int, failed: int, audio_s: float, busy_s: float, wall_s: float):
     """``N files, M failed, 12.3 s of audio in 1.2 s (RTF 0.098)``: seconds below an
     hour of audio, hours above; the real-time factor over the files that worked."""
     audio = f"{audio_s:.1f} s" if audio_s < 3600 else f"{audio_s / 3600:.2f} h"
@@ -215,7 +216,8 @@ def _emit(job: Job, segments, formats, output_dir: Path | None, several: bool):
             text = render(segments, "txt").strip()
             print(f"{job}\t{text}" if several else text, flush=True)
         elif fmt == "json" and several:  # JSON Lines
-            print(json.dumps(json.loads(render(segments, "json", str(job)))), flush=True)
+            document = json.loads(render(segments, "json", str(job)))
+            print(json.dumps(document), flush=True)
         else:
             header = f"==> {job} <==\n" if several else ""
             print(header + render(segments, fmt, str(job)), end="", flush=True)

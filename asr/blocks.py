@@ -107,7 +107,8 @@ def truncation(path: str | Path) -> str | None:
             promised, rate = header.getnframes(), header.getframerate()
         with quiet_stderr():
             held = sf.info(str(path)).frames
-    except (wave.Error, EOFError, OSError, sf.LibsndfileError, RuntimeError, ValueError):
+    except (wave.Error, EOFError, OSError, sf.LibsndfileError, RuntimeError,
+            ValueError):  # fmt: skip
         return None  # not a PCM WAV: nothing to compare
     if held >= promised or not rate:
         return None

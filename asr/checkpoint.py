@@ -142,7 +142,8 @@ def configs_from_state(state: dict, path=None) -> tuple[ModelConfig, FrontendCon
         if model.n_features != frontend.n_features or frontend.n_mfcc > frontend.n_mels:
             raise ValueError("model and frontend configs disagree on the features")
         if model.rnn_type not in RNN_TYPES:
-            raise ValueError(f"rnn_type {model.rnn_type!r} is not one of {sorted(RNN_TYPES)}")
+            kinds = sorted(RNN_TYPES)
+            raise ValueError(f"rnn_type {model.rnn_type!r} is not one of {kinds}")
         _check_shapes(model, state["model"])
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{path or 'checkpoint'}: bad config ({error})") from None
@@ -160,10 +161,12 @@ def _checked_config(cls, values):
         value = values[f.name]
         items = value if f.type.startswith("tuple") else [value]
         kind = kinds.get(f.type, int)
-        if f.type.startswith("tuple") and not (isinstance(value, (list, tuple)) and value):
+        is_list = isinstance(value, (list, tuple)) and len(value) > 0
+        if f.type.startswith("tuple") and not is_list:
             raise ValueError(f"{f.name} = {value!r:.40} is not a list of numbers")
         for item in items:
-            if (isinstance(item, bool) and kind is not bool) or not isinstance(item, kind):
+            wrong_bool = isinstance(item, bool) and kind is not bool
+            if wrong_bool or not isinstance(item, kind):
                 raise ValueError(f"{f.name} = {value!r:.40} is not of type {f.type}")
             if isinstance(item, float) and not math.isfinite(item):
                 raise ValueError(f"{f.name} = {value!r:.40} is not finite")

@@ -154,8 +154,11 @@ def run(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(report, indent=1, ensure_ascii=False))
     if report["failed"]:  # a score over part of the set is no score of the set
-        print(f"error: {report['failed']} of {len(entries)} utterances could not be "
-              "read (listed above); the figures leave them out", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {report['failed']} of {len(entries)} utterances could not be "
+            "read (listed above); the figures leave them out",
+            file=sys.stderr,
+        )
         return 1
     if not report["utterances"]:
         print(f"error: {args.manifest}: no utterances to score", file=sys.stderr)

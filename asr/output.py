@@ -107,9 +107,9 @@ def _lines(lines: list[list[str]]) -> str:
 
 
 def _cues(segments: list[Segment]) -> list[tuple[float, float, list, tuple]]:
-    """(start, end, lines of words, word timings) per subtitle cue: each spoken segment's
-    words wrapped into lines of at most MAX_LINE_CHARS characters, MAX_CUE_LINES
-    lines a cue."""
+    """(start, end, lines of words, word timings) per subtitle cue: each spoken
+    segment's words wrapped into lines of at most MAX_LINE_CHARS characters,
+    MAX_CUE_LINES lines a cue."""
     cues = []
     for segment in segments:
         words = segment.text.split()
@@ -117,7 +117,7 @@ def _cues(segments: list[Segment]) -> list[tuple[float, float, list, tuple]]:
             continue  # a subtitle cue needs text
         lines = _wrap(words)
         timed = len(segment.words) == len(words)
-        ends = [len(" ".join(words[: i + 1])) for i in range(len(words))]  # char offsets
+        ends = [len(" ".join(words[: i + 1])) for i in range(len(words))]  # characters
         first = 0
         for k in range(0, len(lines), MAX_CUE_LINES):
             group = lines[k : k + MAX_CUE_LINES]

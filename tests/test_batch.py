@@ -10,7 +10,8 @@ from asr.cli import main
 from asr.output import Segment, to_srt
 
 SUMMARY = re.compile(
-    r"(\d+) files, (\d+) failed, [\d.]+ [sh] of audio in [\d.]+ s \(RTF (?:[\d.]+|n/a)\)"
+    r"(\d+) files, (\d+) failed, [\d.]+ [sh] of audio in [\d.]+ s "
+    r"\(RTF (?:[\d.]+|n/a)\)"
 )
 
 

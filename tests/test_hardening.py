@@ -450,7 +450,8 @@ def test_damaged_mp3_is_quiet_and_clean(tmp_path, tiny_checkpoint, capfd):
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     assert 0.3 < len(asr.load_audio(cut)) / len(asr.load_audio(good)) < 0.7
     capfd.readouterr()
-    assert main(["transcribe", "--model", str(tiny_checkpoint), str(cut), str(good)]) == 0
+    argv = ["transcribe", "--model", str(tiny_checkpoint), str(cut), str(good)]
+    assert main(argv) == 0
     err = capfd.readouterr().err
     assert "mpg123" not in err and "Xing" not in err and "1.68e+38" not in err
     assert err.strip().splitlines()[-1].startswith("2 files, 0 failed")
