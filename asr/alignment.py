@@ -1,6 +1,7 @@
 """Word timestamps and confidences: CTC forced alignment of a transcript to the
 posteriors it was decoded from (``torchaudio.functional.forced_align``, a Viterbi
-search over the CTC topology), then word spans from the aligned characters."""
+search over the CTC topology), then word spans from the aligned characters; and
+``speech_confidence``, how sure the model is of a whole utterance."""
 
 from __future__ import annotations
 
@@ -88,3 +89,21 @@ def _label_spans(labels: list[int]) -> list[tuple[int, int, int]]:
             spans.append((label, t, t + 1))
         previous = label
     return spans
+
+
+def speech_confidence(log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[float]:
+    """How sure the model is of what it heard, per utterance: the mean posterior of
+    the best label over the frames where that label is not blank (1.0 when every
+    frame is blank). Noise and tones that the model spells out score low.
+
+    Args:
+        log_probs: (B, T, V) CTC log posteriors.
+        out_lens: (B,) valid frames per utterance.
+    """
+    best, ids = log_probs.detach().float().cpu().max(dim=-1)  # (B, T)
+    scores = []
+    for b, length in enumerate(out_lens.tolist()):
+        emitted = ids[b, :length] != BLANK
+        frames = best[b, :length][emitted]
+        scores.append(float(frames.exp().mean()) if emitted.any() else 1.0)
+    return scores

@@ -56,23 +56,6 @@ def greedy_decode(
     return texts
 
 
-def speech_confidence(log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[float]:
-    """How sure the model is of what it heard, per utterance: the mean posterior of
-    the best label over the frames where that label is not blank (1.0 when every
-    frame is blank). Noise and tones that the model spells out score low.
-
-    Args:
-        log_probs: (B, T, V) CTC log posteriors.
-        out_lens: (B,) valid frames per utterance.
-    """
-    best, ids = log_probs.detach().float().cpu().max(dim=-1)  # (B, T)
-    scores = []
-    for b, length in enumerate(out_lens.tolist()):
-        emitted = ids[b, :length] != BLANK
-        scores.append(float(best[b, :length][emitted].exp().mean()) if emitted.any() else 1.0)
-    return scores
-
-
 # --- beam search with a word n-gram LM (flashlight-text's decoder, via torchaudio) ---
 
 SILENCE = "|"  # flashlight's word-boundary token; our vocabulary's space plays that part

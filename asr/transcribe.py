@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import options
-from .alignment import WordTiming, align_words
+from .alignment import WordTiming, align_words, speech_confidence
 from .audio import SAMPLE_RATE, Frontend, prepare_audio
 from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
@@ -25,7 +25,6 @@ from .decoding import (
     add_decoder_arguments,
     decoder_from_args,
     greedy_decode,
-    speech_confidence,
 )
 from .model import Encoder
 from .output import FORMATS, Segment

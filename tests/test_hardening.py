@@ -383,7 +383,7 @@ def test_subtitle_cues_have_bounded_lines():
 
 
 def test_speech_confidence_worked_example():
-    from asr.decoding import speech_confidence
+    from asr.alignment import speech_confidence
 
     probs = torch.tensor([[[0.9, 0.1, 0.0], [0.2, 0.6, 0.2], [0.1, 0.1, 0.8]]])
     scores = speech_confidence(probs.clamp(min=1e-9).log(), torch.tensor([3]))
