@@ -3,12 +3,14 @@
     python demo.py                      # http://127.0.0.1:7860 with the shipped model
     python demo.py --model exp/run/best.pt --port 8000 --max-seconds 120
 
-Tabs: **Live** streams the microphone into ``asr.StreamingRecognizer`` (partial text
-while the person speaks, final segments at pauses); **File** transcribes an upload or
-a recording, with a timestamp table and SRT/VTT/JSON downloads; **Pictures** draws the
-waveform, the MFCC features or a spectrogram, and the CTC posteriors of the last
-utterance. It calls only the public ``asr`` API; bad input shows a message in the page
-and the server keeps serving.
+Tabs: **Live** streams the microphone into ``asr.StreamingRecognizer`` (greedy
+partial text while the person speaks, final segments with the model's LM beam search
+at pauses); **File** transcribes an upload or a recording (LM beam search by
+default, greedy one click away), with a word table and SRT/VTT/JSON downloads;
+**Pictures** draws the waveform, the MFCC features or a mel spectrogram, and the CTC
+posteriors of the last utterance. Each model's LM is loaded in the background as
+soon as the model is, once per process. It calls only the public ``asr`` API; bad
+input shows a message in the page and the server keeps serving.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
 STREAM_EVERY_S = 0.5  # seconds of microphone audio per chunk sent to the server
 HISTORY_S = 30.0  # seconds of live audio kept to draw the last utterance
 SESSION_TTL_S = 3 * 3600  # an abandoned session's state is dropped after this
-DECODERS = ("greedy", "LM beam search")  # the File tab's decoding choices
+DECODERS = ("LM beam search", "greedy")  # the File tab's choices, default first
 DOWNLOAD_FORMATS = ("srt", "vtt", "json")
 HOTWORD_BONUS = 3.0  # beam-score bonus per hotword word (natural log units)
 
@@ -82,6 +84,9 @@ class ModelCache:
         self.lock = threading.Lock()
 
     def get(self, path: str | None) -> asr.ASRModel:
+        """The model at ``path``; a newly loaded one starts reading its LM (if it
+        ships decoder settings) in a background thread, so the first request
+        rarely waits for it."""
         path = path or self.paths[0]
         if path not in self.paths:
             raise gr.Error(f"Unknown model {path!r}.")
@@ -91,7 +96,17 @@ class ModelCache:
                     self.models[path] = asr.load_model(path, device=self.device)
                 except asr.CheckpointError as error:
                     raise gr.Error(f"Cannot load that model: {error}") from None
+                self.warm(self.models[path])
             return self.models[path]
+
+    @staticmethod
+    def warm(model: asr.ASRModel) -> threading.Thread:
+        """Build ``model``'s default decoder (reading its LM) in the background."""
+        thread = threading.Thread(
+            target=lambda: model.default_decoder, name="asr-lm-load", daemon=True
+        )
+        thread.start()
+        return thread
 
 
 # -- live --------------------------------------------------------------------------
@@ -205,7 +220,7 @@ def live_stop(session):
 
 @dataclass(frozen=True)
 class DecodeChoice:
-    method: str = "greedy"  # one of DECODERS
+    method: str = DECODERS[0]  # one of DECODERS
     hotwords: tuple[str, ...] = ()  # words to favour; used by the LM beam decoder
 
 
@@ -215,21 +230,24 @@ def parse_hotwords(text: str | None) -> tuple[str, ...]:
 
 
 def decode_segments(model: asr.ASRModel, wave: np.ndarray, choice: DecodeChoice):
-    """Segments of 16 kHz ``wave``, with word times, decoded as ``choice`` asks."""
+    """Segments of 16 kHz ``wave``, with word times, decoded as ``choice`` asks:
+    greedy, the model's LM beam search (the shipped English LM for a model that
+    ships none), or that with hotwords boosted."""
     if choice.method == "greedy":
-        return list(model.transcribe_segments(wave, words=True))
-    decoder = beam_decoder(model, choice.hotwords)
-    with decoder.lock:  # one search at a time per decoder: it keeps state
-        return list(model.transcribe_segments(wave, decoder=decoder, words=True))
+        decoder = "greedy"
+    elif choice.hotwords:
+        decoder = beam_decoder(model, choice.hotwords)
+    else:
+        decoder = "beam"
+    return list(model.transcribe_segments(wave, decoder=decoder, words=True))
 
 
 @functools.lru_cache(maxsize=8)
 def beam_decoder(model: asr.ASRModel, hotwords: tuple[str, ...]):
-    """The model's LM beam decoder with ``hotwords`` boosted (loading an LM takes
-    seconds, so decoders are kept)."""
-    decoder = model.beam_decoder(tuple((w, HOTWORD_BONUS) for w in hotwords))
-    decoder.lock = threading.Lock()
-    return decoder
+    """The model's LM beam decoder with ``hotwords`` boosted. The LM itself is
+    loaded once per process and shared; hotwords only add a lexicon trie (well
+    under a second), and the last few decoders are kept."""
+    return model.beam_decoder(tuple((w, HOTWORD_BONUS) for w in hotwords))
 
 
 def read_recording(path: str | None, max_seconds: float) -> np.ndarray:
@@ -318,7 +336,8 @@ def build_app(cache: ModelCache, max_seconds: float = MAX_SECONDS) -> gr.Blocks:
 def _live_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> gr.State:
     with gr.Tab("Live"):
         gr.Markdown(
-            "Press **Record** and speak; text settles into final lines at pauses."
+            "Press **Record** and speak; text settles into final lines at pauses "
+            "(partial text: greedy; final lines: the model's LM beam search)."
         )
         mic = gr.Audio(
             sources=["microphone"],

@@ -79,7 +79,9 @@ def quantize_int8(model: ASRModel) -> ASRModel:
     encoder = torch.ao.quantization.quantize_dynamic(
         copy.deepcopy(model.encoder).cpu(), QUANTIZABLE, dtype=torch.qint8
     )
-    return ASRModel(copy.deepcopy(model.frontend).cpu(), encoder, model.tokenizer)
+    quantized = ASRModel(copy.deepcopy(model.frontend).cpu(), encoder, model.tokenizer)
+    quantized.decoder_config = model.decoder_config  # same LM beam search by default
+    return quantized
 
 
 class ScriptedASRModel(ASRModel):
@@ -137,14 +139,15 @@ def load_exported(path: str | Path, device: str = "cpu") -> ScriptedASRModel:
 
 
 def compare_models(reference: ASRModel, candidate: ASRModel, entries: list[dict]) -> dict:
-    """Score two models on the same manifest entries.
+    """Score two models on the same manifest entries, greedily (this compares the
+    acoustic models, not decoders).
 
     Returns:
         {"reference_wer", "candidate_wer", "wer_delta" (candidate - reference, as a
         fraction), "identical" (share of utterances with the same transcript)}
     """
-    ref = evaluate(reference, entries, progress=False)
-    got = evaluate(candidate, entries, progress=False)
+    ref = evaluate(reference, entries, progress=False, decoder="greedy")
+    got = evaluate(candidate, entries, progress=False, decoder="greedy")
     pairs = zip(ref["results"], got["results"], strict=True)
     same = sum(a["hyp"] == b["hyp"] for a, b in pairs)
     return {

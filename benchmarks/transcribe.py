@@ -100,7 +100,9 @@ def make_runner(system: str, args: argparse.Namespace):
         model = quantize_int8(model)
     if system == "lm-beam":
         return lm_beam_runner(model, args)
-    return lambda waves: model.transcribe_batch(waves, batch_size=BATCH_SIZE)
+    return lambda waves: model.transcribe_batch(
+        waves, batch_size=BATCH_SIZE, decoder="greedy"
+    )
 
 
 def lm_beam_runner(model, args):
