@@ -16,11 +16,19 @@ from flashlight.lib.text.decoder import (
     LexiconDecoder,
     LexiconDecoderOptions,
 )
-from flashlight.lib.text.dictionary import Dictionary
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
 from .text import BLANK, CharTokenizer, normalize_text
-from .wordlm import SILENCE, UNK, build_trie, clear_lm_cache, load_lm, spell
+from .wordlm import (
+    SILENCE,
+    UNK,
+    ExtendedWords,
+    build_trie,
+    clear_lm_cache,
+    load_lm,
+    spell,
+    trie_entries,
+)
 
 __all__ = ["BeamSearchDecoder", "DecodeConfig", "HotwordLM", "load_lm", "clear_lm_cache"]
 
@@ -116,16 +124,16 @@ class BeamSearchDecoder:
         phrases = " ".join(normalize_text(phrase) for phrase, _ in config.hotwords)
         extra = {w: s for w, s in spell(phrases.split(), self.vocab).items()
                  if w not in loaded.lexicon}  # fmt: skip
-        self.words = Dictionary()
+        self.words = ExtendedWords(loaded.words, list(extra))  # LM indices stay valid
         known = loaded.words.index_size()
-        for index in range(known):  # the loaded LM's indices stay valid
-            self.words.add_entry(loaded.words.get_entry(index))
-        for word in extra:
-            self.words.add_entry(word)
-        self.words.set_default_index(self.words.get_index(UNK))
         self.word_lm = HotwordLM(loaded.kenlm, self.words, config, known_words=known)
-        lexicon = {**loaded.lexicon, **extra}
-        self.trie = build_trie(self.vocab, self.words, lexicon, self.word_lm)
+        # the trie's look-ahead scores change only for words that start a phrase
+        first = {ids[0] for ids in self.word_lm.prefix_weight}
+        start = self.word_lm.start(False)
+        entries = [e._replace(score=self.word_lm.score(start, e.word)[1])
+                   if e.word in first else e for e in loaded.entries]  # fmt: skip
+        entries += trie_entries(self.vocab, self.words, extra, self.word_lm)
+        self.trie = build_trie(self.vocab, entries)
 
     def _searcher(self, config: DecodeConfig):
         tokens = [SILENCE if c == " " else c for c in self.vocab]

@@ -11,6 +11,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from flashlight.lib.text.decoder import SmearingMode, Trie
 from flashlight.lib.text.decoder.kenlm import KenLM as _KenLM
@@ -29,7 +30,14 @@ class LoadedLM:
     lexicon: dict[str, list[list[str]]]  # word -> spellings; UNK -> [] (flashlight's)
     words: Dictionary  # word <-> index, as the trie and the LM see them
     kenlm: object  # flashlight's KenLM over ``words``
-    trie: Trie  # spellings of ``lexicon`` with their smeared unigram scores
+    entries: list[TrieEntry]  # what the trie holds, kept to build variants fast
+    trie: Trie  # ``entries``, smeared
+
+
+class TrieEntry(NamedTuple):
+    word: int  # index in the word dictionary
+    labels: list[int]  # its spelling as label indices (space -> SILENCE)
+    score: float  # its unigram LM score, the trie's look-ahead
 
 
 _LOADED: dict[tuple, LoadedLM] = {}  # (file, mtime, size, labels) -> LoadedLM
@@ -72,7 +80,8 @@ def _read_lm(path: Path, vocab: list[str]) -> LoadedLM:
     except RuntimeError as error:  # KenLM's message: source location, then the reason
         reason = str(error).strip().splitlines()[-1]
         raise ValueError(f"{path}: KenLM cannot load it ({reason})") from None
-    return LoadedLM(lexicon, words, kenlm, build_trie(vocab, words, lexicon, kenlm))
+    entries = trie_entries(vocab, words, lexicon, kenlm)
+    return LoadedLM(lexicon, words, kenlm, entries, build_trie(vocab, entries))
 
 
 def spell(words, vocab: list[str]) -> dict[str, list[list[str]]]:
@@ -88,19 +97,47 @@ def _tokens(vocab: list[str]) -> Dictionary:
     return Dictionary([SILENCE if c == " " else c for c in vocab])
 
 
-def build_trie(vocab: list[str], words: Dictionary, lexicon: dict, lm) -> Trie:
-    """Every spelling under its word, scored with the word's unigram LM score and
-    smeared (each node keeps the best score below it) for early pruning."""
-    tokens = _tokens(vocab)
-    trie = Trie(tokens.index_size(), tokens.get_index(SILENCE))
+def trie_entries(vocab: list[str], words, lexicon: dict, lm) -> list[TrieEntry]:
+    """Every spelling of ``lexicon`` with its word's index and unigram score."""
+    label = {SILENCE if c == " " else c: i for i, c in enumerate(vocab)}  # as _tokens
     start = lm.start(False)
+    entries = []
     for word, spellings in lexicon.items():
         index = words.get_index(word)
         _, score = lm.score(start, index)
         for spelling in spellings:
-            trie.insert([tokens.get_index(t) for t in spelling], index, score)
+            entries.append(TrieEntry(index, [label[t] for t in spelling], score))
+    return entries
+
+
+def build_trie(vocab: list[str], entries: list[TrieEntry]) -> Trie:
+    """The prefix trie of the spellings, smeared (each node keeps the best score
+    below it) so the search can prune words before they are complete."""
+    tokens = _tokens(vocab)
+    trie = Trie(tokens.index_size(), tokens.get_index(SILENCE))
+    for entry in entries:
+        trie.insert(entry.labels, entry.word, entry.score)
     trie.smear(SmearingMode.MAX)
     return trie
+
+
+class ExtendedWords:
+    """A word dictionary plus words appended after it (hotwords the LM lacks),
+    without copying it; unknown words map to UNK."""
+
+    def __init__(self, base: Dictionary, extra: list[str]):
+        self.base, self.extra, self.known = base, list(extra), base.index_size()
+        self.unk = base.get_index(UNK)
+
+    def get_index(self, word: str) -> int:
+        if word in self.extra:
+            return self.known + self.extra.index(word)
+        return self.base.get_index(word) if self.base.contains(word) else self.unk
+
+    def get_entry(self, index: int) -> str:
+        if index < self.known:
+            return self.base.get_entry(index)
+        return self.extra[index - self.known]
 
 
 @contextlib.contextmanager
