@@ -183,7 +183,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.description = "Export frontend + encoder as TorchScript, optionally int8."
     parser.add_argument("--model", type=Path, default=None,
                         help="checkpoint (default: $ASR_MODEL, else the shipped model)")
-    parser.add_argument("--out", type=Path, required=True, help="TorchScript file to write")
+    parser.add_argument("-o", "--output", "--out", dest="out", type=Path, required=True,
+                        help="TorchScript file to write")  # fmt: skip
     parser.add_argument("--format", default="torchscript", choices=["torchscript"],
                         help="export format")
     parser.add_argument("--quantize", default=None, choices=["int8"],
