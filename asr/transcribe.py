@@ -306,7 +306,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
     parser.add_argument(
         "--output-format", default="txt", type=_formats,
-        help=f"comma-separated formats out of {','.join(FORMATS)}; several need --output-dir",
+        help=f"comma-separated formats out of {','.join(FORMATS)}, or all; "
+        "several need --output-dir",
     )  # fmt: skip
     parser.add_argument(
         "--output-dir", type=Path, default=None,
