@@ -85,8 +85,8 @@ class ModelCache:
 
     def get(self, path: str | None) -> asr.ASRModel:
         """The model at ``path``; a newly loaded one starts reading its LM (if it
-        ships decoder settings) in a background thread, so the first request
-        rarely waits for it."""
+        ships decoder settings) in a background thread, so that requests need
+        not wait for it (one that comes sooner waits for the load to finish)."""
         path = path or self.paths[0]
         if path not in self.paths:
             raise gr.Error(f"Unknown model {path!r}.")
