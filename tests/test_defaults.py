@@ -5,6 +5,7 @@ conventions (--version, --output-format all, --quiet/--verbose, JSON words)."""
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -139,6 +140,16 @@ def test_demo_decodes_with_the_lm_by_default(bare, tmp_path):
     session = demo.LiveSession(model)
     session.on_chunk((16000, (wave * 32767).astype(np.int16)))
     assert session.stop()[1] == "tagged"  # the live final is the LM result
+
+
+def test_demo_reads_the_lm_in_the_background(shipped, kenlm_loads):
+    model = demo.ModelCache([str(shipped)]).get(None)  # returns before the LM is read
+    for _ in range(300):
+        if model._default_decoder is not None:
+            break
+        time.sleep(0.1)
+    assert isinstance(model._default_decoder, BeamSearchDecoder)
+    assert len(kenlm_loads) == 1 and model.default_decoder is model._default_decoder
 
 
 @pytest.mark.parametrize("command", ["transcribe", "evaluate"])
