@@ -40,6 +40,7 @@ from .audio import SAMPLE_RATE, Frontend, FrontendConfig
 from .augment import AugmentConfig, SpecAugment, WaveAugment
 from .checkpoint import CheckpointError, check_writable, remove_stale_temporaries
 from .config import add_config_flags, config_values
+from .cpu import set_threads
 from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
 from .evaluate import dev_scores
 from .model import Encoder, ModelConfig
@@ -72,6 +73,8 @@ class TrainConfig:
     num_workers: int = 1  # DataLoader processes reading (and augmenting) audio
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; under torchrun each rank
     #                      takes cuda:LOCAL_RANK
+    threads: int = 0  # torch CPU threads per process (per rank under torchrun);
+    #                   0: $ASR_THREADS, else 1 (see asr/cpu.py)
     resume: bool = False  # continue from out_dir/last.pt when it exists
     save_every_steps: int = 200  # also write last.pt every N optimizer steps (0: only
     #                              at epoch ends)
@@ -103,6 +106,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, info: distributed.DistInfo, device):
         _check_config(cfg, device)
+        set_threads(cfg.threads)
         self.cfg, self.info, self.device = cfg, info, device
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
@@ -324,6 +328,8 @@ def _check_config(cfg: TrainConfig, device: torch.device) -> None:
         raise ValueError("--precision fp16 needs a CUDA device (bf16 runs on CPU)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {cfg.device}: CUDA is not available here")
+    if cfg.threads < 0:
+        raise ValueError("--threads must be 1 or more (0: $ASR_THREADS, else 1)")
     if cfg.accum_steps < 1:
         raise ValueError("--accum-steps must be at least 1")
     if not 0.0 <= cfg.max_failed_fraction <= 1.0:

@@ -16,13 +16,14 @@ from .alignment import WordTiming, align_words
 from .audio import SAMPLE_RATE, Frontend, prepare_audio
 from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
+from .cpu import add_threads_argument, set_threads
 from .decoding import (
     BeamSearchDecoder,
     DecodeConfig,
-    read_decoder_config,
     add_decoder_arguments,
     decoder_from_args,
     greedy_decode,
+    read_decoder_config,
 )
 from .model import Encoder
 from .output import FORMATS, Segment
@@ -47,6 +48,7 @@ class ASRModel:
         self.tokenizer = tokenizer
         self.device = torch.device("cpu")
         self.decoder_config: Path | None = None  # tuned beam settings shipped with it
+        self.threads = 1  # torch CPU threads it was loaded with (asr.cpu)
 
     def to(self, device: str | torch.device) -> ASRModel:
         self.device = torch.device(device)
@@ -217,16 +219,21 @@ def split_long_audio(samples: np.ndarray) -> list[np.ndarray]:
     return windows
 
 
-def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
+def load_model(
+    path: str | Path | None = None, device: str = "cpu", threads: int | None = None
+) -> ASRModel:
     """Load a checkpoint written by ``asr train``.
 
     Args:
         path: checkpoint file; None loads $ASR_MODEL or the shipped default model.
         device: "cpu", "cuda", "cuda:1", ...
+        threads: torch CPU threads for this process (``asr.cpu.set_threads``:
+            None means $ASR_THREADS, else 1).
 
     Raises:
         CheckpointError: the file is missing, truncated, unsafe or incompatible.
     """
+    threads = set_threads(threads)
     path = Path(path or os.environ.get("ASR_MODEL") or DEFAULT_MODEL)
     state = load_checkpoint(path)
     model_config, frontend_config = configs_from_state(state)
@@ -239,6 +246,7 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
     model = ASRModel(Frontend(frontend_config), encoder, tokenizer).to(device)
     sidecar = decoder_config_path(path)
     model.decoder_config = sidecar if sidecar.is_file() else None
+    model.threads = threads
     return model
 
 
@@ -271,6 +279,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "a words list per segment in json",
     )  # fmt: skip
     add_decoder_arguments(parser)
+    add_threads_argument(parser)
     return parser
 
 
@@ -303,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint or bad options.
     """
     try:
-        model = load_model(args.model, device=args.device)
+        model = load_model(args.model, device=args.device, threads=args.threads)
         if _wants_beam(args) and not (args.lm or args.decoder_config):
             args.decoder_config = model.decoder_config  # the LM shipped with the model
         decoder = decoder_from_args(args, model.tokenizer.vocab, DEFAULT_LM)
