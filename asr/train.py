@@ -38,7 +38,13 @@ from tqdm import tqdm
 from . import distributed
 from .audio import SAMPLE_RATE, Frontend, FrontendConfig
 from .augment import AugmentConfig, SpecAugment, WaveAugment
-from .checkpoint import CheckpointError, check_writable, remove_stale_temporaries
+from .checkpoint import (
+    CheckpointError,
+    check_writable,
+    configs_from_state,
+    load_checkpoint,
+    remove_stale_temporaries,
+)
 from .config import add_config_flags, config_values
 from .cpu import set_threads
 from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
@@ -76,6 +82,8 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads per process (per rank under torchrun);
     #                   0: $ASR_THREADS, else 1 (see asr/cpu.py)
     resume: bool = False  # continue from out_dir/last.pt when it exists
+    init_from: str = ""  # start from this checkpoint's weights (same model shape and
+    #                      features; a fresh optimizer); ignored when resuming
     save_every_steps: int = 200  # also write last.pt every N optimizer steps (0: only
     #                              at epoch ends)
     keep_last: int = 0  # keep the weights after each of the last N epochs (epoch-N.pt)
@@ -144,6 +152,8 @@ class Trainer:
         )  # fmt: skip
         if cfg.resume and (self.out_dir / "last.pt").exists():
             self.progress = self.checkpoints.resume(self.out_dir / "last.pt")
+        elif cfg.init_from:
+            _load_weights(self.encoder, cfg.init_from, cfg.frontend)
         self.model = self.encoder
         if info.enabled:  # no collective in forward (see distributed.average_buffers)
             self.model = DistributedDataParallel(self.encoder, broadcast_buffers=False)
@@ -313,6 +323,23 @@ class Trainer:
         model = ASRModel(self.frontend, self.encoder, CharTokenizer())
         model.device = self.device
         return dev_scores(model, self.dev_entries)
+
+
+def _load_weights(encoder: Encoder, path: str, frontend: FrontendConfig) -> None:
+    """Copy a checkpoint's weights into ``encoder`` (--init-from).
+
+    Raises:
+        CheckpointError: an unreadable checkpoint, or one of another shape.
+    """
+    state = load_checkpoint(path)
+    model_config, frontend_config = configs_from_state(state)
+    if model_config != encoder.config or frontend_config != frontend:
+        raise CheckpointError(
+            f"{path}: --init-from needs the same model and features as this run "
+            f"(it has {model_config} with {frontend_config})"
+        )
+    encoder.load_state_dict(state["model"])
+    log.info("initialised from %s", path)
 
 
 def _format_row(row: dict) -> str:
