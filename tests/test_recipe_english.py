@@ -108,8 +108,9 @@ def test_plan_is_deterministic_and_sized(text_dir):
     other = synth.plan(sentences, VOICES, hours=1.0, seed=8, variants=("f3",))
     assert [(u.text, u.voice) for u in first] != [(u.text, u.voice) for u in other]
     assert sorted(u.text for u in first) == sorted(SENTENCES)  # each sentence once
-    one = synth.plan(sentences, VOICES, hours=1e-6, seed=7)
-    assert len(one) == 1  # stops as soon as the estimate reaches --hours
+    one = synth.plan(sentences, VOICES, hours=1e-6, seed=7, variants=("f3",))
+    assert one == first[:1]  # stops as soon as the estimate reaches --hours, and a
+    #                          larger --hours only extends the plan
     with pytest.raises(SystemExit, match="install_voices.sh"):
         synth.plan(sentences, (), hours=1.0, seed=7)
 
@@ -178,6 +179,21 @@ def test_flite_synthesis(text_dir, tmp_path, voice):
         samples, rate = sf.read(entry["audio"])
         assert rate == 16_000 and np.sqrt(np.mean(samples**2)) > 0.001
         assert entry["voice"] == voice and entry["engine"] == "flite"
+
+
+@needs_espeak
+@needs_flite
+def test_main_picks_engines_and_skips_voices(text_dir, tmp_path):
+    out = tmp_path / "out"
+    synth.main(["--text-dir", str(text_dir), "--out-dir", str(out), "--hours", "0.002",
+                "--jobs", "1", "--engines", "espeak-ng", "flite",
+                "--skip-voices", "en-US", "slt"])  # fmt: skip
+    voices = json.loads((out / "plan.json").read_text())["voices"]
+    assert "flite:kal" in voices and "espeak-ng:en-GB-x-rp" in voices
+    assert all(v.split(":")[0] in ("espeak-ng", "flite") for v in voices)
+    assert not [v for v in voices if "en-US" in v or "slt" in v]
+    entries = _read(out / "manifest.jsonl")
+    assert entries and {e["voice"] for e in entries} <= set(voices)
 
 
 def test_a_failing_voice_is_reported_and_left_out(text_dir, tmp_path, capsys):
