@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# General English: synthetic speech (espeak-ng, flite) + Kathleen + FSDD train, scored
-# on VCTK p239 and the FSDD test split beside PocketSphinx. Run from the repository root:
+# General English: synthetic speech (the 50 pinned voices of asr.tts, see
+# install_voices.sh) + Kathleen + FSDD train + wake words, chosen on LibriSpeech
+# test-other dev speakers, scored on VCTK p239 and the FSDD test split beside
+# PocketSphinx. Run from the repository root:
 #
 #   recipes/english/run.sh                          # every stage
 #   recipes/english/run.sh --stage 2 --stop-stage 2 # only train (resumes exp/english)
@@ -10,10 +12,12 @@
 #
 # Flags (defaults in brackets): --stage N [0]  --stop-stage N [4]
 #   --shared DIR     shared data with speech/ and text/ [../shared/data]
-#   --hours H        synthetic speech to make [12]    --seed S  seeds everything [0]
+#   --hours H        synthetic speech to make [30]    --seed S  seeds everything [0]
 #   --jobs J         synthesis processes [nproc]      --exp DIR  training output [exp/english]
 #   --epochs E [1]   --hidden-size H [256]  --num-layers L [3]  (BiGRU shape)
-#   --kathleen-repeat N  times the real hour is listed in train.jsonl [3]
+#   --real-repeat N  times each real training utterance (Kathleen, wake words, FSDD)
+#                    is listed in train.jsonl: the real:synthetic ratio [3]
+#   --kathleen-repeat N  the same for Kathleen alone [--real-repeat]
 #   --threads T      torch threads for train/evaluate [1]
 #   --export-to PT   where stage 4 copies best.pt [data/models/english.pt]
 # Every stage is resumable: synthesis skips finished files, training uses --resume.
@@ -22,14 +26,15 @@ set -euo pipefail
 stage=0
 stop_stage=4
 shared=../shared/data          # speech/ and text/ of the shared data (see its README)
-hours=12                       # synthetic speech to make (12 -> 11.5 h measured)
+hours=30                       # synthetic speech to make (estimated from the text)
 seed=0
 jobs=$(nproc)
 exp=exp/english
 epochs=1                       # one pass over ~15 h fits ~1 h of one CPU core
 hidden=256                     # BiGRU units per direction (chosen on dev, see README)
 layers=3
-kathleen_repeat=3              # the real hour of speech, listed this many times
+real_repeat=3                  # real training speech (5 h) is listed this many times
+kathleen_repeat=""             # Kathleen alone, if not --real-repeat
 threads=1                      # torch threads (train, evaluate): on a shared, loaded machine 2
                                # spinning OpenMP threads made a BiGRU step ~50x slower
 export_to=data/models/english.pt  # data/models/default.pt is the shipped default
@@ -47,10 +52,11 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --hidden-size) hidden=$2; shift 2 ;;
     --num-layers) layers=$2; shift 2 ;;
+    --real-repeat) real_repeat=$2; shift 2 ;;
     --kathleen-repeat) kathleen_repeat=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --export-to) export_to=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -61,7 +67,7 @@ data=data/english
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   # Test sentences (VCTK p239) and every Kathleen/CMU ARCTIC prompt are kept out of
-  # the synthetic text, so Kathleen dev prompts are never heard in another voice.
+  # the synthetic text. The voices: sudo recipes/english/install_voices.sh (once).
   $python recipes/english/synthesize.py --text-dir "$shared/text" \
     --out-dir $data/synth --hours "$hours" --seed "$seed" --jobs "$jobs" \
     --exclude "$shared/speech/vctk_p239/manifest.jsonl" \
@@ -72,7 +78,7 @@ fi
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   $python recipes/english/prepare.py --shared "$shared" \
     --synth-manifest $data/synth/manifest.jsonl --out-dir $data \
-    --kathleen-repeat "$kathleen_repeat"
+    --real-repeat "$real_repeat" ${kathleen_repeat:+--kathleen-repeat "$kathleen_repeat"}
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
