@@ -51,7 +51,7 @@ from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
 from .evaluate import dev_scores
 from .model import Encoder, ModelConfig
 from .progress import Progress, RunCheckpoints
-from .report import log_metrics
+from .report import log_dev_curve, log_metrics
 from .text import BLANK, CharTokenizer
 from .transcribe import ASRModel
 
@@ -86,6 +86,8 @@ class TrainConfig:
     #                      features; a fresh optimizer); ignored when resuming
     save_every_steps: int = 200  # also write last.pt every N optimizer steps (0: only
     #                              at epoch ends)
+    dev_every_steps: int = 0  # also score the dev set every N optimizer steps (rows in
+    #                           dev_curve.csv; best.pt follows them); 0: at epoch ends
     keep_last: int = 0  # keep the weights after each of the last N epochs (epoch-N.pt)
     average_last: int = 0  # at the end, write averaged.pt: the mean of the last N
     #                        epochs' weights (0: off)
@@ -265,7 +267,9 @@ class Trainer:
             if pending == cfg.accum_steps or progress.batch == n_batches:
                 self._optimizer_step()
                 pending = 0
-                if cfg.save_every_steps and progress.step % cfg.save_every_steps == 0:
+                if cfg.dev_every_steps and progress.step % cfg.dev_every_steps == 0:
+                    self._mid_epoch_dev(epoch + progress.batch / n_batches)
+                elif cfg.save_every_steps and progress.step % cfg.save_every_steps == 0:
                     self.checkpoints.save(progress, self.device, None)
             elapsed = time.perf_counter() - started
             bar.set_postfix(
@@ -322,7 +326,23 @@ class Trainer:
             return {}
         model = ASRModel(self.frontend, self.encoder, CharTokenizer())
         model.device = self.device
-        return dev_scores(model, self.dev_entries)
+        with torch.no_grad():
+            return dev_scores(model, self.dev_entries)
+
+    def _mid_epoch_dev(self, epoch: float) -> None:
+        """Score the dev set within an epoch (``dev_every_steps``): a row in
+        dev_curve.csv, best.pt when it improved, and last.pt in every case."""
+        progress, improved = self.progress, False
+        if self.info.is_main and self.dev_entries:
+            row = {"epoch": round(epoch, 4), "step": progress.step,
+                   "lr": self.scheduler.get_last_lr()[0], **self._validate()}  # fmt: skip
+            improved = row["dev_wer"] < progress.best_wer
+            if improved:
+                progress.best_wer, progress.best_epoch = row["dev_wer"], math.ceil(epoch)
+            log_dev_curve(self.out_dir, row)
+            tqdm.write(_format_row(row))
+            self.model.train()
+        self.checkpoints.save(progress, self.device, None, improved)
 
 
 def _load_weights(encoder: Encoder, path: str, frontend: FrontendConfig) -> None:

@@ -317,3 +317,14 @@ def test_init_from_starts_with_a_checkpoints_weights(tmp_path):
     other = dataclasses.replace(cfg, model=dataclasses.replace(TINY, hidden_size=8))
     with pytest.raises(asr.checkpoint.CheckpointError, match="same model"):
         Trainer(other, *asr.train.distributed.init_distributed("cpu"))
+
+
+def test_dev_every_steps_scores_within_epochs_and_keeps_the_best(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1, dev_every_steps=1)
+    train(cfg)
+    rows = list(csv.DictReader((Path(cfg.out_dir) / "dev_curve.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2]  # 4 utterances, batches of 2
+    assert 0 < float(rows[0]["epoch"]) < float(rows[1]["epoch"]) <= 1
+    best = min(float(r["dev_wer"]) for r in rows)
+    kept = load_checkpoint(Path(cfg.out_dir) / "best.pt")
+    assert kept["best_wer"] <= best  # the epoch-end score may improve on it further
