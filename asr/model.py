@@ -131,6 +131,9 @@ def run_padded(rnn: nn.RNNBase, x: torch.Tensor, lens: torch.Tensor) -> torch.Te
 class Encoder(nn.Module):
     """Bidirectional RNN acoustic model with a CTC output layer."""
 
+    unpacked_training = True  # with gradients, run the RNN unpacked (``run_padded``);
+    #                           False: always packed (the benchmark's baseline)
+
     def __init__(self, config: ModelConfig = ModelConfig()):
         super().__init__()
         if config.rnn_type not in RNN_TYPES:
@@ -169,7 +172,7 @@ class Encoder(nn.Module):
         """
         x, out_lens = self.subsampling(feats, feat_lens)
         out_lens = out_lens.clamp(min=1, max=x.shape[1])
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() and self.unpacked_training:
             x = run_padded(self.rnn, x, out_lens)  # (B, T', 2H)
         else:
             packed = nn.utils.rnn.pack_padded_sequence(

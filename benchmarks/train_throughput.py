@@ -7,10 +7,11 @@ with the English recipe's data loading and augmentation on.
 Each setting (threads, ranks, batch size, precision) trains one epoch over the same
 subset with ``asr train`` itself in a fresh process, once on the machine as it is
 and once beside ``--hog`` spinning processes (``cpuload.busy``) started and stopped
-by this script. Before that, a kernel table times one forward + backward pass of the
-recurrent layers alone (CPU time, one thread): the packed-sequence kernels that
-``nn.GRU`` runs on a ``PackedSequence`` against ``asr.model.run_padded``, which the
-encoder uses for training. Achieved GFLOP/s count the multiply-adds of the
+by this script. Before that, a kernel table times one training step of the encoder (CPU time, one
+thread) each way it can run: the packed-sequence kernels that ``nn.GRU`` runs on a
+``PackedSequence``, ``asr.model.run_padded`` (the training default), bf16 autocast
+and ``torch.compile``, and the features of the same batch (what caching features
+would save). Achieved GFLOP/s count the multiply-adds of the
 convolutions, recurrent layers and head (x3 for forward + backward) against the
 CPU's fp32 peak: cores x 16 FMA lanes x 2 x clock.
 """
@@ -95,34 +96,66 @@ def flops_per_audio_second(hidden: int = 256, layers: int = 3) -> float:
     return conv_flops + frames_out * (rnn + head)
 
 
-def kernel_table(repeats: int = 3) -> list[str]:
-    """CPU seconds of forward + backward of the recurrent stack, packed vs padded."""
+def kernel_table(repeats: int = 3, compile_row: bool = True) -> list[str]:
+    """CPU seconds (one thread) of one training step of the encoder on a batch of
+    16 x 5 s, each way the step can run, and of the features for that batch."""
     import torch
 
-    from asr.model import run_padded
+    from asr.audio import Frontend, FrontendConfig
+    from asr.augment import AugmentConfig, SpecAugment
+    from asr.model import Encoder, ModelConfig
 
     torch.set_num_threads(1)
-    rnn = torch.nn.GRU(320, 256, num_layers=3, bidirectional=True, batch_first=True)
-    x = torch.randn(16, 125, 320, requires_grad=True)  # 16 x 5 s at 40 ms frames
-    lens = torch.randint(100, 126, (16,))
-    lens[0] = 125
+    torch.manual_seed(0)
+    config = ModelConfig(rnn_type="gru", hidden_size=256, num_layers=3,
+                         conv_channels=32, time_strides=(2, 2))  # fmt: skip
+    encoder = Encoder(config).train()
+    waves = 0.1 * torch.randn(16, 80_000)
+    wave_lens = torch.randint(64_000, 80_001, (16,))
+    frontend = Frontend(FrontendConfig())
+    spec = SpecAugment(AugmentConfig(freq_masks=2, time_masks=2, time_mask_width=10))
+    feats, feat_lens = frontend(waves, wave_lens)
+
+    def step(model, bf16=False):
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            log_probs, _ = model(feats, feat_lens)
+        log_probs.float().sum().backward()
 
     def packed():
-        p = torch.nn.utils.rnn.pack_padded_sequence(x, lens, True, False)
-        return torch.nn.utils.rnn.pad_packed_sequence(rnn(p)[0], True)[0]
+        Encoder.unpacked_training = False
+        try:
+            step(encoder)
+        finally:
+            Encoder.unpacked_training = True
 
-    rows = ["| recurrent kernel (3x256 BiGRU, 16 x 5 s) | CPU s, forward + backward "
-            "| speed-up |", "|---|---|---|"]  # fmt: skip
-    times = {}
-    for name, run in [("packed (nn.GRU on a PackedSequence)", packed),
-                      ("padded (asr.model.run_padded)", lambda: run_padded(rnn, x, lens))]:  # fmt: skip
-        run().sum().backward()  # warm-up
+    runs = {
+        "encoder step, packed RNN (nn.GRU on a PackedSequence)": packed,
+        "encoder step, unpacked RNN (asr.model.run_padded; training default)":
+            lambda: step(encoder),
+        "encoder step, unpacked, bf16 autocast": lambda: step(encoder, bf16=True),
+    }  # fmt: skip
+    if compile_row:
+        compiled = torch.compile(encoder)
+        runs["encoder step, unpacked, torch.compile"] = lambda: step(compiled)
+    runs["features for the batch: MFCC + SpecAugment (what a feature cache saves)"] = (
+        lambda: spec(frontend(waves, wave_lens)[0])
+    )
+    rows = ["| one training step, 16 x 4-5 s, 3x256 BiGRU, 1 thread | CPU s "
+            "| vs packed |", "|---|---|---|"]  # fmt: skip
+    base, times = None, []
+    for name, run in runs.items():
+        run()  # warm-up (and compilation)
         start = time.process_time()
         for _ in range(repeats):
-            run().sum().backward()
-        times[name] = (time.process_time() - start) / repeats
-        base = next(iter(times.values()))
-        rows.append(f"| {name} | {times[name]:.3f} | {base / times[name]:.2f}x |")
+            run()
+        seconds = (time.process_time() - start) / repeats
+        base = base or seconds
+        times.append(seconds)
+        ratio = f"{base / seconds:.2f}x"
+        if name.startswith("features"):  # not a way to run the step: its share
+            ratio = f"{100 * seconds / times[1]:.0f} % of an unpacked step"
+        rows.append(f"| {name} | {seconds:.3f} | {ratio} |")
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -137,16 +170,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", nargs="+", default=list(range(len(SETTINGS))),
                         type=int, help="which settings (indices) to run")  # fmt: skip
     parser.add_argument("--smoke", action="store_true",
-                        help="8 utterances, one setting, one kernel repeat (for tests)")
+                        help="4 utterances, one setting, one hog, one kernel repeat "
+                        "(for tests)")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.utterances, args.settings = 8, [2]
+        args.utterances, args.settings, args.hog = 4, [2], 1
     entries = subset(args.manifest, args.utterances)
     audio_s = sum(e["duration"] for e in entries)
     flops = 3 * flops_per_audio_second()
     peak = 2 * 16 * 2 * cpu_mhz() / 1e3  # GFLOP/s: 2 cores x 16 FMA lanes x 2 flops
-    lines = kernel_table(1 if args.smoke else 3)
+    lines = kernel_table(1, compile_row=False) if args.smoke else kernel_table()
     lines += ["", "| setting | idle: audio s / s | GFLOP/s (% of peak) | load avg "
               f"| beside {args.hog} spinning processes: audio s / s | share of idle |",
               "|---|---|---|---|---|---|"]  # fmt: skip

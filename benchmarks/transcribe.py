@@ -274,7 +274,10 @@ def per_file_table(args: argparse.Namespace) -> list[str]:
     rows = ["| threads | idle: × real time | load avg | beside "
             f"{args.hog} spinning processes: × real time | share of idle |",
             "|---|---|---|---|---|"]  # fmt: skip
-    for name, setting in THREAD_SETTINGS.items():
+    settings = THREAD_SETTINGS.items()
+    if args.smoke:
+        settings = [(k, v) for k, v in settings if v == (1, 1, "PASSIVE")]
+    for name, setting in settings:
         load = load_average()
         idle = per_file_speed(setting, files, args)
         with busy(args.hog):
@@ -324,6 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument("--hog", type=int, default=2,
                         help="spinning processes beside each loaded --per-file run")
+    parser.add_argument("--smoke", action="store_true",
+                        help="--per-file 2 with one thread setting and one hog (tests)")
     parser.add_argument("--files", default="[]", help=argparse.SUPPRESS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -336,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(args)
         return
+    if args.smoke:
+        args.per_file, args.hog = 2, 1
     if args.per_file:
         rows = per_file_table(args)
         print("\n".join(rows))
