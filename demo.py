@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import re
 import tempfile
 import threading
@@ -28,6 +29,7 @@ import gradio as gr
 import numpy as np
 
 import asr
+from asr.cpu import resolve_threads, thread_count
 from asr.pictures import draw_pictures
 
 MAX_SECONDS = 600  # longer recordings (file or live) are refused with a message
@@ -77,9 +79,10 @@ def model_summary(path: str, card: Path = MODELS_DIR / "README.md") -> str:
 class ModelCache:
     """Loaded models by checkpoint path, so switching back and forth is instant."""
 
-    def __init__(self, paths: list[str], device: str = "cpu"):
+    def __init__(self, paths: list[str], device: str = "cpu", threads: int | None = None):
         self.paths = paths  # what the picker offers; paths[0] is the default
         self.device = device
+        self.threads = threads  # torch CPU threads (asr.cpu; None: $ASR_THREADS or 1)
         self.models: dict[str, asr.ASRModel] = {}
         self.lock = threading.Lock()
 
@@ -93,7 +96,9 @@ class ModelCache:
         with self.lock:
             if path not in self.models:
                 try:
-                    self.models[path] = asr.load_model(path, device=self.device)
+                    self.models[path] = asr.load_model(
+                        path, device=self.device, threads=self.threads
+                    )
                 except asr.CheckpointError as error:
                     raise gr.Error(f"Cannot load that model: {error}") from None
                 self.warm(self.models[path])
@@ -447,9 +452,19 @@ def build_parser() -> argparse.ArgumentParser:
     add("--share", action="store_true", help="also open a public Gradio link")
     add("--max-seconds", type=float, default=MAX_SECONDS,
         help="longest recording accepted (file or live), in seconds")  # fmt: skip
-    add("--concurrency-limit", type=int, default=2,
-        help="requests computed at once; the others wait in the queue")  # fmt: skip
+    add("--threads", type=thread_count, default=None,
+        help="torch CPU threads each request computes with (default: $ASR_THREADS, "
+        "else 1)")  # fmt: skip
+    add("--concurrency-limit", type=int, default=None,
+        help="requests computed at once, the others wait in the queue (default: CPU "
+        "cores // threads, so concurrent users never oversubscribe the cores)")  # fmt: skip
     return parser
+
+
+def default_concurrency(threads: int) -> int:
+    """Requests served at once: one per ``threads`` of the cores this process may
+    use, at least one."""
+    return max(1, len(os.sched_getaffinity(0)) // threads)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -458,13 +473,18 @@ def main(argv: list[str] | None = None) -> None:
     paths = list_models(MODELS_DIR, args.model)
     if not paths:
         parser.error(f"no checkpoint in {MODELS_DIR}; pass --model")
-    cache = ModelCache(paths, args.device)
+    try:
+        threads = resolve_threads(args.threads)
+    except ValueError as error:
+        parser.error(str(error))
+    cache = ModelCache(paths, args.device, threads)
     try:
         cache.get(paths[0])  # fail now, not at the first request, on a bad default
     except gr.Error as error:
         parser.error(error.message)
     app = build_app(cache, args.max_seconds)
-    serve(app, args.host, args.port, args.share, args.concurrency_limit)
+    limit = args.concurrency_limit or default_concurrency(threads)
+    serve(app, args.host, args.port, args.share, limit)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
+from .cpu import add_threads_argument
 from .data import AudioDataset, collate, read_manifest
 from .decoding import add_decoder_arguments
 from .metrics import error_counts
@@ -136,12 +137,13 @@ def build_parser(
         help="write the scores and every (ref, hyp) pair to this JSON file",
     )  # fmt: skip
     add_decoder_arguments(parser, greedy=True)
+    add_threads_argument(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        model = load_model(args.model, device=args.device)
+        model = load_model(args.model, device=args.device, threads=args.threads)
         entries = read_manifest(args.manifest)
         decoder = decoder_for_args(args, model)
     except (CheckpointError, ValueError, OSError) as error:

@@ -28,6 +28,7 @@ from torch import nn
 
 from .audio import SAMPLE_RATE, Frontend
 from .checkpoint import CheckpointError
+from .cpu import add_threads_argument
 from .data import read_manifest
 from .evaluate import evaluate
 from .text import CharTokenizer
@@ -193,12 +194,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="JSONL manifest to compare the export with the float model on")
     parser.add_argument("--max-wer-delta", type=float, default=0.5,
                         help="fail when the export's WER is this many points worse")
+    add_threads_argument(parser)
     return parser  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        model = load_model(args.model)
+        model = load_model(args.model, threads=args.threads)
         export_torchscript(model, args.out, args.quantize)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

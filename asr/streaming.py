@@ -23,6 +23,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, to_float
 from .blocks import StreamResampler
+from .cpu import set_threads
 from .vad import SpeechSegment, VadConfig, VadSegmenter
 
 
@@ -68,6 +69,7 @@ class StreamingRecognizer:
         if max_segment_s is not None:
             min_cut = min(vad_config.min_cut_s, max_segment_s / 2)
             vad_config = replace(vad_config, max_segment_s=max_segment_s, min_cut_s=min_cut)
+        set_threads(getattr(model, "threads", None))  # the model's, else $ASR_THREADS
         self.model = model
         self.decoder = decoder
         self.vad_config = vad_config

@@ -17,13 +17,14 @@ from .alignment import WordTiming, align_words
 from .audio import SAMPLE_RATE, Frontend, prepare_audio
 from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
+from .cpu import add_threads_argument, set_threads
 from .decoding import (
     BeamSearchDecoder,
     DecodeConfig,
-    read_decoder_config,
     add_decoder_arguments,
     decoder_from_args,
     greedy_decode,
+    read_decoder_config,
 )
 from .model import Encoder
 from .output import FORMATS, Segment
@@ -60,6 +61,7 @@ class ASRModel:
         self.encoder = encoder.eval()
         self.tokenizer = tokenizer
         self.device = torch.device("cpu")
+        self.threads = 1  # torch CPU threads it was loaded with (asr.cpu)
 
     def to(self, device: str | torch.device) -> ASRModel:
         self.device = torch.device(device)
@@ -265,16 +267,21 @@ def split_long_audio(samples: np.ndarray) -> list[np.ndarray]:
     return windows
 
 
-def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
+def load_model(
+    path: str | Path | None = None, device: str = "cpu", threads: int | None = None
+) -> ASRModel:
     """Load a checkpoint written by ``asr train``.
 
     Args:
         path: checkpoint file; None loads $ASR_MODEL or the shipped default model.
         device: "cpu", "cuda", "cuda:1", ...
+        threads: torch CPU threads for this process (``asr.cpu.set_threads``:
+            None means $ASR_THREADS, else 1).
 
     Raises:
         CheckpointError: the file is missing, truncated, unsafe or incompatible.
     """
+    threads = set_threads(threads)
     path = Path(path or os.environ.get("ASR_MODEL") or DEFAULT_MODEL)
     state = load_checkpoint(path)
     model_config, frontend_config = configs_from_state(state)
@@ -287,6 +294,7 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
     model = ASRModel(Frontend(frontend_config), encoder, tokenizer).to(device)
     sidecar = decoder_config_path(path)
     model.decoder_config = sidecar if sidecar.is_file() else None
+    model.threads = threads
     return model
 
 
@@ -321,6 +329,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )  # fmt: skip
     add_verbosity_arguments(parser)
     add_decoder_arguments(parser, greedy=True)
+    add_threads_argument(parser)
     return parser
 
 
@@ -395,7 +404,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint or bad options.
     """
     try:
-        model = load_model(args.model, device=args.device)
+        model = load_model(args.model, device=args.device, threads=args.threads)
         decoder = decoder_for_args(args, model)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
