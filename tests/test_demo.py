@@ -121,7 +121,7 @@ def test_interleaved_sessions_keep_their_own_transcripts(real_model):
 def test_file_callback_outputs_and_bad_input(tiny_checkpoint, tmp_path):
     make = demo.make_transcriber(demo.ModelCache([str(tiny_checkpoint)]), 5)
 
-    def transcribe(path):  # greedy: the tiny model ships no LM, and this is not about it
+    def transcribe(path):  # greedy: this test is not about decoding
         return make(path, None, "greedy")
 
     text, rows, files, wave = transcribe(str(DATA / "2_jackson_1.wav"))
