@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true",
                         help="4 utterances, one setting, one hog, one kernel repeat "
                         "(for tests)")
+    parser.add_argument("--compile", action="store_true",
+                        help="add a torch.compile row to the kernel table (compiling "
+                        "takes minutes on 2 cores)")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     audio_s = sum(e["duration"] for e in entries)
     flops = 3 * flops_per_audio_second()
     peak = 2 * 16 * 2 * cpu_mhz() / 1e3  # GFLOP/s: 2 cores x 16 FMA lanes x 2 flops
-    lines = kernel_table(1, compile_row=False) if args.smoke else kernel_table()
+    lines = kernel_table(1 if args.smoke else 3, compile_row=args.compile)
     lines += ["", "| setting | idle: audio s / s | GFLOP/s (% of peak) | load avg "
               f"| beside {args.hog} spinning processes: audio s / s | share of idle |",
               "|---|---|---|---|---|---|"]  # fmt: skip
