@@ -324,8 +324,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )  # fmt: skip
     parser.add_argument(
         "--word-timestamps", action="store_true",
-        help="time every word: one 'start end confidence word' line per word in txt "
-        "(json always lists the words of each segment with times and confidences)",
+        help="time every word: one 'start end confidence word' line per word in txt, "
+        "a words list (start, end, confidence) per segment in json",
     )  # fmt: skip
     add_verbosity_arguments(parser)
     add_decoder_arguments(parser, greedy=True)
@@ -417,7 +417,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "verbose", False):
         print(f"model: {args.model or 'default'}; decoding: "
               f"{describe_decoder(decoder)}", file=sys.stderr)  # fmt: skip
-    words = getattr(args, "word_timestamps", False) or "json" in formats
+    words = getattr(args, "word_timestamps", False)
     return transcribe_files(
         model, [str(f) for f in args.files], formats, output_dir,
         decoder=decoder, words=words, quiet=getattr(args, "quiet", False),
