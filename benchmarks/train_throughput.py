@@ -57,8 +57,11 @@ def subset(manifest: Path, count: int) -> list[dict]:
     return entries[:: max(1, len(entries) // count)][:count]
 
 
-def train_once(setting: tuple, manifest: Path, out_dir: Path) -> float:
-    """Audio seconds per second of one epoch of ``asr train`` in a fresh process."""
+def train_once(
+    setting: tuple, manifest: Path, out_dir: Path, limit_s: float, audio_s: float
+) -> str:
+    """Audio seconds per second of one epoch of ``asr train`` in a fresh process,
+    as text; a run stopped at ``limit_s`` gives an upper bound ("< x")."""
     ranks, threads, wait, extra = setting
     launcher = [sys.executable, "-m", "asr"]
     if ranks > 1:
@@ -69,9 +72,14 @@ def train_once(setting: tuple, manifest: Path, out_dir: Path) -> float:
            "16", "--max-batch-seconds", "80", "--num-workers", "1", "--warmup-steps",
            "10", "--threads", str(threads), *SHAPE, *AUGMENT, *extra]  # fmt: skip
     env = {**os.environ, "OMP_WAIT_POLICY": wait, "PYTHONPATH": str(ROOT)}
-    subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
+    try:
+        subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True,
+                       timeout=limit_s, start_new_session=True)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        subprocess.run(["pkill", "-f", str(out_dir)], check=False)
+        return f"< {audio_s / limit_s:.1f} (stopped at {limit_s:.0f} s)"
     with (out_dir / "metrics.csv").open() as f:
-        return float(next(csv.DictReader(f))["audio_sec_per_sec"])
+        return f"{float(next(csv.DictReader(f))['audio_sec_per_sec']):.1f}"
 
 
 def flops_per_audio_second(hidden: int = 256, layers: int = 3) -> float:
@@ -159,12 +167,29 @@ def kernel_table(repeats: int = 3, compile_row: bool = True) -> list[str]:
     return rows
 
 
+def _number(text: str) -> float:
+    return float(text.split()[-1] if text.startswith("<") else text.split()[0])
+
+
+def _gflops(speed: str, flops: float, peak: float) -> str:
+    gflops = _number(speed) * flops / 1e9
+    bound = "< " if speed.startswith("<") else ""
+    return f"{bound}{gflops:.1f} ({bound}{100 * gflops / peak:.0f} %)"
+
+
+def _share(loaded: str, idle: str) -> str:
+    share = f"{100 * _number(loaded) / _number(idle):.0f} %"
+    return ("< " + share) if loaded.startswith("<") else share
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", type=Path,
                         default=ROOT.parent / "shared/data/speech/kathleen/manifest.jsonl",
                         help="JSONL manifest of real speech to train on")  # fmt: skip
-    parser.add_argument("--utterances", type=int, default=160, help="subset size")
+    parser.add_argument("--utterances", type=int, default=120, help="subset size")
+    parser.add_argument("--limit", type=float, default=150.0,
+                        help="stop a run after this many seconds (an upper bound)")
     parser.add_argument("--hog", type=int, default=2,
                         help="spinning processes beside each loaded run")  # fmt: skip
     parser.add_argument("--settings", nargs="+", default=list(range(len(SETTINGS))),
@@ -195,14 +220,12 @@ def main(argv: list[str] | None = None) -> None:
         for index in args.settings:
             name, setting = list(SETTINGS.items())[index]
             load = load_average()
-            idle = train_once(setting, manifest, Path(tmp) / f"idle{index}")
+            limits = (args.limit, audio_s)
+            idle = train_once(setting, manifest, Path(tmp) / f"i{index}", *limits)
             with busy(args.hog):
-                loaded = train_once(setting, manifest, Path(tmp) / f"busy{index}")
-            gflops = idle * flops / 1e9
-            lines.append(
-                f"| {name} | {idle:.1f} | {gflops:.1f} ({100 * gflops / peak:.0f} %) "
-                f"| {load:.1f} | {loaded:.1f} | {100 * loaded / idle:.0f} % |"
-            )
+                loaded = train_once(setting, manifest, Path(tmp) / f"b{index}", *limits)
+            lines.append(f"| {name} | {idle} | {_gflops(idle, flops, peak)} | "
+                         f"{load:.1f} | {loaded} | {_share(loaded, idle)} |")  # fmt: skip
             print(lines[-1], flush=True)
     lines += ["", f"Data: {len(entries)} utterances ({audio_s:.0f} s) of "
               f"`{args.manifest.name}`, one epoch each, one loader worker per rank, "
