@@ -168,7 +168,7 @@ def kernel_table(repeats: int = 3, compile_row: bool = True) -> list[str]:
 
 
 def _number(text: str) -> float:
-    return float(text.split()[-1] if text.startswith("<") else text.split()[0])
+    return float(text.split()[1] if text.startswith("<") else text)
 
 
 def _gflops(speed: str, flops: float, peak: float) -> str:
