@@ -142,6 +142,7 @@ def transcribe_files(
     output_dir: Path | None,
     decoder=None,
     words: bool = False,
+    quiet: bool = False,
 ) -> int:
     """Transcribe every input; report each bad one on stderr and go on.
 
@@ -153,6 +154,7 @@ def transcribe_files(
             stdout.
         decoder: a beam search decoder; None decodes greedily.
         words: time every word; txt on stdout then prints a line per word.
+        quiet: no progress bar and no summary line (errors are still printed).
 
     Returns:
         0 when every file was transcribed, 1 when any failed, 2 when the run
@@ -169,7 +171,7 @@ def transcribe_files(
     bar = tqdm(
         total=round(sum(durations), 1) if by_time else len(jobs),
         unit="s" if by_time else "file", desc="transcribing", file=sys.stderr,
-        disable=None, dynamic_ncols=True,
+        disable=True if quiet else None, dynamic_ncols=True,
     )  # fmt: skip
     failed, audio_s, busy_s, started = len(errors), 0.0, 0.0, time.perf_counter()
     for job, duration in zip(jobs, durations, strict=True):
@@ -180,7 +182,7 @@ def transcribe_files(
             segments = list(
                 model.transcribe_segments(job.path, decoder=decoder, words=words)
             )
-            _emit(job, segments, formats, output_dir, len(jobs) > 1)
+            _emit(job, segments, formats, output_dir, len(jobs) > 1, words)
             audio_s += duration if duration is not None else _last_end(segments)
             busy_s += time.perf_counter() - began  # RTF counts files that worked
         except BrokenPipeError:
@@ -190,8 +192,9 @@ def transcribe_files(
             failed += 1
         bar.update(round(duration, 1) if by_time else 1)
     bar.close()
-    print(summary(len(jobs) + len(errors), failed, audio_s, busy_s,
-                  time.perf_counter() - started), file=sys.stderr)  # fmt: skip
+    if not quiet:
+        print(summary(len(jobs) + len(errors), failed, audio_s, busy_s,
+                      time.perf_counter() - started), file=sys.stderr)  # fmt: skip
     return 1 if failed else 0
 
 
@@ -203,15 +206,17 @@ def summary(files: int, failed: int, audio_s: float, busy_s: float, wall_s: floa
     return f"{files} files, {failed} failed, {audio} of audio in {wall_s:.1f} s ({rtf})"
 
 
-def _emit(job: Job, segments, formats, output_dir: Path | None, several: bool):
+def _emit(job: Job, segments, formats, output_dir: Path | None, several: bool, words: bool):
     """Print one format on stdout (several files: ``path<TAB>text`` lines for txt,
     one JSON object a line for json, ``==> path <==`` headers for tsv), or write
     every format under ``output_dir``."""
     if output_dir is None:
         fmt, timed = formats[0], any(s.words for s in segments)
-        if fmt == "txt" and timed:
+        if fmt == "txt" and (timed or words):
             header = f"# {job}\n" if several else ""
-            print(header + render(segments, "txt").rstrip("\n"), flush=True)
+            body = render(segments, "txt").rstrip("\n") if timed else ""
+            if header or body:  # nothing at all for one file without words
+                print(header + body, flush=True)
         elif fmt == "txt":
             text = render(segments, "txt").strip()
             print(f"{job}\t{text}" if several else text, flush=True)

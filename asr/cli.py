@@ -7,14 +7,14 @@ import argparse
 import os
 import sys
 
-from . import checkpoint, evaluate, export, lm, train, transcribe, tune
+from . import __version__, checkpoint, evaluate, export, lm, train, transcribe, tune
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
     "train": (train, "train a model on JSONL manifests"),
     "evaluate": (evaluate, "score a model on a JSONL manifest (WER, CER)"),
     "lm": (lm, "build n-gram language models for beam search"),
-    "tune-decoder": (tune, "grid-search beam size, LM weight and word score on a dev set"),
+    "tune-decoder": (tune, "grid-search beam size, LM weight and word score"),
     "average": (checkpoint, "average the weights of several checkpoints"),
     "export": (export, "export frontend + encoder as TorchScript, optionally int8"),
 }
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="asr", description="Speech to text with a BiRNN-CTC model."
     )
+    parser.add_argument("--version", action="version", version=f"asr {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(

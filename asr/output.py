@@ -48,14 +48,19 @@ def to_txt(segments: list[Segment]) -> str:
     if any(s.words for s in segments):
         return "".join(f"{w.start:.2f}\t{w.end:.2f}\t{w.confidence:.3f}\t{w.word}\n"
                        for s in segments for w in s.words)  # fmt: skip
-    return " ".join(s.text for s in segments if s.text) + "\n"
+    return transcript(segments) + "\n"
+
+
+def transcript(segments: list[Segment]) -> str:
+    """The text of every segment, on one line."""
+    return " ".join(s.text for s in segments if s.text)
 
 
 def to_json(segments: list[Segment], audio: str | None = None) -> str:
     """{"audio": ..., "text": ..., "segments": [{"start", "end", "text"}, ...]}"""
     document = {
         "audio": audio,
-        "text": to_txt(segments).strip(),
+        "text": transcript(segments),
         "segments": [_segment_dict(s) for s in segments],
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"

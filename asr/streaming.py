@@ -8,8 +8,9 @@
 
 The encoder is bidirectional, so it cannot emit text frame by frame; instead the VAD
 (``asr.vad``) closes a segment at each pause (or at ``max_segment_s``) and the
-recognizer decodes that segment once for its ``Final``. While a segment is open it
-is re-decoded at most every ``partial_every_s`` for a ``Partial``. Only the open
+recognizer decodes that segment once for its ``Final`` (with the model's LM beam
+search when it ships one). While a segment is open it is re-decoded greedily, for
+speed, at most every ``partial_every_s`` for a ``Partial``. Only the open
 segment is ever re-read, so the work per chunk is bounded by ``max_segment_s`` of
 audio however long the person speaks.
 """
@@ -22,6 +23,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, check_rate, to_float
 from .blocks import StreamResampler
+from .cpu import set_threads
 from .vad import SpeechSegment, VadConfig, VadSegmenter
 
 
@@ -50,6 +52,9 @@ class StreamingRecognizer:
         max_segment_s: longest open segment; reaching it forces a ``Final``.
         partial_every_s: seconds of new audio in the open segment between partials;
             0 disables partial results.
+        decoder: how finals are decoded, as ``ASRModel.transcribe``'s ``decoder``
+            ("auto": the model's LM beam search if it ships one, else greedy).
+            Partials are always greedy.
     """
 
     def __init__(
@@ -58,12 +63,15 @@ class StreamingRecognizer:
         vad_config: VadConfig | None = None,
         max_segment_s: float | None = None,
         partial_every_s: float = 0.5,
+        decoder="auto",
     ):
         vad_config = vad_config or VadConfig()
         if max_segment_s is not None:
             min_cut = min(vad_config.min_cut_s, max_segment_s / 2)
             vad_config = replace(vad_config, max_segment_s=max_segment_s, min_cut_s=min_cut)
+        set_threads(getattr(model, "threads", None))  # the model's, else $ASR_THREADS
         self.model = model
+        self.decoder = decoder
         self.vad_config = vad_config
         self.partial_every = int(partial_every_s * SAMPLE_RATE)
         self.segmenter = VadSegmenter(vad_config)
@@ -110,7 +118,8 @@ class StreamingRecognizer:
     def _finals(self, segments: list[SpeechSegment]) -> list[Final]:
         if not segments:
             return []
-        texts = self.model.transcribe_batch([s.samples for s in segments])
+        waves = [s.samples for s in segments]
+        texts = self.model.transcribe_batch(waves, decoder=self.decoder)
         self.decoded_last_call += sum(len(s.samples) for s in segments)
         return [
             Final(text, s.start / SAMPLE_RATE, s.end / SAMPLE_RATE)
@@ -126,4 +135,5 @@ class StreamingRecognizer:
             return []
         self.partial_for = (segment.start, len(segment.samples))
         self.decoded_last_call += len(segment.samples)
-        return [Partial(self.model.transcribe_batch([segment.samples])[0])]
+        texts = self.model.transcribe_batch([segment.samples], decoder="greedy")
+        return [Partial(texts[0])]

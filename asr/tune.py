@@ -15,6 +15,7 @@ from pathlib import Path
 from . import options
 from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
+from .cpu import add_threads_argument
 from .data import read_manifest
 from .decoding import BeamSearchDecoder, DecodeConfig, beam_size_arg
 from .metrics import error_counts
@@ -105,6 +106,7 @@ def build_parser(
                         help="where the best settings go")  # fmt: skip
     parser.add_argument("--device", default="cpu", type=options.device,
                         help="torch device for the model")  # fmt: skip
+    add_threads_argument(parser)
     return parser
 
 
@@ -117,7 +119,7 @@ def _lm_reference(lm: Path, output: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        model = load_model(args.model, device=args.device)
+        model = load_model(args.model, device=args.device, threads=args.threads)
         refs, windows = dev_posteriors(model, read_manifest(args.manifest))
         if not refs:
             raise ValueError(f"{args.manifest}: no readable utterance")
