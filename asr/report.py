@@ -10,19 +10,17 @@ from pathlib import Path
 
 def log_metrics(out_dir: Path, row: dict) -> None:
     """Append ``row`` to out_dir/metrics.csv (header first) and redraw curves.png."""
-    path = out_dir / "metrics.csv"
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-    plot_curves(path, out_dir / "curves.png")
+    append_row(out_dir / "metrics.csv", row)
+    plot_curves(out_dir / "metrics.csv", out_dir / "curves.png")
 
 
 def log_dev_curve(out_dir: Path, row: dict) -> None:
     """Append a mid-epoch dev score to out_dir/dev_curve.csv (header first)."""
-    path = out_dir / "dev_curve.csv"
+    append_row(out_dir / "dev_curve.csv", row)
+
+
+def append_row(path: Path, row: dict) -> None:
+    """Append ``row`` to the CSV file at ``path``, writing the header first."""
     new = not path.exists()
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(row))
