@@ -77,7 +77,8 @@ def plot_curves(metrics_csv: Path, png: Path) -> None:
             ax_loss.plot(epochs, [float(r[key]) for r in rows], marker="o", label=key)
     if within:
         ax_loss.plot([float(r["epoch"]) for r in within],
-                     [float(r["dev_loss"]) for r in within], label="dev_loss (steps)")  # fmt: skip
+                     [float(r["dev_loss"]) for r in within], marker=".",
+                     label="dev_loss (steps)")  # fmt: skip
     ax_loss.set(xlabel="epoch", ylabel="CTC loss per utterance", yscale="log")
     ax_loss.legend()
     for key in ("dev_wer", "dev_cer"):
@@ -85,7 +86,8 @@ def plot_curves(metrics_csv: Path, png: Path) -> None:
             ax_wer.plot(epochs, [100 * float(r[key]) for r in rows], marker="o", label=key)
         if within:
             ax_wer.plot([float(r["epoch"]) for r in within],
-                        [100 * float(r[key]) for r in within], label=f"{key} (steps)")  # fmt: skip
+                        [100 * float(r[key]) for r in within], marker=".",
+                        label=f"{key} (steps)")  # fmt: skip
     if ax_wer.lines:
         ax_wer.set(xlabel="epoch", ylabel="error rate (%)")
         ax_wer.legend()
