@@ -1,14 +1,14 @@
 """CPU threads: one setting for every entry point (``asr`` commands, ``load_model``,
 the streaming recogniser, the demo and training).
 
-Measured on a 2-core machine (``benchmarks/README.md``, "Threads"): one torch thread
-per process or request is the fastest idle and keeps its speed when another process
-competes for the cores, while torch's default of one spinning OpenMP thread per core
-collapses under load (2 threads: 57x real time idle, 1.3x beside other jobs).
-So the default is ``DEFAULT_THREADS`` intra-op thread, parallelism comes from
-requests, files and training ranks side by side, and ``OMP_WAIT_POLICY=PASSIVE`` is
-set before torch loads (``asr/__init__.py``) so that extra threads sleep instead of
-spinning when a user asks for more. ``--threads`` or ``$ASR_THREADS`` changes it.
+Measured on a 2-core machine beside other jobs (``docs/cpu.md``): torch's default,
+one OpenMP thread per core that spins while it waits, collapses as soon as another
+process wants a core (9x real time per file, 1.8x beside two busy processes), while
+the same two threads told to sleep when idle (``OMP_WAIT_POLICY=PASSIVE``) were the
+fastest setting measured, idle and under load, for transcription and for training.
+So ``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads (``asr/__init__.py``) and
+the default is ``DEFAULT_MAX_THREADS`` threads, fewer on a machine with fewer cores;
+``--threads`` or ``$ASR_THREADS`` changes it.
 
 This module imports torch only inside ``set_threads``: ``wait_passively`` must run
 before torch's OpenMP runtime starts.
@@ -20,7 +20,13 @@ import argparse
 import os
 
 THREADS_ENV = "ASR_THREADS"  # environment variable read when no --threads is given
-DEFAULT_THREADS = 1  # torch intra-op threads per process or request (see above)
+DEFAULT_MAX_THREADS = 2  # torch intra-op threads per process or request by default,
+#                           at most the cores this process may use (see above)
+
+
+def default_threads() -> int:
+    """``DEFAULT_MAX_THREADS``, or fewer when fewer cores are available."""
+    return max(1, min(DEFAULT_MAX_THREADS, len(os.sched_getaffinity(0))))
 
 
 def wait_passively() -> None:
@@ -38,7 +44,7 @@ def resolve_threads(threads: int | None = None) -> int:
     if not threads:
         raw = os.environ.get(THREADS_ENV, "").strip()
         try:
-            threads = int(raw) if raw else DEFAULT_THREADS
+            threads = int(raw) if raw else default_threads()
         except ValueError:
             raise ValueError(
                 f"${THREADS_ENV}={raw!r}: expected a whole number of threads"
@@ -80,6 +86,5 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=thread_count, default=None,
         help=f"torch CPU threads for this process (default: ${THREADS_ENV}, else "
-        f"{DEFAULT_THREADS}; one thread stays fast when other programs load the "
-        "cores, see benchmarks/README.md)",
+        f"{DEFAULT_MAX_THREADS} or the number of cores if fewer; see docs/cpu.md)",
     )  # fmt: skip

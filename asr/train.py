@@ -80,7 +80,7 @@ class TrainConfig:
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; under torchrun each rank
     #                      takes cuda:LOCAL_RANK
     threads: int = 0  # torch CPU threads per process (per rank under torchrun);
-    #                   0: $ASR_THREADS, else 1 (see asr/cpu.py)
+    #                   0: $ASR_THREADS, else 2 or the cores if fewer (asr/cpu.py)
     resume: bool = False  # continue from out_dir/last.pt when it exists
     init_from: str = ""  # start from this checkpoint's weights (same model shape and
     #                      features; a fresh optimizer); ignored when resuming
@@ -376,7 +376,7 @@ def _check_config(cfg: TrainConfig, device: torch.device) -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {cfg.device}: CUDA is not available here")
     if cfg.threads < 0:
-        raise ValueError("--threads must be 1 or more (0: $ASR_THREADS, else 1)")
+        raise ValueError("--threads must be 1 or more (0: the default, asr/cpu.py)")
     if cfg.accum_steps < 1:
         raise ValueError("--accum-steps must be at least 1")
     if not 0.0 <= cfg.max_failed_fraction <= 1.0:

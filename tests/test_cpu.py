@@ -2,6 +2,7 @@
 is read inside the encoder's forward pass, where the work happens."""
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -20,6 +21,9 @@ from asr.evaluate import cli as evaluate_cli
 from asr.model import Encoder
 from asr.train import train
 from asr.transcribe import cli as transcribe_cli
+
+
+OTHER = 1 if cpu.default_threads() != 1 else 2  # a thread count that is not the default
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ def seen_threads(monkeypatch):
 
 def test_resolve_threads_argument_then_environment_then_default(monkeypatch):
     monkeypatch.delenv(cpu.THREADS_ENV, raising=False)
-    assert cpu.resolve_threads() == cpu.DEFAULT_THREADS
+    assert cpu.resolve_threads() == cpu.default_threads() == min(2, os.cpu_count())
     monkeypatch.setenv(cpu.THREADS_ENV, "3")
     assert cpu.resolve_threads() == 3
     assert cpu.resolve_threads(2) == 2
@@ -69,36 +73,37 @@ def test_python_api_uses_the_argument_the_environment_or_one(
     seen_threads, tiny_checkpoint, monkeypatch
 ):
     wave = np.random.default_rng(0).normal(0, 0.3, 16000).astype(np.float32)
-    torch.set_num_threads(2)
-    asr.load_model(tiny_checkpoint).transcribe(wave)
-    asr.load_model(tiny_checkpoint, threads=2).transcribe(wave)
-    monkeypatch.setenv(cpu.THREADS_ENV, "2")
+    torch.set_num_threads(3)
+    asr.load_model(tiny_checkpoint).transcribe(wave, decoder="greedy")
+    asr.load_model(tiny_checkpoint, threads=1).transcribe(wave, decoder="greedy")
+    monkeypatch.setenv(cpu.THREADS_ENV, "1")
     model = asr.load_model(tiny_checkpoint)
-    model.transcribe(wave)
-    assert seen_threads == [1, 2, 2] and model.threads == 2
+    model.transcribe(wave, decoder="greedy")
+    assert seen_threads == [cpu.default_threads(), 1, 1] and model.threads == 1
 
 
 def test_streaming_recogniser_applies_the_model_setting(seen_threads, tiny_checkpoint):
-    model = asr.load_model(tiny_checkpoint, threads=2)
-    torch.set_num_threads(1)
-    recognizer = asr.StreamingRecognizer(model)
+    model = asr.load_model(tiny_checkpoint, threads=OTHER)
+    torch.set_num_threads(3)
+    recognizer = asr.StreamingRecognizer(model, decoder="greedy")
     rng = np.random.default_rng(0)
     for _ in range(10):  # loud noise: the VAD opens a segment and decodes it
         recognizer.accept(rng.normal(0, 0.3, 4800).astype(np.float32), 48000)
     recognizer.flush()
-    assert seen_threads and set(seen_threads) == {2}
+    assert seen_threads and set(seen_threads) == {OTHER}
 
 
 @pytest.mark.parametrize("command", ["transcribe", "evaluate"])
 def test_cli_threads_flag(seen_threads, tiny_checkpoint, tmp_path, command, capsys):
     wav = str(DATA / next(iter(DIGITS)))
     if command == "transcribe":
-        transcribe_cli([wav, "--model", str(tiny_checkpoint), "--threads", "2"])
+        transcribe_cli([wav, "--model", str(tiny_checkpoint), "--threads", str(OTHER)])
     else:
         manifest = tmp_path / "m.jsonl"
         manifest.write_text(json.dumps({"audio": wav, "text": "two", "duration": 1.0}))
-        evaluate_cli([str(manifest), "--model", str(tiny_checkpoint), "--threads", "2"])
-    assert seen_threads and set(seen_threads) == {2}
+        evaluate_cli([str(manifest), "--model", str(tiny_checkpoint), "--threads",
+                      str(OTHER)])  # fmt: skip
+    assert seen_threads and set(seen_threads) == {OTHER}
 
 
 def test_cli_refuses_a_bad_thread_count(tiny_checkpoint, capsys):
@@ -109,16 +114,17 @@ def test_cli_refuses_a_bad_thread_count(tiny_checkpoint, capsys):
 
 
 def test_training_uses_its_threads_setting(seen_threads, tmp_path):
-    torch.set_num_threads(1)
-    train(tiny_config(tmp_path, epochs=1, dev_manifest="", threads=2))
-    assert seen_threads and set(seen_threads) == {2}
+    torch.set_num_threads(3)
+    train(tiny_config(tmp_path, epochs=1, dev_manifest="", threads=OTHER))
+    assert seen_threads and set(seen_threads) == {OTHER}
 
 
 def test_demo_loads_models_with_its_threads(seen_threads, tiny_checkpoint):
-    torch.set_num_threads(1)
-    model = demo.ModelCache([str(tiny_checkpoint)], threads=2).get(None)
-    model.transcribe(np.random.default_rng(0).normal(0, 0.3, 16000).astype(np.float32))
-    assert seen_threads == [2]
+    torch.set_num_threads(3)
+    model = demo.ModelCache([str(tiny_checkpoint)], threads=OTHER).get(None)
+    wave = np.random.default_rng(0).normal(0, 0.3, 16000).astype(np.float32)
+    model.transcribe(wave, decoder="greedy")
+    assert seen_threads == [OTHER]
 
 
 def test_demo_default_concurrency_never_oversubscribes_the_cores(monkeypatch):

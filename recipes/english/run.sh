@@ -18,8 +18,8 @@
 #   --real-repeat N  times each real training utterance (Kathleen, wake words, FSDD)
 #                    is listed in train.jsonl: the real:synthetic ratio [3]
 #   --kathleen-repeat N  the same for Kathleen alone [--real-repeat]
-#   --threads T      torch threads per process for train/evaluate [1]
-#   --ranks R        training processes under torchrun, one per core or GPU [nproc]
+#   --threads T      torch threads per process for train/evaluate [nproc]
+#   --ranks R        training processes under torchrun, e.g. one per GPU [1]
 #   --device D       cpu or cuda [cpu]      --precision P  fp32 or bf16 [fp32]
 #   --init-from PT   start training from these weights (same model shape) [none]
 #   --export-to PT   where stage 4 copies best.pt [data/models/english.pt]
@@ -38,9 +38,10 @@ hidden=256                     # BiGRU units per direction (chosen on dev, see R
 layers=3
 real_repeat=3                  # real training speech (5 h) is listed this many times
 kathleen_repeat=""             # Kathleen alone, if not --real-repeat
-threads=1                      # torch threads per process (train ranks, evaluate): one
-                               # thread per core stays fast when the machine is busy
-ranks=$(nproc)                 # training processes (torchrun); on GPUs: the GPU count
+threads=$(nproc)               # torch threads per process (train, evaluate): one process
+                               # with a (sleeping, not spinning) thread per core trained
+                               # fastest on CPU (docs/cpu.md)
+ranks=1                        # training processes under torchrun; on GPUs: the GPU count
 device=cpu                     # cpu, or cuda (each rank takes its own GPU)
 precision=fp32                 # fp32; bf16 autocast on GPUs
 init_from=""                   # start from these weights (same shape), e.g. an earlier model
