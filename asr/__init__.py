@@ -7,6 +7,8 @@
 
 from .audio import SAMPLE_RATE, AudioError, load_audio, prepare_audio
 from .checkpoint import CheckpointError
+from .grammar import Grammar, GrammarError, load_grammar, parse_grammar
+from .match import Match
 from .output import FORMATS, Segment, render
 from .streaming import Final, Partial, StreamingRecognizer
 from .transcribe import ASRModel, load_model
@@ -18,11 +20,16 @@ __all__ = [
     "CheckpointError",
     "FORMATS",
     "Final",
+    "Grammar",
+    "GrammarError",
+    "Match",
     "Partial",
     "Segment",
     "StreamingRecognizer",
     "load_audio",
+    "load_grammar",
     "load_model",
+    "parse_grammar",
     "prepare_audio",
     "render",
 ]

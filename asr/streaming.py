@@ -17,6 +17,7 @@ audio however long the person speaks.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,7 @@ class Final:
     text: str  # transcript of a closed segment; never revised
     start: float  # seconds from the start of the stream
     end: float  # seconds from the start of the stream
+    match: Any = None  # with a grammar: the ``asr.match.Match`` (slots, confidence)
 
 
 Event = Partial | Final
@@ -50,6 +52,9 @@ class StreamingRecognizer:
         max_segment_s: longest open segment; reaching it forces a ``Final``.
         partial_every_s: seconds of new audio in the open segment between partials;
             0 disables partial results.
+        grammar: restrict finals to a grammar's sentences (a path, phrases, a
+            ``Grammar`` or a ``GrammarDecoder``): each ``Final`` then carries its
+            ``Match`` and its text is the sentence or "[unk]". Partials stay free.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class StreamingRecognizer:
         vad_config: VadConfig | None = None,
         max_segment_s: float | None = None,
         partial_every_s: float = 0.5,
+        grammar=None,
     ):
         vad_config = vad_config or VadConfig()
         if max_segment_s is not None:
@@ -70,6 +76,11 @@ class StreamingRecognizer:
         self.resampler: StreamResampler | None = None
         self.partial_for: tuple[int, int] = (-1, 0)  # (segment start, samples decoded)
         self.decoded_last_call = 0  # samples decoded by the last accept/flush call
+        self.grammar = None  # decoder constrained to a grammar, for finals
+        if grammar is not None:
+            self.grammar = grammar
+            if not callable(grammar):  # a path, phrases or Grammar: compile it once
+                self.grammar = model.grammar_decoder(grammar)
 
     def accept(self, chunk: np.ndarray, sample_rate: int) -> list[Event]:
         """Take the next chunk of audio.
@@ -110,11 +121,17 @@ class StreamingRecognizer:
     def _finals(self, segments: list[SpeechSegment]) -> list[Final]:
         if not segments:
             return []
-        texts = self.model.transcribe_batch([s.samples for s in segments])
+        waves = [s.samples for s in segments]
+        if self.grammar is None:
+            texts = self.model.transcribe_batch(waves)
+            matches = [None] * len(texts)
+        else:
+            matches = self.model.transcribe_batch(waves, decoder=self.grammar)
+            texts = [m.text for m in matches]
         self.decoded_last_call += sum(len(s.samples) for s in segments)
         return [
-            Final(text, s.start / SAMPLE_RATE, s.end / SAMPLE_RATE)
-            for s, text in zip(segments, texts, strict=True)
+            Final(text, s.start / SAMPLE_RATE, s.end / SAMPLE_RATE, match)
+            for s, text, match in zip(segments, texts, matches, strict=True)
         ]
 
     def _partial(self) -> list[Partial]:

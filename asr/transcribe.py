@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .alignment import WordTiming, align_words
-from .audio import SAMPLE_RATE, Frontend, prepare_audio
+from .audio import SAMPLE_RATE, Frontend, load_audio, prepare_audio
 from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
 from .decoding import (
@@ -23,6 +23,13 @@ from .decoding import (
     add_decoder_arguments,
     decoder_from_args,
     greedy_decode,
+)
+from .match import (
+    GrammarDecoder,
+    Match,
+    add_grammar_arguments,
+    grammar_decoder,
+    match_files,
 )
 from .model import Encoder
 from .output import FORMATS, Segment
@@ -65,20 +72,28 @@ class ASRModel:
         audio: str | Path | np.ndarray | torch.Tensor,
         sample_rate: int | None = None,
         decoder: BeamSearchDecoder | None = None,
-    ) -> str:
+        grammar=None,
+    ) -> str | Match:
         """Transcribe one file or one array.
 
         Args:
             audio: a path to any audio file, or samples as an (N,) or (N, C) array.
             sample_rate: rate of ``audio`` in Hz when it is an array (default 16 kHz).
             decoder: beam search (with an LM, hotwords); None decodes greedily.
+            grammar: restrict the answer to a grammar's sentences (a file path, a
+                list of phrases, a ``Grammar`` or a ``GrammarDecoder``; see
+                ``asr.grammar``): the audio is one command, and the result a
+                ``Match`` (text, confidence, slots, intent) instead of a string.
 
         Returns:
             The transcript: lower-case words separated by single spaces.
 
         Raises:
             AudioError: unreadable, empty or non-finite audio.
+            GrammarError: an unusable grammar (the message names file and line).
         """
+        if grammar is not None:
+            return self.match(audio, grammar, sample_rate)
         segments = self.transcribe_segments(audio, sample_rate, decoder=decoder)
         return " ".join(s.text for s in segments if s.text)
 
@@ -168,6 +183,24 @@ class ASRModel:
         lm = settings.pop("lm", None) or DEFAULT_LM
         config = DecodeConfig(**{**settings, "hotwords": tuple(hotwords)})
         return BeamSearchDecoder(self.tokenizer.vocab, lm, config)
+
+    def grammar_decoder(self, grammar, allow_unk: bool | None = None) -> GrammarDecoder:
+        """A decoder constrained to ``grammar`` (path, phrases or ``Grammar``) for
+        this model's characters; pass it to ``transcribe_batch`` or
+        ``StreamingRecognizer`` to get ``Match`` results."""
+        return grammar_decoder(grammar, self.tokenizer, allow_unk)
+
+    def match(self, audio, grammar, sample_rate: int | None = None) -> Match:
+        """Which sentence of ``grammar`` all of ``audio`` is (see ``transcribe``)."""
+        if isinstance(audio, (str, Path)):
+            samples = load_audio(audio)
+        else:
+            rate = SAMPLE_RATE if sample_rate is None else sample_rate
+            samples = prepare_audio(audio, rate)
+        decoder = grammar
+        if not isinstance(grammar, GrammarDecoder):
+            decoder = self.grammar_decoder(grammar)
+        return self.transcribe_batch([samples], decoder=decoder)[0]
 
     def greedy(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[str]:
         return greedy_decode(log_probs, out_lens, self.tokenizer)
@@ -271,6 +304,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "a words list per segment in json",
     )  # fmt: skip
     add_decoder_arguments(parser)
+    add_grammar_arguments(parser)
     return parser
 
 
@@ -310,6 +344,8 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if getattr(args, "grammar", None) is not None:
+        return match_files(model, [str(f) for f in args.files], args)
     formats = getattr(args, "output_format", ["txt"])
     output_dir = getattr(args, "output_dir", None)
     if len(formats) > 1 and output_dir is None:
