@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import checkpoint, evaluate, export, lm, train, transcribe, tune
+from . import adapt, checkpoint, evaluate, export, lm, train, transcribe, tune
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
@@ -16,6 +16,7 @@ COMMANDS = {
     "tune-decoder": (tune, "grid-search beam size, LM weight and word score on a dev set"),
     "average": (checkpoint, "average the weights of several checkpoints"),
     "export": (export, "export frontend + encoder as TorchScript, optionally int8"),
+    "adapt": (adapt, "adapt a model to a grammar or phrase list from text alone"),
 }
 
 

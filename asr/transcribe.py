@@ -254,13 +254,16 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
     """Load a checkpoint written by ``asr train``.
 
     Args:
-        path: checkpoint file; None loads $ASR_MODEL or the shipped default model.
+        path: checkpoint file, or a folder NAME holding NAME.pt (``asr adapt``);
+            None loads $ASR_MODEL or the shipped default model.
         device: "cpu", "cuda", "cuda:1", ...
 
     Raises:
         CheckpointError: the file is missing, truncated, unsafe or incompatible.
     """
     path = Path(path or os.environ.get("ASR_MODEL") or DEFAULT_MODEL)
+    if path.is_dir():  # a model folder (asr adapt): NAME/NAME.pt
+        path = path / f"{path.name}.pt"
     state = load_checkpoint(path)
     model_config, frontend_config = configs_from_state(state)
     encoder = Encoder(model_config)
