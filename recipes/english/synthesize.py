@@ -1,22 +1,28 @@
-"""Synthesise English training speech from text with every offline voice at hand.
+"""Synthesise English training speech from text with every pinned offline voice.
 
-    python recipes/english/synthesize.py --hours 3 --jobs 2 \
+    python recipes/english/synthesize.py --hours 30 --jobs 2 \
         --exclude ../shared/data/speech/vctk_p239/manifest.jsonl \
         --exclude ../shared/data/speech/kathleen/manifest.jsonl
 
 Sentences come from the openly licensed corpora in ``--text-dir`` (*.txt.gz, one
-sentence a line); each is spoken by espeak-ng (every English voice it can load, with
-every variant, random rate and pitch) or flite (kal, kal16, awb, rms, slt, random
-duration stretch), resampled to 16 kHz and, for ``--augment-fraction`` of them,
-augmented (speed, room reverberation, telephone band, noise). The output is
+sentence a line). Each is spoken by one voice of ``asr.tts.VOICES`` installed here
+(``install_voices.sh``), the engine drawn by ``ENGINE_SHARE`` (most of it the voices
+made from human speech: piper, hibari, RHVoice, festival, MBROLA, Pico), with a random
+speaking rate and, where the engine has one, pitch; then ``asr.tts.vary`` makes it
+another speaker (vocal-tract length, tempo) at realistic edges (room tone, breath)
+in another channel (room, microphone, noise, telephone). The output is
 
     OUT_DIR/<shard>/<id>.flac   16 kHz mono FLAC, 1000 files a shard
-    OUT_DIR/manifest.jsonl      {"audio", "text", "duration", "voice", "augment", ...}
+    OUT_DIR/manifest.jsonl      {"audio", "text", "duration", "engine", "voice",
+                                 "variant", "rate", "pitch", "variation", "corpus"}
+    OUT_DIR/plan.json           seed, voices and size of the plan
+    OUT_DIR/speed.json          per engine: audio seconds made and seconds taken
 
-The plan (which sentence, voice, rate, pitch and augmentation each utterance gets)
+The plan (which sentence, voice, rate, pitch and variation each utterance gets)
 depends only on ``--seed``, the text, the exclusions and the voices installed, so a
 run is deterministic and resumable: an utterance whose FLAC exists and opens is not
-made again, and the manifest is rebuilt from the files on disk.
+made again, and the manifest is rebuilt from the files on disk (every
+``CHECKPOINT_EVERY`` utterances, so a long run can be used before it ends).
 """
 
 from __future__ import annotations
@@ -28,20 +34,19 @@ import multiprocessing
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import torch
-from augment import AUGMENTATIONS, augment  # recipes/english/augment.py
 from tqdm import tqdm
 
-from asr.audio import SAMPLE_RATE, AudioError, prepare_audio
+from asr import tts
+from asr.audio import SAMPLE_RATE, AudioError
+from asr.channel import apply_variation, draw_variation
 from asr.data import write_manifest
 from asr.text import normalize_text
 
@@ -52,15 +57,23 @@ MIN_LETTER_SHARE = 0.75  # letters among the non-space characters of a kept sent
 ALLOWED = re.compile(r"^[A-Za-z ,;:!?'\"\-\u2018\u2019\u201c\u201d().]+$")
 ACRONYM = re.compile(r"\b[A-Z]{2,}\b")  # read letter by letter by the TTS, not by us
 INNER_PERIOD = re.compile(r"\.(?!\s*$)")  # "Mr.", "U.S.": spoken otherwise than written
-FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")  # general-domain built-in voices
-ESPEAK_RATE = (130, 210)  # words per minute, uniform
-ESPEAK_PITCH = (20, 80)  # espeak-ng -p range 0-99, uniform
-FLITE_STRETCH = (0.85, 1.2)  # flite duration_stretch (>1 is slower), uniform
-ESPEAK_SHARE = 0.6  # utterances spoken by espeak-ng; the rest by flite
-SECONDS_PER_CHAR = 0.066  # measured: espeak-ng en-us at 160 wpm, flite kal at 1.0
+ENGINE_SHARE = {  # share of the utterances per engine (renormalised over the engines
+    #               installed), then a voice of the engine uniformly: 76 % go to the
+    #               voices made from human speech, 24 % to espeak-ng and flite
+    "hibari": 0.16, "piper": 0.10, "rhvoice": 0.13, "festival": 0.13,
+    "mbrola": 0.16, "pico": 0.08, "espeak-ng": 0.14, "flite": 0.10,
+}  # fmt: skip
+RATE = (0.85, 1.2)  # speaking rate factor given to the engine, uniform
+PITCH = {  # pitch factor range of the engines with a pitch control, uniform
+    "espeak-ng": (0.4, 1.6), "mbrola": (0.6, 1.5), "rhvoice": (0.75, 1.35),
+    "pico": (0.8, 1.3),
+}  # fmt: skip
+STRENGTH = (0.3, 1.0)  # per-utterance variation strength, uniform, times --strength
+SECONDS_PER_CHAR = 0.066  # measured: espeak-ng en-US at 160 wpm, flite kal at 1.0
+EDGE_SECONDS = 0.35  # expected room tone added around the speech, less engine silence
 SHARD_SIZE = 1000  # files per shard folder
+CHECKPOINT_EVERY = 500  # utterances between manifest rewrites
 VARIANT_FILE = re.compile(r"!v/(.*?)(?:\s{2,}|\s*$)")  # File column of --voices=variant
-TTS_TIMEOUT_S = 60  # a TTS call that takes longer is treated as hung
 
 
 @dataclass(frozen=True)
@@ -68,16 +81,20 @@ class Utterance:
     index: int  # position in the plan; names the file
     text: str  # the sentence as written in the corpus (spoken with its punctuation)
     corpus: str  # text file it came from, without .txt.gz
-    engine: str  # "espeak-ng" or "flite"
-    voice: str  # espeak-ng "voice+variant" or a flite voice name
-    rate: float  # espeak-ng words per minute, or flite duration stretch
-    pitch: int  # espeak-ng pitch 0-99 (0 for flite)
-    augment: tuple[str, ...]  # augmentations, applied in this order
-    seed: int  # seeds the augmentation's random draws
+    voice: str  # asr.tts voice id, "engine:name"
+    variant: str  # espeak-ng voice variant ("" for none and for other engines)
+    rate: float  # speaking rate factor
+    pitch: float  # pitch factor (1.0 for engines without a pitch control)
+    strength: float  # asr.channel variation strength
+    seed: int  # seeds the engine (hibari) and the variation
 
     @property
     def name(self) -> str:
         return f"{self.index // SHARD_SIZE:04d}/synth{self.index:07d}.flac"
+
+    @property
+    def engine(self) -> str:
+        return self.voice.split(":", 1)[0]
 
 
 # ---------------------------------------------------------------- sentences
@@ -128,144 +145,64 @@ def load_sentences(text_dir: Path, exclude: list[Path]) -> list[tuple[str, str]]
     return kept
 
 
-# ---------------------------------------------------------------- voices
-
-
-def espeak_voices() -> list[str]:
-    """English espeak-ng voices that load here (mbrola ones need extra data)."""
-    listing = _run(["espeak-ng", "--voices=en"]).decode().splitlines()[1:]
-    names = sorted({line.split()[4] for line in listing if len(line.split()) > 4})
-    names = [n for n in names if not n.startswith("!v")]  # variants are listed apart
-    return [
-        n
-        for n in names
-        if _speaks(["espeak-ng", "-v", n.split("/")[-1], "--stdout", "a"])
-    ]
-
-
-def espeak_variants() -> list[str]:
-    """Every espeak-ng voice variant (``-v en+<variant>``), e.g. f3, klatt, whisperf."""
-    listing = _run(["espeak-ng", "--voices=variant"]).decode().splitlines()[1:]
-    files = [m.group(1) for line in listing if (m := VARIANT_FILE.search(line))]
-    return sorted({f for f in files if " " not in f})  # "Mr serious" would need quoting
-
-
-def flite_voices() -> list[str]:
-    """The general-domain flite voices built into the installed flite."""
-    listing = _run(["flite", "-lv"]).decode()
-    built_in = listing.split(":", 1)[-1].split()
-    return [v for v in FLITE_VOICES if v in built_in]
-
-
-def _speaks(cmd: list[str]) -> bool:
-    try:
-        return len(_run(cmd)) > 44  # more than a bare WAV header
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-def _run(cmd: list[str]) -> bytes:
-    return subprocess.run(
-        cmd, capture_output=True, check=True, timeout=TTS_TIMEOUT_S
-    ).stdout
-
-
-@dataclass(frozen=True)
-class Voices:
-    espeak: tuple[str, ...]  # base voice file names, e.g. "gmw/en-US"
-    variants: tuple[str, ...]  # variant names, e.g. "f3"; "" is the plain voice
-    flite: tuple[str, ...]  # flite voice names
-
-    @classmethod
-    def installed(cls) -> Voices:
-        have_espeak = _which("espeak-ng")
-        return cls(
-            tuple(espeak_voices()) if have_espeak else (),
-            ("", *espeak_variants()) if have_espeak else (),
-            tuple(flite_voices()) if _which("flite") else (),
-        )
-
-
-def _which(program: str) -> bool:
-    return shutil.which(program) is not None
-
-
 # ---------------------------------------------------------------- plan
+
+
+def espeak_variants() -> tuple[str, ...]:
+    """Every espeak-ng voice variant (``-v en+<variant>``), e.g. f3, klatt, whisperf."""
+    listing = subprocess.run(
+        ["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[1:]
+    files = [m.group(1) for line in listing if (m := VARIANT_FILE.search(line))]
+    return tuple(sorted({f for f in files if " " not in f}))  # no "Mr serious"
 
 
 def plan(
     sentences: list[tuple[str, str]],
-    voices: Voices,
+    voices: tuple[tts.Voice, ...],
     hours: float,
     seed: int,
-    augment_fraction: float,
+    strength: float = 1.0,
+    variants: tuple[str, ...] = (),
 ) -> list[Utterance]:
     """The first utterances of a seeded shuffle of ``sentences`` whose estimated
-    audio adds up to ``hours``; voice, rate, pitch and augmentations drawn per
-    utterance from ``seed`` and its index."""
-    if not voices.espeak and not voices.flite:
-        raise SystemExit("error: neither espeak-ng nor flite is installed")
+    audio adds up to ``hours``; voice, rate, pitch and variation strength drawn per
+    utterance from ``seed`` and its index. ``variants``: espeak-ng variants."""
+    if not voices:
+        raise SystemExit(
+            "error: no TTS voice installed (run recipes/english/install_voices.sh)"
+        )
+    by_engine: dict[str, list[tts.Voice]] = {}
+    for voice in voices:
+        by_engine.setdefault(voice.engine, []).append(voice)
+    engines = sorted(by_engine)
+    weights = [ENGINE_SHARE.get(e, 0.05) for e in engines]
     order = list(range(len(sentences)))
     random.Random(seed).shuffle(order)
     utterances, total = [], 0.0
     for index, k in enumerate(order):
         if total >= hours * 3600:
             break
-        corpus, text = sentences[k]
-        utterance = _draw(index, corpus, text, voices, seed, augment_fraction)
+        rng = random.Random(f"{seed}:{index}")
+        voice = rng.choice(by_engine[rng.choices(engines, weights)[0]])
+        variant = rng.choice(("", *variants)) if voice.engine == "espeak-ng" else ""
+        low, high = PITCH.get(voice.engine, (1.0, 1.0))
+        utterance = Utterance(
+            index, sentences[k][1], sentences[k][0], voice.id, variant,
+            round(rng.uniform(*RATE), 3), round(rng.uniform(low, high), 3),
+            round(strength * rng.uniform(*STRENGTH), 3), rng.getrandbits(31),
+        )  # fmt: skip
         utterances.append(utterance)
         total += estimate_seconds(utterance)
     return utterances
 
 
-def _draw(index, corpus, text, voices, seed, augment_fraction) -> Utterance:
-    rng = random.Random(f"{seed}:{index}")
-    use_espeak = voices.espeak and (not voices.flite or rng.random() < ESPEAK_SHARE)
-    if use_espeak:
-        variant = rng.choice(voices.variants)
-        voice = rng.choice(voices.espeak) + (f"+{variant}" if variant else "")
-        engine, rate, pitch = (
-            "espeak-ng",
-            rng.randint(*ESPEAK_RATE),
-            rng.randint(*ESPEAK_PITCH),
-        )
-    else:
-        engine, voice = "flite", rng.choice(voices.flite)
-        rate, pitch = round(rng.uniform(*FLITE_STRETCH), 3), 0
-    augment = ()
-    if rng.random() < augment_fraction:
-        kinds = [k for k in AUGMENTATIONS if rng.random() < 0.5] or [
-            rng.choice(list(AUGMENTATIONS))
-        ]
-        augment = tuple(kinds)
-    return Utterance(
-        index, text, corpus, engine, voice, rate, pitch, augment, rng.getrandbits(31)
-    )
-
-
 def estimate_seconds(u: Utterance) -> float:
-    """Expected duration of the spoken sentence, before any speed change."""
-    chars = len(normalize_text(u.text))
-    speed = 160 / u.rate if u.engine == "espeak-ng" else u.rate
-    return chars * SECONDS_PER_CHAR * speed
+    """Expected duration of the spoken sentence with its edges."""
+    return len(normalize_text(u.text)) * SECONDS_PER_CHAR / u.rate + EDGE_SECONDS
 
 
 # ---------------------------------------------------------------- synthesis
-
-
-def speak(u: Utterance) -> np.ndarray:
-    """Run the TTS engine; (N,) float32 samples at SAMPLE_RATE."""
-    with tempfile.TemporaryDirectory(prefix="synth") as tmp:
-        wav = Path(tmp) / "out.wav"
-        if u.engine == "espeak-ng":
-            cmd = ["espeak-ng", "-v", u.voice.split("/")[-1], "-s", str(u.rate),
-                   "-p", str(u.pitch), "-w", str(wav), "--", u.text]  # fmt: skip
-        else:
-            cmd = ["flite", "-voice", u.voice, "--setf", f"duration_stretch={u.rate}",
-                   "-t", u.text, "-o", str(wav)]  # fmt: skip
-        subprocess.run(cmd, capture_output=True, check=True, timeout=TTS_TIMEOUT_S)
-        samples, rate = sf.read(str(wav), dtype="float32")
-    return prepare_audio(samples, rate, SAMPLE_RATE, name=f"{u.engine} {u.voice}")
 
 
 def is_done(path: Path) -> bool:
@@ -276,37 +213,41 @@ def is_done(path: Path) -> bool:
         return False
 
 
-def make(u: Utterance, out_dir: Path) -> dict | str:
-    """Synthesise one utterance unless its file is already done; its manifest entry,
-    or an error message."""
+def make(u: Utterance, out_dir: Path) -> tuple[dict | str, float]:
+    """Synthesise one utterance unless its file is already done: its manifest entry
+    (or an error message) and the seconds it took (0 when it was done)."""
     path = out_dir / u.name
+    variation = draw_variation(u.seed, u.strength)
+    seconds = 0.0
     if not is_done(path):
+        start = time.perf_counter()
         try:
-            wave = speak(u)
-        except (
-            subprocess.SubprocessError,
-            OSError,
-            AudioError,
-            sf.LibsndfileError,
-        ) as error:
-            return f"utterance {u.index} ({u.engine} {u.voice}): {error}"
-        if u.augment:
-            wave = augment(wave, u.augment, u.seed)
+            wave = tts.speak(tts.find_voice(u.voice), u.text, seed=u.seed,
+                             rate=u.rate, pitch=u.pitch, variant=u.variant)  # fmt: skip
+            wave = apply_variation(wave, variation, u.seed)
+        except (subprocess.SubprocessError, OSError, AudioError, ValueError,
+                sf.LibsndfileError) as error:  # fmt: skip
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return f"utterance {u.index} ({u.voice}): {first}", 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.flac")
         sf.write(str(tmp), wave, SAMPLE_RATE, subtype="PCM_16")
         tmp.replace(path)  # atomic: a file at ``path`` is always complete
+        seconds = time.perf_counter() - start
     info = sf.info(str(path))
-    return {
+    entry = {
         "audio": str(path),
         "text": normalize_text(u.text),
         "duration": round(info.frames / info.samplerate, 3),
-        "voice": f"{u.engine}:{u.voice}",
+        "engine": u.engine,
+        "voice": u.voice,
+        "variant": u.variant,
         "rate": u.rate,
         "pitch": u.pitch,
-        "augment": "+".join(u.augment),
+        "variation": variation.describe(),
         "corpus": u.corpus,
     }
+    return entry, seconds
 
 
 def _init_worker() -> None:
@@ -317,34 +258,62 @@ def _make_star(args):
     return make(*args)
 
 
+class Progress:
+    """Collects results in plan order; rewrites the manifest and the speed table
+    every ``CHECKPOINT_EVERY`` results and at the end."""
+
+    def __init__(self, out_dir: Path, total: int):
+        self.out_dir, self.entries, self.errors = out_dir, [], []
+        self.speed: dict[str, list[float]] = {}  # engine -> [audio s, seconds taken]
+        interactive = sys.stderr.isatty()
+        self.bar = tqdm(total=total, desc="synthesize", unit="utt",
+                        mininterval=0.1 if interactive else 30)  # fmt: skip
+
+    def add(self, result: dict | str, seconds: float) -> None:
+        if isinstance(result, str):
+            self.errors.append(result)
+            print(f"warning: {result}", file=sys.stderr)
+        else:
+            self.entries.append(result)
+            if seconds:
+                done = self.speed.setdefault(result["engine"], [0.0, 0.0])
+                done[0] += result["duration"]
+                done[1] += seconds
+        self.bar.update()
+        if self.bar.n % CHECKPOINT_EVERY == 0:
+            self.write()
+
+    def write(self) -> None:
+        write_manifest(self.out_dir / "manifest.jsonl", self.entries)
+        table = {e: {"audio_s": round(a, 1), "seconds": round(s, 1),
+                     "x_real_time": round(a / s, 1)}
+                 for e, (a, s) in sorted(self.speed.items()) if s}  # fmt: skip
+        (self.out_dir / "speed.json").write_text(json.dumps(table, indent=1) + "\n")
+
+
 def synthesize(utterances: list[Utterance], out_dir: Path, jobs: int) -> list[dict]:
     """Make every utterance (in parallel), write OUT_DIR/manifest.jsonl and return
     its entries; failures are reported on stderr and left out."""
     out_dir.mkdir(parents=True, exist_ok=True)
     work = [(u, out_dir) for u in utterances]
-    bar = tqdm(total=len(work), desc="synthesize", unit="utt")
+    progress = Progress(out_dir, len(work))
     if jobs > 1:
         with multiprocessing.Pool(jobs, initializer=_init_worker) as pool:
-            results = []
             for result in pool.imap(_make_star, work, chunksize=4):
-                results.append(result)
-                bar.update()
+                progress.add(*result)
     else:
-        results = []
         for item in work:
-            results.append(_make_star(item))
-            bar.update()
-    bar.close()
-    entries = [r for r in results if isinstance(r, dict)]
-    for message in (r for r in results if isinstance(r, str)):
-        print(f"warning: {message}", file=sys.stderr)
-    write_manifest(out_dir / "manifest.jsonl", entries)
-    hours = sum(e["duration"] for e in entries) / 3600
-    print(
-        f"synthesised {len(entries)} utterances, {hours:.2f} h -> "
-        f"{out_dir}/manifest.jsonl"
-    )
-    return entries
+            progress.add(*_make_star(item))
+    progress.bar.close()
+    progress.write()
+    hours = sum(e["duration"] for e in progress.entries) / 3600
+    print(f"synthesised {len(progress.entries)} utterances, {hours:.2f} h -> "
+          f"{out_dir}/manifest.jsonl; {len(progress.errors)} failed")  # fmt: skip
+    for engine, row in json.loads((out_dir / "speed.json").read_text()).items():
+        audio, taken, speed = row["audio_s"], row["seconds"], row["x_real_time"]
+        print(f"  {engine:10} {audio:9.1f} s of audio made in {taken:8.1f} s: "
+              f"{speed:6.1f}x real time")  # fmt: skip
+    return progress.entries
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -362,49 +331,47 @@ def main(argv: list[str] | None = None) -> None:
         "--hours", type=float, default=3.0, help="audio to make (estimated)"
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="fixes sentences, voices, augmentation"
+        "--seed", type=int, default=0, help="fixes sentences, voices, variation"
     )
     parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="processes"
     )
     parser.add_argument(
-        "--augment-fraction",
+        "--strength",
         type=float,
-        default=0.5,
-        help="share of utterances that get augmented",
+        default=1.0,
+        help="speaker/channel variation strength (0: none)",
     )
     parser.add_argument(
-        "--exclude",
-        type=Path,
-        action="append",
-        default=[],
-        help="manifest (.jsonl) or text file (.txt, .txt.gz) whose "
-        "sentences must not be synthesised; repeatable",
+        "--engines",
+        nargs="+",
+        choices=sorted(ENGINE_SHARE),
+        help="only these engines (default: every one installed)",
     )
+    parser.add_argument("--exclude", type=Path, action="append", default=[],
+                        help="manifest (.jsonl) or text file (.txt, .txt.gz) whose "
+                        "sentences must not be synthesised; repeatable")  # fmt: skip
     args = parser.parse_args(argv)
     for path in args.exclude:
         if not path.is_file():
             raise SystemExit(f"error: --exclude {path}: no such file")
     sentences = load_sentences(args.text_dir, args.exclude)
-    voices = Voices.installed()
-    print(
-        f"{len(sentences)} sentences; voices: {len(voices.espeak)} espeak-ng x "
-        f"{len(voices.variants)} variants, flite {list(voices.flite)}"
-    )
-    utterances = plan(sentences, voices, args.hours, args.seed, args.augment_fraction)
-    (args.out_dir).mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "plan.json").write_text(
-        json.dumps(
-            {
-                "seed": args.seed,
-                "hours": args.hours,
-                "voices": asdict(voices),
-                "utterances": len(utterances),
-                "estimated_hours": sum(map(estimate_seconds, utterances)) / 3600,
-            },
-            indent=1,
-        )
-    )
+    voices = tuple(v for v in tts.available_voices()
+                   if not args.engines or v.engine in args.engines)  # fmt: skip
+    variants = espeak_variants() if any(v.engine == "espeak-ng" for v in voices) else ()
+    missing = [v.id for v in tts.VOICES if v not in voices]
+    print(f"{len(sentences)} sentences; {len(voices)} of {len(tts.VOICES)} voices "
+          f"(+{len(variants)} espeak-ng variants); not used: "
+          f"{missing or 'none'}")  # fmt: skip
+    utterances = plan(sentences, voices, args.hours, args.seed, args.strength, variants)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "seed": args.seed, "hours": args.hours, "strength": args.strength,
+        "voices": [v.id for v in voices], "espeak_variants": list(variants),
+        "utterances": len(utterances),
+        "estimated_hours": round(sum(map(estimate_seconds, utterances)) / 3600, 3),
+    }  # fmt: skip
+    (args.out_dir / "plan.json").write_text(json.dumps(summary, indent=1) + "\n")
     synthesize(utterances, args.out_dir, args.jobs)
 
 
