@@ -5,9 +5,10 @@
 1. expand the grammar (or phrase list) to its sentences (``asr.grammar``);
 2. build a domain word LM from them, mixed with ``--text`` files for open
    vocabulary (``asr.lm``), and list the words the general LM lacks as hotwords;
-3. speak the sentences with the offline TTS voices (``asr.tts`` when present, else
-   espeak-ng and flite), each take with its own voice, rate and pitch, some
-   varied further; a few voices are held out for the before/after check;
+3. speak the sentences with the offline TTS voices of ``asr.tts``, each take with
+   its own voice, rate and pitch, most varied further (speaker, room, channel),
+   plus a share of ``--text`` sentences so the model keeps other words apart; a
+   few voices are held out for the before/after check;
 4. fine-tune the base model briefly on that speech, with noise, speed and
    SpecAugment (``asr.train``), starting from its weights;
 5. write OUT/NAME.pt, NAME.decoder.json, NAME.arpa, NAME.grammar (a copy of the
@@ -31,7 +32,7 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from . import distributed, synth
+from . import distributed, tts
 from .arpa import write_arpa
 from .audio import SAMPLE_RATE, AudioError
 from .augment import AugmentConfig
@@ -43,8 +44,9 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .data import write_manifest
-from .grammar import Grammar, GrammarError, check_spelling, load_grammar
+from .grammar import Grammar, GrammarError, load_grammar
 from .lm import LMConfig, estimate, lm_words, read_sentences
+from .match import check_spelling
 from .metrics import wer
 from .text import CharTokenizer
 from .train import TrainConfig, Trainer
@@ -57,17 +59,18 @@ class AdaptConfig:
     base: str = "data/models/default.pt"  # model to start from
     out: str = "models/adapted"  # output folder; its name names the files
     text: tuple[str, ...] = ()  # more text for the LM (open vocabulary)
-    takes: int = 6  # training utterances per sentence, each another voice
-    max_utterances: int = 1500  # at most this many training utterances
+    utterances: int = 600  # training utterances, spread evenly over the sentences
+    other_fraction: float = 0.25  # share of them saying --text sentences instead
     heldout_voices: int = 2  # voices kept out of training for the check
-    heldout_sentences: int = 60  # sentences each held-out voice says
-    vary_fraction: float = 0.5  # share of takes given another speaker and channel
+    heldout_sentences: int = 60  # takes by each held-out voice (sentences in turn)
+    vary_fraction: float = 0.7  # share of takes given another speaker and channel
     domain_weight: int = 10  # times the grammar's sentences count against --text
     epochs: int = 4  # passes over the synthetic speech
     lr: float = 5e-4  # peak learning rate (the base trained at 2e-3)
     batch_size: int = 16  # utterances per batch
     jobs: int = 2  # processes speaking in parallel
     seed: int = 0  # fixes voices, takes and training
+    voices: tuple[str, ...] = ()  # TTS voice ids to use (default: every installed one)
 
 
 # -- speech -------------------------------------------------------------------------
@@ -84,9 +87,14 @@ class Take:
 
 
 def plan_takes(
-    grammar: Grammar, voice_ids: list[str], cfg: AdaptConfig, folder: Path
+    grammar: Grammar,
+    voice_ids: list[str],
+    cfg: AdaptConfig,
+    folder: Path,
+    others: list[str] = (),
 ) -> tuple[list[Take], list[Take]]:
-    """Training takes (voices but the held-out ones) and held-out takes."""
+    """Training takes (by every voice but the held-out ones: the grammar's
+    sentences in turn, plus ``other_fraction`` of ``others``) and held-out takes."""
     rng = random.Random(cfg.seed)
     if len(voice_ids) <= cfg.heldout_voices:
         raise ValueError(
@@ -96,42 +104,28 @@ def plan_takes(
     shuffled = rng.sample(voice_ids, len(voice_ids))
     held, train = shuffled[: cfg.heldout_voices], shuffled[cfg.heldout_voices :]
     sentences = [s.text for s in grammar.sentences]
-    per_sentence = max(1, min(cfg.takes, cfg.max_utterances // len(sentences)))
-    chosen = (
-        sentences
-        if per_sentence * len(sentences) <= cfg.max_utterances
-        else (rng.sample(sentences, cfg.max_utterances))
-    )
+    n_other = min(len(others), round(cfg.utterances * cfg.other_fraction))
+    n_domain = max(1, cfg.utterances - n_other)
+    texts = _spread(sentences, n_domain, rng) + rng.sample(list(others), n_other)
 
-    def take(text, voice, kind, i, varied):
-        seed = rng.randrange(1, 2**31) if varied else 0
-        return Take(
-            text,
-            voice,
-            round(rng.uniform(0.85, 1.2), 3),
-            round(rng.uniform(0.85, 1.15), 3),
-            seed,
-            str(folder / kind / f"{i:06d}.flac"),
-        )
+    def take(text, voice, kind, i):
+        seed = rng.randrange(1, 2**31) if rng.random() < cfg.vary_fraction else 0
+        rate, pitch = rng.uniform(0.85, 1.2), rng.uniform(0.85, 1.15)
+        path = folder / kind / f"{i:06d}.flac"
+        return Take(text, voice, round(rate, 3), round(pitch, 3), seed, str(path))
 
-    training = [
-        take(
-            text,
-            rng.choice(train),
-            "train",
-            len(chosen) * k + i,
-            rng.random() < cfg.vary_fraction,
-        )
-        for k in range(per_sentence)
-        for i, text in enumerate(chosen)
-    ]
-    checked = rng.sample(sentences, min(cfg.heldout_sentences, len(sentences)))
-    heldout = [
-        take(text, voice, "heldout", len(checked) * k + i, False)
-        for k, voice in enumerate(held)
-        for i, text in enumerate(checked)
-    ]
+    training = [take(t, rng.choice(train), "train", i) for i, t in enumerate(texts)]
+    checked = _spread(sentences, cfg.heldout_sentences, rng)
+    pairs = [(voice, text) for voice in held for text in checked]
+    heldout = [take(t, v, "heldout", i) for i, (v, t) in enumerate(pairs)]
     return training, heldout
+
+
+def _spread(sentences: list[str], count: int, rng: random.Random) -> list[str]:
+    """``count`` sentences: each in turn (again and again), or a sample of them."""
+    if count >= len(sentences):
+        return [sentences[i % len(sentences)] for i in range(count)]
+    return rng.sample(sentences, count)
 
 
 def _make(take: Take) -> dict | str:
@@ -139,9 +133,10 @@ def _make(take: Take) -> dict | str:
     path = Path(take.path)
     if not path.exists():
         try:
-            wave = synth.speak(take.voice, take.text, take.rate, take.pitch)
+            voice = tts.find_voice(take.voice)
+            wave = tts.speak(voice, take.text, rate=take.rate, pitch=take.pitch)
             if take.vary_seed:
-                wave = synth.vary(wave, take.vary_seed)
+                wave = tts.vary(wave, take.vary_seed)
         except (OSError, AudioError, RuntimeError, ValueError) as error:
             return f"{take.voice} {take.text!r}: {error}"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -275,7 +270,10 @@ def adapt(cfg: AdaptConfig) -> dict:
     extra = hotwords(grammar, DEFAULT_LM)
     (out / f"{name}.hotwords.txt").write_text("".join(f"{h}\n" for h in extra))
     shutil.copyfile(cfg.grammar, out / f"{name}.grammar")
-    training, heldout = plan_takes(grammar, synth.voice_ids(), cfg, work)
+    others = [t for t in read_sentences([Path(t) for t in cfg.text])
+              if 3 <= len(t.split()) <= 12]  # fmt: skip
+    voice_ids = list(cfg.voices) or [v.id for v in tts.available_voices()]
+    training, heldout = plan_takes(grammar, voice_ids, cfg, work, others)
     print(
         f"{len(grammar.sentences)} sentences, LM of {n_words} words, "
         f"{len(extra)} new words; {len(training)} training takes, "
@@ -348,8 +346,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None):
     parser.add_argument("--base", default=defaults.base, help="model to start from")
     parser.add_argument("--out", required=True, help="output folder (names the files)")
     for name in (
-        "takes",
-        "max_utterances",
+        "utterances",
         "heldout_voices",
         "heldout_sentences",
         "epochs",
@@ -362,7 +359,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None):
             "--" + name.replace("_", "-"), type=int, default=getattr(defaults, name)
         )
     parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument(
+        "--voices",
+        nargs="+",
+        default=[],
+        help="TTS voice ids (engine:name) to use; default: all",
+    )
     parser.add_argument("--vary-fraction", type=float, default=defaults.vary_fraction)
+    parser.add_argument("--other-fraction", type=float, default=defaults.other_fraction)
     return parser
 
 
@@ -370,7 +374,9 @@ def run(args: argparse.Namespace) -> int:
     values = {
         k: v for k, v in vars(args).items() if k in AdaptConfig.__dataclass_fields__
     }
-    cfg = AdaptConfig(**{**values, "text": tuple(args.text)})
+    cfg = AdaptConfig(
+        **{**values, "text": tuple(args.text), "voices": tuple(args.voices)}
+    )
     try:
         adapt(cfg)
     except (GrammarError, CheckpointError, ValueError, OSError, RuntimeError) as error:

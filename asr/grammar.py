@@ -1,27 +1,19 @@
 """Phrase lists and small grammars, expanded to the bounded list of sentences that
-grammar-constrained decoding (``asr.match``) chooses from.
+grammar-constrained decoding (``asr.match``) chooses from. Syntax: docs/grammars.md.
 
-Two syntaxes, told apart by the text (a file starting with ``#JSGF`` is JSGF):
+* **Sentence templates** (Rhasspy's ``sentences.ini`` style; a phrase list, one
+  sentence a line, and a Vosk-style JSON list are the simplest cases)::
 
-* **Sentence templates** (Rhasspy's ``sentences.ini`` style; a plain phrase list,
-  one sentence a line, is the simplest case, and a Vosk-style JSON list of
-  phrases is read as one template a line)::
+      [SetLight]                                 # intent
+      light = (kitchen | living room){name}     # a rule with a slot
+      turn (on:1 | off:0){state} [the] <light> light
+      play $genre music                          # slot list: slots/genre
 
-      [SetLight]                         # optional intent sections
-      light = (kitchen | living room){name}
-      turn (on | off){state} [the] <light> light
-      set timer for (one:1 | two:2 | five:5){minutes} minutes
-      play $genre music                  # slot list: slots/genre beside the file
+* **JSGF** (a file starting with ``#JSGF``): ``public <rule> = ...;``, ``<rule>``,
+  ``( a | b )``, ``[ optional ]``, ``/weight/`` (ignored), ``{tag}`` (a slot).
 
-* **JSGF** (the subset PocketSphinx users write): ``public <rule> = ...;`` rules,
-  ``<rule>`` references, ``( a | b )``, ``[ optional ]``, ``/weight/`` (read,
-  ignored) and ``{tag}`` tags, which name a slot as in the templates.
-
-``(a | b){name}`` stores the words matched inside as slot ``name``; ``word:value``
-makes a slot hold ``value`` instead of the spoken word; ``{name:value}`` stores a
-fixed value. A line ``[unk]`` (or a ``"[unk]"`` JSON entry) lets the decoder
-answer "out of grammar" instead of forcing the nearest sentence. Every problem
-is a ``GrammarError`` naming the file and line.
+A line ``[unk]`` lets the decoder answer "out of grammar". Every problem is a
+``GrammarError`` naming the file and line.
 """
 
 from __future__ import annotations
@@ -397,18 +389,6 @@ def as_grammar(grammar) -> Grammar:
     if isinstance(grammar, (str, Path)):
         return load_grammar(grammar)
     raise TypeError(f"a grammar is a path, phrases or a Grammar, not {grammar!r}")
-
-
-def check_spelling(grammar: Grammar, vocab: list[str]) -> None:
-    """Refuse a sentence with a character the acoustic model cannot output."""
-    alphabet = set(vocab)
-    for sentence in grammar.sentences:
-        missing = sorted(set(sentence.text) - alphabet)
-        if missing:
-            raise GrammarError(
-                f"{grammar.source}:{sentence.line}: the model cannot spell "
-                f"{''.join(missing)!r} in {sentence.text!r}"
-            )
 
 
 def to_jsgf(grammar: Grammar, name: str = "commands") -> str:

@@ -27,14 +27,7 @@ from tqdm import tqdm
 from .audio import AudioError
 from .batch import collect_inputs
 from .decoding import greedy_decode
-from .grammar import (
-    UNK,
-    Grammar,
-    GrammarError,
-    as_grammar,
-    check_spelling,
-    load_grammar,
-)
+from .grammar import UNK, Grammar, GrammarError, as_grammar, load_grammar
 from .text import BLANK, CharTokenizer
 
 # Nats by which the greedy transcript must out-score the best sentence for the
@@ -127,6 +120,18 @@ class GrammarDecoder:
             sentence.text, float(posterior[best]), dict(sentence.slots),
             sentence.intent, sentence.text, heard, margin,
         )  # fmt: skip
+
+
+def check_spelling(grammar: Grammar, vocab: list[str]) -> None:
+    """Refuse a sentence with a character the acoustic model cannot output."""
+    alphabet = set(vocab)
+    for sentence in grammar.sentences:
+        missing = sorted(set(sentence.text) - alphabet)
+        if missing:
+            raise GrammarError(
+                f"{grammar.source}:{sentence.line}: the model cannot spell "
+                f"{''.join(missing)!r} in {sentence.text!r}"
+            )
 
 
 def _one(ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

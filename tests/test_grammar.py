@@ -16,12 +16,11 @@ import asr
 from asr.grammar import (
     GrammarError,
     as_grammar,
-    check_spelling,
     load_grammar,
     parse_grammar,
     to_jsgf,
 )
-from asr.match import sentence_scores
+from asr.match import check_spelling, sentence_scores
 from asr.text import CharTokenizer
 
 DEFAULT_MODEL = ROOT / "data" / "models" / "default.pt"
