@@ -1,17 +1,21 @@
-"""Choose the [unk] penalty (``asr.match.UNK_PENALTY``) on training and dev data.
+"""Choose the [unk] settings (``asr.match.UNK_PENALTY`` and ``MAX_DISTANCE``) on
+training and dev data.
 
     python recipes/commands/tune_unk.py --model data/models/default.pt
 
 For every utterance of tune_in.jsonl (wakeword training clips and FSDD train takes,
 each against its own grammar) and tune_oog.jsonl (LibriSpeech dev and Kathleen
 sentences, against both grammars) it records the margin log P(best sentence) -
-log P(greedy transcript); a penalty p rejects an utterance when margin < -p. The
-penalty chosen minimises false-reject rate + false-accept rate. No test set is read.
+log P(greedy transcript) and the distance (character edits from the greedy
+transcript to the sentence, per sentence character). Settings (p, d) reject an
+utterance when margin < -p or distance > d; the pair chosen minimises false-reject
+rate + false-accept rate. No test set is read.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -25,20 +29,25 @@ from asr.transcribe import load_model
 
 HERE = Path(__file__).resolve().parent
 GRAMMARS = {"digits": HERE / "digits.jsgf", "commands": HERE / "commands.jsgf"}
-CANDIDATES = [0.5 * k for k in range(1, 121)]  # 0.5 ... 60 nats
+PENALTIES = [2.5 * k for k in range(1, 25)]  # 2.5 ... 60 nats
+DISTANCES = [0.1 * k for k in range(2, 21)] + [float("inf")]  # 0.2 ... 2.0, off
 
 
-def margins(model, entries, grammars: list[str] | None = None) -> list[float]:
-    """Margins of each entry against ``grammars``, else against its own grammar."""
-    decoders = {
-        g: model.grammar_decoder(load_grammar(p), False) for g, p in GRAMMARS.items()
-    }
+def measure(model, entries, grammars: list[str] | None = None) -> list[tuple]:
+    """(margin, distance) of each entry against ``grammars``, else its own grammar."""
+    decoders = {g: model.grammar_decoder(load_grammar(p), False)
+                for g, p in GRAMMARS.items()}  # fmt: skip
     out = []
     for entry in tqdm(entries, leave=False, mininterval=5):
         wave = load_audio(entry["audio"])
         for g in grammars or [entry["grammar"]]:
-            out.append(model.transcribe(wave, grammar=decoders[g]).margin)
+            match = model.transcribe(wave, grammar=decoders[g])
+            out.append((match.margin, match.distance))
     return out
+
+
+def rejected(trial: tuple, penalty: float, distance: float) -> bool:
+    return trial[0] < -penalty or trial[1] > distance
 
 
 def main(argv=None) -> None:
@@ -49,29 +58,26 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     model = load_model(args.model)
-    inside = margins(model, read_manifest(args.data / "tune_in.jsonl"))
-    outside = margins(
+    inside = measure(model, read_manifest(args.data / "tune_in.jsonl"))
+    outside = measure(
         model, read_manifest(args.data / "tune_oog.jsonl"), list(GRAMMARS)
     )
     table = []
-    for p in CANDIDATES:
-        false_reject = sum(m < -p for m in inside) / len(inside)
-        false_accept = sum(m >= -p for m in outside) / len(outside)
-        table.append((false_reject + false_accept, p, false_reject, false_accept))
+    for p, d in itertools.product(PENALTIES, DISTANCES):
+        fr = sum(rejected(t, p, d) for t in inside) / len(inside)
+        fa = sum(not rejected(t, p, d) for t in outside) / len(outside)
+        table.append((fr + fa, p, d, fr, fa))
     best = min(table)
-    for _, p, fr, fa in table[9::10] + [best]:
-        print(
-            f"penalty {p:5.1f}  false rejects {100 * fr:5.1f} %  "
-            f"false accepts {100 * fa:5.1f} %"
-        )
-    print(
-        f"chosen: {best[1]} nats ({len(inside)} in-grammar, "
-        f"{len(outside)} out-of-grammar trials)"
-    )
+    for _, p, d, fr, fa in [t for t in table if t[2] in (best[2], float("inf"))][::4]:
+        print(f"penalty {p:5.1f}  distance {d:4.1f}  false rejects {100 * fr:5.1f} %  "
+              f"false accepts {100 * fa:5.1f} %")  # fmt: skip
+    _, p, d, fr, fa = best
+    print(f"chosen: penalty {p} nats, distance {d:.1f}: "
+          f"false rejects {100 * fr:.1f} %, "
+          f"false accepts {100 * fa:.1f} % ({len(inside)} in-grammar, "
+          f"{len(outside)} out-of-grammar trials)")  # fmt: skip
     if args.output:
-        args.output.write_text(
-            json.dumps({"inside": inside, "outside": outside, "chosen": best[1]})
-        )
+        args.output.write_text(json.dumps({"inside": inside, "outside": outside}))
 
 
 if __name__ == "__main__":
