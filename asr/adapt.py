@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import random
@@ -111,8 +112,10 @@ def plan_takes(
     def take(text, voice, kind, i):
         seed = rng.randrange(1, 2**31) if rng.random() < cfg.vary_fraction else 0
         rate, pitch = rng.uniform(0.85, 1.2), rng.uniform(0.85, 1.15)
-        path = folder / kind / f"{i:06d}.flac"
-        return Take(text, voice, round(rate, 3), round(pitch, 3), seed, str(path))
+        rate, pitch = round(rate, 3), round(pitch, 3)
+        key = hashlib.sha1(f"{text}|{voice}|{rate}|{pitch}|{seed}".encode()).hexdigest()
+        path = folder / kind / f"{i:06d}-{key[:10]}.flac"  # a changed plan: new names
+        return Take(text, voice, rate, pitch, seed, str(path))
 
     training = [take(t, rng.choice(train), "train", i) for i, t in enumerate(texts)]
     checked = _spread(sentences, cfg.heldout_sentences, rng)
