@@ -32,6 +32,7 @@ from tqdm import tqdm
 from asr.audio import load_audio
 from asr.data import read_manifest
 from asr.grammar import load_grammar
+from asr.match import UNK_PENALTY, grammar_decoder
 from asr.transcribe import load_model
 
 HERE = Path(__file__).resolve().parent
@@ -47,15 +48,19 @@ EXTRA_WORDS = {"snowboy": "S N OW B OY"}  # not in PocketSphinx's CMU dictionary
 
 
 class Ours:
-    """An asr model (or one per grammar: ``path`` for commands, ``path`` for digits)
-    deciding with the grammar, [unk] allowed."""
+    """An asr model (or one per grammar: commands model, digits model) deciding
+    with the grammar, [unk] allowed, with the shipped penalty or the given ones."""
 
-    def __init__(self, name: str, paths: list[str]):
+    def __init__(self, name: str, paths: list[str], penalties: list[float] = ()):
         self.name = name
         models = [load_model(p) for p in paths]
         self.models = {"commands": models[0], "digits": models[-1]}
+        penalties = list(penalties) or [UNK_PENALTY]
+        penalty = {"commands": penalties[0], "digits": penalties[-1]}
         self.decoders = {
-            g: self.models[g].grammar_decoder(load_grammar(p), True)
+            g: grammar_decoder(
+                load_grammar(p), self.models[g].tokenizer, True, penalty[g]
+            )
             for g, p in GRAMMARS.items()
         }
 
@@ -146,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         "--system",
         action="append",
         required=True,
-        help="NAME=MODEL[,DIGITS_MODEL] or pocketsphinx",
+        help="NAME=MODEL[,DIGITS_MODEL][@PENALTY[,DIGITS_PENALTY]] or pocketsphinx "
+        "([unk] penalties in nats; default asr.match.UNK_PENALTY)",
     )
     parser.add_argument("--sets", nargs="+", default=None, help="manifest names")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -155,9 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     systems = []
     for spec in args.system:
-        name, _, paths = spec.partition("=")
+        name, _, rest = spec.partition("=")
+        paths, _, penalties = rest.partition("@")
         systems.append(
-            PocketSphinx() if name == "pocketsphinx" else Ours(name, paths.split(","))
+            PocketSphinx()
+            if name == "pocketsphinx"
+            else Ours(
+                name, paths.split(","), [float(p) for p in penalties.split(",") if p]
+            )
         )
     reports = []
     for name, grammar, in_grammar in SETS:
