@@ -258,6 +258,20 @@ def check(model, entries: list[dict], grammar: Grammar) -> dict:
 # -- the command --------------------------------------------------------------------
 
 
+def write_domain(grammar: Grammar, cfg: AdaptConfig, stem: Path) -> tuple[int, list]:
+    """STEM.arpa (the domain LM), STEM.decoder.json (beam search over it),
+    STEM.hotwords.txt and STEM.grammar; returns the LM's word count and hotwords."""
+    texts = [Path(t) for t in cfg.text]
+    n_words = build_lm(grammar, texts, cfg.domain_weight, Path(f"{stem}.arpa"))
+    settings = {"beam_size": 50, "lm_weight": 1.0, "word_score": 0.0,
+                "lm": f"{stem.name}.arpa"}  # fmt: skip
+    Path(f"{stem}.decoder.json").write_text(json.dumps(settings, indent=1))
+    extra = hotwords(grammar, DEFAULT_LM)
+    Path(f"{stem}.hotwords.txt").write_text("".join(f"{h}\n" for h in extra))
+    shutil.copyfile(cfg.grammar, f"{stem}.grammar")
+    return n_words, extra
+
+
 def adapt(cfg: AdaptConfig) -> dict:
     """Run every step; returns the report also written to OUT/adapt.json."""
     started, out = time.time(), Path(cfg.out)
@@ -267,12 +281,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     base = load_model(cfg.base)
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
-    n_words = build_lm(
-        grammar, [Path(t) for t in cfg.text], cfg.domain_weight, out / f"{name}.arpa"
-    )
-    extra = hotwords(grammar, DEFAULT_LM)
-    (out / f"{name}.hotwords.txt").write_text("".join(f"{h}\n" for h in extra))
-    shutil.copyfile(cfg.grammar, out / f"{name}.grammar")
+    n_words, extra = write_domain(grammar, cfg, out / name)
     others = [t for t in read_sentences([Path(t) for t in cfg.text])
               if 3 <= len(t.split()) <= 12]  # fmt: skip
     voice_ids = list(cfg.voices) or [v.id for v in tts.available_voices()]
@@ -290,17 +299,6 @@ def adapt(cfg: AdaptConfig) -> dict:
     )
     save_checkpoint(
         out / f"{name}.pt", model_state(encoder, frontend_config, CharTokenizer().vocab)
-    )
-    (out / f"{name}.decoder.json").write_text(
-        json.dumps(
-            {
-                "beam_size": 50,
-                "lm_weight": 1.0,
-                "word_score": 0.0,
-                "lm": f"{name}.arpa",
-            },
-            indent=1,
-        )
     )
     after = check(load_model(out / f"{name}.pt"), held_entries, grammar)
     report = {
