@@ -24,3 +24,9 @@ $PYTHON recipes/commands/evaluate.py --data data/commands \
     --system base=data/models/default.pt \
     --system adapted=exp/commands/commands,exp/commands/digits \
     --system pocketsphinx --output exp/commands/eval.json
+# the adapted models with a penalty chosen for each on the same train/dev data
+$PYTHON recipes/commands/tune_unk.py --model exp/commands/commands --data data/commands
+$PYTHON recipes/commands/tune_unk.py --model exp/commands/digits --data data/commands
+$PYTHON recipes/commands/evaluate.py --data data/commands \
+    --system "adapted-tuned=exp/commands/commands,exp/commands/digits@22.5,35" \
+    --output exp/commands/eval_tuned.json
