@@ -3,18 +3,21 @@
     python demo.py                      # http://127.0.0.1:7860 with the shipped model
     python demo.py --model exp/run/best.pt --port 8000 --max-seconds 120
 
-Tabs: **Live** streams the microphone into ``asr.StreamingRecognizer`` (partial text
-while the person speaks, final segments at pauses); **File** transcribes an upload or
-a recording, with a timestamp table and SRT/VTT/JSON downloads; **Pictures** draws the
-waveform, the MFCC features or a spectrogram, and the CTC posteriors of the last
-utterance. It calls only the public ``asr`` API; bad input shows a message in the page
-and the server keeps serving.
+Tabs: **Live** streams the microphone into ``asr.StreamingRecognizer`` (greedy
+partial text while the person speaks, final segments with the model's LM beam search
+at pauses); **File** transcribes an upload or a recording (LM beam search by
+default, greedy one click away), with a word table and SRT/VTT/JSON downloads;
+**Pictures** draws the waveform, the MFCC features or a mel spectrogram, and the CTC
+posteriors of the last utterance. Each model's LM is loaded in the background as
+soon as the model is, once per process. It calls only the public ``asr`` API; bad
+input shows a message in the page and the server keeps serving.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import re
 import tempfile
 import threading
@@ -26,6 +29,7 @@ import gradio as gr
 import numpy as np
 
 import asr
+from asr.cpu import resolve_threads, thread_count
 from asr.pictures import draw_pictures
 
 MAX_SECONDS = 600  # longer recordings (file or live) are refused with a message
@@ -34,7 +38,7 @@ MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
 STREAM_EVERY_S = 0.5  # seconds of microphone audio per chunk sent to the server
 HISTORY_S = 30.0  # seconds of live audio kept to draw the last utterance
 SESSION_TTL_S = 3 * 3600  # an abandoned session's state is dropped after this
-DECODERS = ("greedy", "LM beam search")  # the File tab's decoding choices
+DECODERS = ("LM beam search", "greedy")  # the File tab's choices, default first
 DOWNLOAD_FORMATS = ("srt", "vtt", "json")
 HOTWORD_BONUS = 3.0  # beam-score bonus per hotword word (natural log units)
 
@@ -75,23 +79,39 @@ def model_summary(path: str, card: Path = MODELS_DIR / "README.md") -> str:
 class ModelCache:
     """Loaded models by checkpoint path, so switching back and forth is instant."""
 
-    def __init__(self, paths: list[str], device: str = "cpu"):
+    def __init__(self, paths: list[str], device: str = "cpu", threads: int | None = None):
         self.paths = paths  # what the picker offers; paths[0] is the default
         self.device = device
+        self.threads = threads  # torch CPU threads (asr.cpu; None: $ASR_THREADS or 1)
         self.models: dict[str, asr.ASRModel] = {}
         self.lock = threading.Lock()
 
     def get(self, path: str | None) -> asr.ASRModel:
+        """The model at ``path``; a newly loaded one starts reading its LM (if it
+        ships decoder settings) in a background thread, so that requests need
+        not wait for it (one that comes sooner waits for the load to finish)."""
         path = path or self.paths[0]
         if path not in self.paths:
             raise gr.Error(f"Unknown model {path!r}.")
         with self.lock:
             if path not in self.models:
                 try:
-                    self.models[path] = asr.load_model(path, device=self.device)
+                    self.models[path] = asr.load_model(
+                        path, device=self.device, threads=self.threads
+                    )
                 except asr.CheckpointError as error:
                     raise gr.Error(f"Cannot load that model: {error}") from None
+                self.warm(self.models[path])
             return self.models[path]
+
+    @staticmethod
+    def warm(model: asr.ASRModel) -> threading.Thread:
+        """Build ``model``'s default decoder (reading its LM) in the background."""
+        thread = threading.Thread(
+            target=lambda: model.default_decoder, name="asr-lm-load", daemon=True
+        )
+        thread.start()
+        return thread
 
 
 # -- live --------------------------------------------------------------------------
@@ -228,7 +248,7 @@ def live_stop(session):
 
 @dataclass(frozen=True)
 class DecodeChoice:
-    method: str = "greedy"  # one of DECODERS
+    method: str = DECODERS[0]  # one of DECODERS
     hotwords: tuple[str, ...] = ()  # words to favour; used by the LM beam decoder
 
 
@@ -238,21 +258,24 @@ def parse_hotwords(text: str | None) -> tuple[str, ...]:
 
 
 def decode_segments(model: asr.ASRModel, wave: np.ndarray, choice: DecodeChoice):
-    """Segments of 16 kHz ``wave``, with word times, decoded as ``choice`` asks."""
+    """Segments of 16 kHz ``wave``, with word times, decoded as ``choice`` asks:
+    greedy, the model's LM beam search (the shipped English LM for a model that
+    ships none), or that with hotwords boosted."""
     if choice.method == "greedy":
-        return list(model.transcribe_segments(wave, words=True))
-    decoder = beam_decoder(model, choice.hotwords)
-    with decoder.lock:  # one search at a time per decoder: it keeps state
-        return list(model.transcribe_segments(wave, decoder=decoder, words=True))
+        decoder = "greedy"
+    elif choice.hotwords:
+        decoder = beam_decoder(model, choice.hotwords)
+    else:
+        decoder = "beam"
+    return list(model.transcribe_segments(wave, decoder=decoder, words=True))
 
 
 @functools.lru_cache(maxsize=8)
 def beam_decoder(model: asr.ASRModel, hotwords: tuple[str, ...]):
-    """The model's LM beam decoder with ``hotwords`` boosted (loading an LM takes
-    seconds, so decoders are kept)."""
-    decoder = model.beam_decoder(tuple((w, HOTWORD_BONUS) for w in hotwords))
-    decoder.lock = threading.Lock()
-    return decoder
+    """The model's LM beam decoder with ``hotwords`` boosted. The LM itself is
+    loaded once per process and shared; hotwords only add a lexicon trie (well
+    under a second), and the last few decoders are kept."""
+    return model.beam_decoder(tuple((w, HOTWORD_BONUS) for w in hotwords))
 
 
 def read_recording(path: str | None, max_seconds: float) -> np.ndarray:
@@ -377,7 +400,8 @@ def build_app(cache: ModelCache, max_seconds: float = MAX_SECONDS) -> gr.Blocks:
 def _live_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> gr.State:
     with gr.Tab("Live"):
         gr.Markdown(
-            "Press **Record** and speak; text settles into final lines at pauses."
+            "Press **Record** and speak; text settles into final lines at pauses "
+            "(partial text: greedy; final lines: the model's LM beam search)."
         )
         mic = gr.Audio(
             sources=["microphone"],
@@ -498,9 +522,19 @@ def build_parser() -> argparse.ArgumentParser:
     add("--share", action="store_true", help="also open a public Gradio link")
     add("--max-seconds", type=float, default=MAX_SECONDS,
         help="longest recording accepted (file or live), in seconds")  # fmt: skip
-    add("--concurrency-limit", type=int, default=2,
-        help="requests computed at once; the others wait in the queue")  # fmt: skip
+    add("--threads", type=thread_count, default=None,
+        help="torch CPU threads each request computes with (default: $ASR_THREADS, "
+        "else 2 or the number of cores if fewer)")  # fmt: skip
+    add("--concurrency-limit", type=int, default=None,
+        help="requests computed at once, the others wait in the queue (default: CPU "
+        "cores // threads, so concurrent users never oversubscribe the cores)")  # fmt: skip
     return parser
+
+
+def default_concurrency(threads: int) -> int:
+    """Requests served at once: one per ``threads`` of the cores this process may
+    use, at least one."""
+    return max(1, len(os.sched_getaffinity(0)) // threads)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -509,13 +543,18 @@ def main(argv: list[str] | None = None) -> None:
     paths = list_models(MODELS_DIR, args.model)
     if not paths:
         parser.error(f"no checkpoint in {MODELS_DIR}; pass --model")
-    cache = ModelCache(paths, args.device)
+    try:
+        threads = resolve_threads(args.threads)
+    except ValueError as error:
+        parser.error(str(error))
+    cache = ModelCache(paths, args.device, threads)
     try:
         cache.get(paths[0])  # fail now, not at the first request, on a bad default
     except gr.Error as error:
         parser.error(error.message)
     app = build_app(cache, args.max_seconds)
-    serve(app, args.host, args.port, args.share, args.concurrency_limit)
+    limit = args.concurrency_limit or default_concurrency(threads)
+    serve(app, args.host, args.port, args.share, limit)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,27 @@
     >>> model.transcribe("speech.wav")    # any rate, channels or common format
 """
 
-from .audio import SAMPLE_RATE, AudioError, load_audio, prepare_audio
-from .checkpoint import CheckpointError
-from .grammar import Grammar, GrammarError, load_grammar, parse_grammar
-from .match import Match
-from .output import FORMATS, Segment, render
-from .streaming import Final, Partial, StreamingRecognizer
-from .transcribe import ASRModel, load_model
+from importlib.metadata import PackageNotFoundError, version
+
+from .cpu import wait_passively
+
+wait_passively()  # before torch loads: idle OpenMP threads sleep, never spin
+
+from .audio import SAMPLE_RATE, AudioError, load_audio, prepare_audio  # noqa: E402
+from .checkpoint import CheckpointError  # noqa: E402
+from .grammar import Grammar, GrammarError, load_grammar, parse_grammar  # noqa: E402
+from .match import Match  # noqa: E402
+from .output import FORMATS, Segment, render  # noqa: E402
+from .streaming import Final, Partial, StreamingRecognizer  # noqa: E402
+from .transcribe import ASRModel, load_model  # noqa: E402
+
+try:
+    __version__ = version("asr")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
+    "__version__",
     "SAMPLE_RATE",
     "ASRModel",
     "AudioError",

@@ -72,6 +72,7 @@ def transcribe_files(
     output_dir: Path | None,
     decoder=None,
     words: bool = False,
+    quiet: bool = False,
 ) -> int:
     """Transcribe every input; report each bad one on stderr and go on.
 
@@ -83,6 +84,7 @@ def transcribe_files(
             stdout.
         decoder: a beam search decoder; None decodes greedily.
         words: time every word; txt on stdout then prints a line per word.
+        quiet: no progress bar and no summary line (errors are still printed).
 
     Returns:
         0 when every file was transcribed, 1 otherwise.
@@ -95,7 +97,7 @@ def transcribe_files(
     bar = tqdm(
         total=round(sum(durations), 1) if by_time else len(jobs),
         unit="s" if by_time else "file", desc="transcribing", file=sys.stderr,
-        disable=None, dynamic_ncols=True,
+        disable=True if quiet else None, dynamic_ncols=True,
     )  # fmt: skip
     failed, audio_s, started = len(errors), 0.0, time.perf_counter()
     for job, duration in zip(jobs, durations, strict=True):
@@ -112,11 +114,12 @@ def transcribe_files(
     bar.close()
     elapsed = time.perf_counter() - started
     total = len(jobs) + len(errors)
-    print(
-        f"{total} files, {failed} failed, {audio_s / 3600:.2f} h of audio in "
-        f"{elapsed:.1f} s (RTF {elapsed / max(audio_s, 1e-9):.3f})",
-        file=sys.stderr,
-    )
+    if not quiet:
+        print(
+            f"{total} files, {failed} failed, {audio_s / 3600:.2f} h of audio in "
+            f"{elapsed:.1f} s (RTF {elapsed / max(audio_s, 1e-9):.3f})",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
@@ -127,7 +130,8 @@ def _emit(job: Job, segments, formats, output_dir: Path | None, several: bool, w
             header = f"# {job.path}\n" if several else ""
             lines = [f"{w.start:.2f}\t{w.end:.2f}\t{w.confidence:.3f}\t{w.word}"
                      for s in segments for w in s.words]  # fmt: skip
-            print(header + "\n".join(lines), flush=True)
+            if header or lines:  # nothing at all for one file without words
+                print(header + "\n".join(lines), flush=True)
         elif fmt == "txt":
             text = render(segments, "txt").strip()
             print(f"{job.path}\t{text}" if several else text, flush=True)

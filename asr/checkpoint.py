@@ -238,10 +238,11 @@ def build_parser(
     )
     parser.description = (
         "Average the weights of checkpoints of one model, e.g. "
-        "asr average exp/run/epoch-*.pt --out exp/run/averaged.pt"
+        "asr average exp/run/epoch-*.pt --output exp/run/averaged.pt"
     )
     parser.add_argument("checkpoints", nargs="+", help="checkpoint files to average")
-    parser.add_argument("--out", required=True, help="where to write the average")
+    parser.add_argument("-o", "--output", "--out", dest="out", required=True,
+                        help="where to write the average")  # fmt: skip
     return parser
 
 

@@ -6,14 +6,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import adapt, checkpoint, evaluate, export, lm, train, transcribe, tune
+from . import (
+    __version__,
+    adapt,
+    checkpoint,
+    evaluate,
+    export,
+    lm,
+    train,
+    transcribe,
+    tune,
+)
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
     "train": (train, "train a model on JSONL manifests"),
     "evaluate": (evaluate, "score a model on a JSONL manifest (WER, CER)"),
     "lm": (lm, "build n-gram language models for beam search"),
-    "tune-decoder": (tune, "grid-search beam size, LM weight and word score on a dev set"),
+    "tune-decoder": (tune, "grid-search beam size, LM weight and word score"),
     "average": (checkpoint, "average the weights of several checkpoints"),
     "export": (export, "export frontend + encoder as TorchScript, optionally int8"),
     "adapt": (adapt, "adapt a model to a grammar or phrase list from text alone"),
@@ -24,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="asr", description="Speech to text with a BiRNN-CTC model."
     )
+    parser.add_argument("--version", action="version", version=f"asr {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(

@@ -5,21 +5,32 @@ boosting."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sys
-import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from flashlight.lib.text.decoder.kenlm import KenLM as _KenLM
-from flashlight.lib.text.dictionary import create_word_dict as _create_word_dict
-from flashlight.lib.text.dictionary import load_words as _load_words
+from flashlight.lib.text.decoder import (
+    CriterionType,
+    LexiconDecoder,
+    LexiconDecoderOptions,
+)
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
 from .text import BLANK, CharTokenizer, normalize_text
+from .wordlm import (
+    SILENCE,
+    UNK,
+    ExtendedWords,
+    build_trie,
+    clear_lm_cache,
+    load_lm,
+    spell,
+    trie_entries,
+)
+
+__all__ = ["BeamSearchDecoder", "DecodeConfig", "HotwordLM", "load_lm", "clear_lm_cache"]
 
 
 def ctc_collapse(ids: list[int], blank: int = BLANK) -> list[int]:
@@ -53,10 +64,7 @@ def greedy_decode(
     return texts
 
 
-# --- beam search with a word n-gram LM (flashlight-text's decoder, via torchaudio) ---
-
-SILENCE = "|"  # flashlight's word-boundary token; our vocabulary's space plays that part
-
+# --- beam search with a word n-gram LM (flashlight-text's decoder) ---
 
 @dataclass(frozen=True)
 class DecodeConfig:
@@ -71,63 +79,82 @@ class DecodeConfig:
 class BeamSearchDecoder:
     """CTC prefix beam search over the words of an n-gram LM, with optional hotword
     boosting. Without an LM it searches characters freely (no lexicon, no LM),
-    which gives the greedy result on confident emissions.
+    which gives the greedy result on confident emissions. Safe to share between
+    threads: one search runs at a time.
 
     Args:
         vocab: the acoustic model's label list (``CharTokenizer.vocab``).
         lm: an ARPA file (``.gz`` allowed) read by KenLM; its unigrams become the
-            lexicon, so only its words can be output.
+            lexicon, so only its words (and hotwords) can be output. Loaded once
+            per process (``load_lm``): decoders over the same file share it.
         config: beam size, weights and hotwords.
     """
 
-    def __init__(self, vocab: list[str], lm: str | Path | None = None, config=DecodeConfig()):
+    def __init__(
+        self, vocab: list[str], lm: str | Path | None = None, config=DecodeConfig()
+    ):
         self.vocab, self.lm = list(vocab), lm
-        self._tmp = tempfile.TemporaryDirectory()  # holds the lexicon while we live
+        self.loaded = load_lm(lm, self.vocab) if lm is not None else None
+        self.lock = threading.Lock()
         self.config = None
         self.configure(config)
 
-    def _load(self, config: DecodeConfig) -> None:
-        """Write the lexicon (LM words + hotwords) and load the LM over it."""
-        self.lexicon = self._write_lexicon(Path(self._tmp.name) / "lexicon.txt", config)
-        # the same word -> index map that ctc_decoder builds from the lexicon
-        self.words = _create_word_dict(_load_words(self.lexicon)) if self.lm else None
-        try:
-            with _quiet_stdio():  # KenLM prints progress bars while loading
-                self.kenlm = _KenLM(str(self.lm), self.words) if self.lm else None
-        except RuntimeError as error:  # KenLM's message: source location, then the reason
-            reason = str(error).strip().splitlines()[-1]
-            raise ValueError(f"{self.lm}: KenLM cannot load it ({reason})") from None
-
     def configure(self, config: DecodeConfig) -> None:
-        """Switch to other beam settings, keeping the loaded LM (cheap)."""
+        """Switch to other settings without reading the LM again: new weights only
+        rebuild the search (instant); new hotwords also rebuild the lexicon trie."""
         if config.hotwords and self.lm is None:
             raise ValueError("hotwords need a word LM (--lm) to decode with")
         if config.hotwords and config.lm_weight <= 0:
             raise ValueError("hotwords need lm_weight > 0")
-        if self.config is None or self.config.hotwords != config.hotwords:
-            self._load(config)  # hotwords may add words to the lexicon
-        self.config = config
-        word_lm = HotwordLM(self.kenlm, self.words, config) if config.hotwords else self.kenlm
-        self.decoder = ctc_decoder(
-            lexicon=self.lexicon, tokens=[SILENCE if c == " " else c for c in self.vocab],
-            lm=word_lm, beam_size=config.beam_size, beam_size_token=config.beam_size_token,
+        with self.lock:
+            if self.config is None or self.config.hotwords != config.hotwords:
+                self._search_space(config)
+            self.config = config
+            self.decoder = self._searcher(config)
+
+    def _search_space(self, config: DecodeConfig) -> None:
+        """Words, word LM and trie: the loaded LM's, or with hotwords added."""
+        loaded = self.loaded
+        if loaded is None:
+            return
+        if not config.hotwords:
+            self.words, self.word_lm = loaded.words, loaded.kenlm
+            self.trie = loaded.trie
+            return
+        phrases = " ".join(normalize_text(phrase) for phrase, _ in config.hotwords)
+        extra = {w: s for w, s in spell(phrases.split(), self.vocab).items()
+                 if w not in loaded.lexicon}  # fmt: skip
+        self.words = ExtendedWords(loaded.words, list(extra))  # LM indices stay valid
+        known = loaded.words.index_size()
+        self.word_lm = HotwordLM(loaded.kenlm, self.words, config, known_words=known)
+        # the trie's look-ahead scores change only for words that start a phrase
+        first = {ids[0] for ids in self.word_lm.prefix_weight}
+        start = self.word_lm.start(False)
+        entries = [e._replace(score=self.word_lm.score(start, e.word)[1])
+                   if e.word in first else e for e in loaded.entries]  # fmt: skip
+        entries += trie_entries(self.vocab, self.words, extra, self.word_lm)
+        self.trie = build_trie(self.vocab, entries)
+
+    def _searcher(self, config: DecodeConfig):
+        tokens = [SILENCE if c == " " else c for c in self.vocab]
+        if self.loaded is None:  # lexicon-free: torchaudio's factory does it all
+            return ctc_decoder(
+                lexicon=None, tokens=tokens, lm=None, beam_size=config.beam_size,
+                beam_size_token=config.beam_size_token,
+                beam_threshold=config.beam_threshold,
+                blank_token=self.vocab[BLANK], sil_token=SILENCE,
+            )  # fmt: skip
+        options = LexiconDecoderOptions(
+            beam_size=config.beam_size,
+            beam_size_token=config.beam_size_token or len(tokens),
             beam_threshold=config.beam_threshold, lm_weight=config.lm_weight,
-            word_score=config.word_score, blank_token=self.vocab[BLANK], sil_token=SILENCE,
+            word_score=config.word_score, unk_score=float("-inf"), sil_score=0.0,
+            log_add=False, criterion_type=CriterionType.CTC,
         )  # fmt: skip
-
-    def _write_lexicon(self, path: Path, config: DecodeConfig) -> str | None:
-        """Spell the LM's words and the hotwords; None without an LM."""
-        from .lm import lexicon_lines, lm_words  # the LM builder, imported on demand
-
-        if self.lm is None:
-            return None
-        words = lm_words(self.lm)
-        extra = [w for phrase, _ in config.hotwords for w in normalize_text(phrase).split()]
-        lines, _ = lexicon_lines(list(dict.fromkeys([*words, *extra])), self.vocab)
-        if not lines:
-            raise ValueError(f"{self.lm}: no LM word can be spelled with the model's labels")
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return str(path)
+        silence, unk = tokens.index(SILENCE), self.words.get_index(UNK)
+        return LexiconDecoder(
+            options, self.trie, self.word_lm, silence, BLANK, unk, [], False
+        )
 
     def __call__(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[str]:
         """Decode a batch.
@@ -140,15 +167,23 @@ class BeamSearchDecoder:
             B transcripts, words separated by single spaces.
         """
         emissions = log_probs.detach().float().cpu().contiguous()
-        hypotheses = self.decoder(emissions, out_lens.cpu().int())
-        texts = []
-        for best, *_ in hypotheses:
-            if self.lm is not None:
-                texts.append(" ".join(best.words))
-            else:
-                chars = "".join(self.vocab[i] for i in best.tokens.tolist() if i != BLANK)
-                texts.append(" ".join(chars.split()))
-        return texts
+        lens = out_lens.cpu().int()
+        with self.lock:  # flashlight's decoders keep state between calls
+            if self.loaded is None:
+                hypotheses = self.decoder(emissions, lens)
+                return [self._characters(best) for best, *_ in hypotheses]
+            return [self._words(emissions, b, int(n)) for b, n in enumerate(lens)]
+
+    def _characters(self, best) -> str:
+        chars = "".join(self.vocab[i] for i in best.tokens.tolist() if i != BLANK)
+        return " ".join(chars.split())
+
+    def _words(self, emissions: torch.Tensor, b: int, frames: int) -> str:
+        """The best word sequence for utterance ``b`` of a contiguous float32 batch."""
+        start = emissions.data_ptr() + 4 * b * emissions.stride(0)  # 4 bytes a float
+        results = self.decoder.decode(start, frames, emissions.shape[-1])
+        best = results[0].words if results else []
+        return " ".join(self.words.get_entry(w) for w in best if w >= 0)
 
 
 class HotwordLM(CTCDecoderLM):
@@ -157,12 +192,14 @@ class HotwordLM(CTCDecoderLM):
     Each word that extends a partial match of a phrase earns the phrase's bonus;
     a match that breaks off, or is still open when the utterance ends, takes its
     bonus back, so only whole phrases gain. Bonuses are in beam-score units (the
-    LM score is scaled by ``lm_weight``, so they are divided by it here).
+    LM score is scaled by ``lm_weight``, so they are divided by it here). Word
+    indices from ``known_words`` on (hotwords the inner LM lacks) reach it as UNK.
     """
 
-    def __init__(self, inner, word_dict, config: DecodeConfig):
+    def __init__(self, inner, word_dict, config: DecodeConfig, known_words=None):
         CTCDecoderLM.__init__(self)
         self.inner, self.scale = inner, 1.0 / config.lm_weight
+        self.known_words, self.unk = known_words, word_dict.get_index(UNK)
         self.prefix_weight: dict[tuple[int, ...], float] = {}  # best bonus per prefix
         self.phrases: dict[tuple[int, ...], float] = {}  # whole phrase -> bonus
         for phrase, weight in config.hotwords:
@@ -195,7 +232,9 @@ class HotwordLM(CTCDecoderLM):
         child = state.child(word)
         if child not in self.states:
             inner_state, match, _ = self.states[state]
-            inner_child, lm_score = self.inner.score(inner_state, word)
+            known = self.known_words is None or word < self.known_words
+            inner_word = word if known else self.unk
+            inner_child, lm_score = self.inner.score(inner_state, inner_word)
             match, bonus = self.advance(match, word)
             self.states[child] = (inner_child, match, lm_score + bonus * self.scale)
         return child, self.states[child][2]
@@ -204,24 +243,6 @@ class HotwordLM(CTCDecoderLM):
         inner_state, match, _ = self.states[state]
         _, lm_score = self.inner.finish(inner_state)
         return state, lm_score - self._potential(match) * self.scale
-
-
-@contextlib.contextmanager
-def _quiet_stdio():
-    """Silence C++ writes to stdout/stderr (KenLM's loading messages)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
 
 
 # --- command-line flags shared by transcribe, evaluate and tune-decoder ---
@@ -253,9 +274,16 @@ def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
     return tuple(hotwords)
 
 
-def add_decoder_arguments(parser, lm_required: bool = False) -> None:
-    """Beam-search flags; without any of them decoding stays greedy."""
-    group = parser.add_argument_group("beam search (greedy decoding when none is given)")
+def add_decoder_arguments(parser, lm_required: bool = False, greedy: bool = False):
+    """Beam-search flags, and with ``greedy`` the ``--greedy`` switch that turns
+    the default LM beam search (for models that ship decoder settings) off."""
+    group = parser.add_argument_group(
+        "decoding (LM beam search when the model ships <name>.decoder.json, "
+        "else greedy; any beam flag asks for beam search)"
+    )
+    if greedy:
+        group.add_argument("--greedy", action="store_true",
+                           help="greedy decoding (fastest; wins over beam flags)")  # fmt: skip
     group.add_argument("--lm", type=Path, required=lm_required, default=None,
                        help="word n-gram LM (ARPA, .gz ok) for beam search")  # fmt: skip
     group.add_argument("--beam", dest="beam_size", type=int, default=None,

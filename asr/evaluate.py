@@ -15,11 +15,18 @@ from tqdm import tqdm
 
 from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
+from .cpu import add_threads_argument
 from .data import AudioDataset, collate, read_manifest
-from .decoding import BeamSearchDecoder, add_decoder_arguments, decoder_from_args
+from .decoding import add_decoder_arguments
 from .metrics import error_counts
 from .text import BLANK
-from .transcribe import ASRModel, load_model, split_long_audio
+from .transcribe import (
+    ASRModel,
+    Decoder,
+    decoder_for_args,
+    load_model,
+    split_long_audio,
+)
 
 
 def evaluate(
@@ -27,9 +34,11 @@ def evaluate(
     entries: list[dict],
     batch_size: int = 32,
     progress: bool = True,
-    decoder: BeamSearchDecoder | None = None,
+    decoder: Decoder = "auto",
 ) -> dict:
-    """Transcribe every entry (greedily, or with ``decoder``) and score it.
+    """Transcribe every entry and score it. ``decoder`` as in
+    ``ASRModel.transcribe``: by default the model's LM beam search if it ships
+    one, else greedy.
 
     Returns:
         {"wer", "cer", "utterances", "failed", "word_errors", "words", "char_errors",
@@ -79,7 +88,7 @@ def dev_scores(model: ASRModel, entries: list[dict], batch_size: int = 32) -> di
     Returns:
         {"dev_loss", "dev_wer", "dev_cer"}.
     """
-    report = evaluate(model, entries, batch_size, progress=False)
+    report = evaluate(model, entries, batch_size, progress=False, decoder="greedy")
     model.encoder.eval()
     ctc_loss = torch.nn.CTCLoss(blank=BLANK, reduction="sum", zero_infinity=True)
     loss_sum, count = 0.0, 0
@@ -127,15 +136,16 @@ def build_parser(
         "--output", type=Path, default=None,
         help="write the scores and every (ref, hyp) pair to this JSON file",
     )  # fmt: skip
-    add_decoder_arguments(parser)
+    add_decoder_arguments(parser, greedy=True)
+    add_threads_argument(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        model = load_model(args.model, device=args.device)
+        model = load_model(args.model, device=args.device, threads=args.threads)
         entries = read_manifest(args.manifest)
-        decoder = decoder_from_args(args, model.tokenizer.vocab)
+        decoder = decoder_for_args(args, model)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

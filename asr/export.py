@@ -28,6 +28,7 @@ from torch import nn
 
 from .audio import SAMPLE_RATE, Frontend
 from .checkpoint import CheckpointError
+from .cpu import add_threads_argument
 from .data import read_manifest
 from .evaluate import evaluate
 from .text import CharTokenizer
@@ -79,7 +80,9 @@ def quantize_int8(model: ASRModel) -> ASRModel:
     encoder = torch.ao.quantization.quantize_dynamic(
         copy.deepcopy(model.encoder).cpu(), QUANTIZABLE, dtype=torch.qint8
     )
-    return ASRModel(copy.deepcopy(model.frontend).cpu(), encoder, model.tokenizer)
+    quantized = ASRModel(copy.deepcopy(model.frontend).cpu(), encoder, model.tokenizer)
+    quantized.decoder_config = model.decoder_config  # same LM beam search by default
+    return quantized
 
 
 class ScriptedASRModel(ASRModel):
@@ -137,14 +140,15 @@ def load_exported(path: str | Path, device: str = "cpu") -> ScriptedASRModel:
 
 
 def compare_models(reference: ASRModel, candidate: ASRModel, entries: list[dict]) -> dict:
-    """Score two models on the same manifest entries.
+    """Score two models on the same manifest entries, greedily (this compares the
+    acoustic models, not decoders).
 
     Returns:
         {"reference_wer", "candidate_wer", "wer_delta" (candidate - reference, as a
         fraction), "identical" (share of utterances with the same transcript)}
     """
-    ref = evaluate(reference, entries, progress=False)
-    got = evaluate(candidate, entries, progress=False)
+    ref = evaluate(reference, entries, progress=False, decoder="greedy")
+    got = evaluate(candidate, entries, progress=False, decoder="greedy")
     pairs = zip(ref["results"], got["results"], strict=True)
     same = sum(a["hyp"] == b["hyp"] for a, b in pairs)
     return {
@@ -180,7 +184,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.description = "Export frontend + encoder as TorchScript, optionally int8."
     parser.add_argument("--model", type=Path, default=None,
                         help="checkpoint (default: $ASR_MODEL, else the shipped model)")
-    parser.add_argument("--out", type=Path, required=True, help="TorchScript file to write")
+    parser.add_argument("-o", "--output", "--out", dest="out", type=Path, required=True,
+                        help="TorchScript file to write")  # fmt: skip
     parser.add_argument("--format", default="torchscript", choices=["torchscript"],
                         help="export format")
     parser.add_argument("--quantize", default=None, choices=["int8"],
@@ -189,12 +194,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="JSONL manifest to compare the export with the float model on")
     parser.add_argument("--max-wer-delta", type=float, default=0.5,
                         help="fail when the export's WER is this many points worse")
+    add_threads_argument(parser)
     return parser  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        model = load_model(args.model)
+        model = load_model(args.model, threads=args.threads)
         export_torchscript(model, args.out, args.quantize)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -80,8 +80,59 @@ class ConvSubsampling(nn.Module):
         return x, x_lens
 
 
+_RNN_FUNCTIONS = {  # the kernels nn.LSTM / nn.GRU / nn.RNN call, by mode
+    "LSTM": torch._VF.lstm,
+    "GRU": torch._VF.gru,
+    "RNN_TANH": torch._VF.rnn_tanh,
+    "RNN_RELU": torch._VF.rnn_relu,
+}
+
+
+def reverse_within(x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    """(B, T, F) with each row's first ``lens[b]`` frames in reverse order; padding
+    frames stay where they are. Applying it twice gives ``x`` back."""
+    steps = torch.arange(x.shape[1], device=x.device)[None, :]  # (1, T)
+    lens = lens.to(x.device)[:, None]
+    index = torch.where(steps < lens, lens - 1 - steps, steps)  # (B, T)
+    return x.gather(1, index[:, :, None].expand_as(x))
+
+
+def run_padded(rnn: nn.RNNBase, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    """A bidirectional ``rnn`` over padded (B, T, F) input without packing.
+
+    Gives what ``rnn`` gives on the packed sequence (padding frames are zero), with
+    the same weights, but each direction of each layer runs as one dense sequence:
+    the forward direction reads the padding only after the valid frames, and the
+    backward direction runs forward over each row reversed within its length. On CPU
+    its backward pass is 1.5x (GRU) to 3.8x (LSTM) faster than the packed kernels,
+    which step through shrinking batch slices (benchmarks/train_throughput.py).
+    """
+    kernel = _RNN_FUNCTIONS[rnn.mode]
+    valid = (torch.arange(x.shape[1], device=x.device)[None, :] <
+             lens.to(x.device)[:, None])[:, :, None]  # fmt: skip
+    weights = rnn._flat_weights
+    per_direction = len(weights) // (2 * rnn.num_layers)
+    for layer in range(rnn.num_layers):
+        outputs = []
+        for direction in range(2):
+            start = (2 * layer + direction) * per_direction
+            w = weights[start : start + per_direction]
+            inputs = x if direction == 0 else reverse_within(x, lens)
+            h0 = x.new_zeros(1, x.shape[0], rnn.hidden_size)
+            hx = (h0, h0) if rnn.mode == "LSTM" else h0
+            out = kernel(inputs, hx, w, rnn.bias, 1, 0.0, rnn.training, False, True)[0]
+            outputs.append(out if direction == 0 else reverse_within(out, lens))
+        x = torch.cat(outputs, dim=-1) * valid
+        if layer < rnn.num_layers - 1 and rnn.dropout and rnn.training:
+            x = nn.functional.dropout(x, rnn.dropout, training=True)
+    return x
+
+
 class Encoder(nn.Module):
     """Bidirectional RNN acoustic model with a CTC output layer."""
+
+    unpacked_training = True  # with gradients, run the RNN unpacked (``run_padded``);
+    #                           False: always packed (the benchmark's baseline)
 
     def __init__(self, config: ModelConfig = ModelConfig()):
         super().__init__()
@@ -121,13 +172,16 @@ class Encoder(nn.Module):
         """
         x, out_lens = self.subsampling(feats, feat_lens)
         out_lens = out_lens.clamp(min=1, max=x.shape[1])
-        packed = nn.utils.rnn.pack_padded_sequence(
-            x, out_lens.cpu(), batch_first=True, enforce_sorted=False
-        )
-        packed, _ = self.rnn(packed)
-        x, _ = nn.utils.rnn.pad_packed_sequence(
-            packed, batch_first=True, total_length=x.shape[1]
-        )  # (B, T', 2H)
+        if torch.is_grad_enabled() and self.unpacked_training:
+            x = run_padded(self.rnn, x, out_lens)  # (B, T', 2H)
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(
+                x, out_lens.cpu(), batch_first=True, enforce_sorted=False
+            )
+            packed, _ = self.rnn(packed)
+            x, _ = nn.utils.rnn.pad_packed_sequence(
+                packed, batch_first=True, total_length=x.shape[1]
+            )  # (B, T', 2H)
         logits = self.head(self.dropout(x))
         return logits.log_softmax(dim=-1), out_lens
 

@@ -20,6 +20,17 @@ def log_metrics(out_dir: Path, row: dict) -> None:
     plot_curves(path, out_dir / "curves.png")
 
 
+def log_dev_curve(out_dir: Path, row: dict) -> None:
+    """Append a mid-epoch dev score to out_dir/dev_curve.csv (header first)."""
+    path = out_dir / "dev_curve.csv"
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
 def read_metrics(path: Path) -> list[dict]:
     if not path.exists():
         return []

@@ -8,8 +8,9 @@
 
 The encoder is bidirectional, so it cannot emit text frame by frame; instead the VAD
 (``asr.vad``) closes a segment at each pause (or at ``max_segment_s``) and the
-recognizer decodes that segment once for its ``Final``. While a segment is open it
-is re-decoded at most every ``partial_every_s`` for a ``Partial``. Only the open
+recognizer decodes that segment once for its ``Final`` (with the model's LM beam
+search when it ships one). While a segment is open it is re-decoded greedily, for
+speed, at most every ``partial_every_s`` for a ``Partial``. Only the open
 segment is ever re-read, so the work per chunk is bounded by ``max_segment_s`` of
 audio however long the person speaks.
 """
@@ -23,6 +24,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, to_float
 from .blocks import StreamResampler
+from .cpu import set_threads
 from .vad import SpeechSegment, VadConfig, VadSegmenter
 
 
@@ -54,7 +56,11 @@ class StreamingRecognizer:
             0 disables partial results.
         grammar: restrict finals to a grammar's sentences (a path, phrases, a
             ``Grammar`` or a ``GrammarDecoder``): each ``Final`` then carries its
-            ``Match`` and its text is the sentence or "[unk]". Partials stay free.
+            ``Match`` and its text is the sentence or "[unk]". A grammar wins over
+            ``decoder``. Partials stay free.
+        decoder: how finals are decoded without a grammar, as
+            ``ASRModel.transcribe``'s ``decoder`` ("auto": the model's LM beam
+            search if it ships one, else greedy). Partials are always greedy.
     """
 
     def __init__(
@@ -64,12 +70,15 @@ class StreamingRecognizer:
         max_segment_s: float | None = None,
         partial_every_s: float = 0.5,
         grammar=None,
+        decoder="auto",
     ):
         vad_config = vad_config or VadConfig()
         if max_segment_s is not None:
             min_cut = min(vad_config.min_cut_s, max_segment_s / 2)
             vad_config = replace(vad_config, max_segment_s=max_segment_s, min_cut_s=min_cut)
+        set_threads(getattr(model, "threads", None))  # the model's, else $ASR_THREADS
         self.model = model
+        self.decoder = decoder
         self.vad_config = vad_config
         self.partial_every = int(partial_every_s * SAMPLE_RATE)
         self.segmenter = VadSegmenter(vad_config)
@@ -123,7 +132,7 @@ class StreamingRecognizer:
             return []
         waves = [s.samples for s in segments]
         if self.grammar is None:
-            texts = self.model.transcribe_batch(waves)
+            texts = self.model.transcribe_batch(waves, decoder=self.decoder)
             matches = [None] * len(texts)
         else:
             matches = self.model.transcribe_batch(waves, decoder=self.grammar)
@@ -143,4 +152,5 @@ class StreamingRecognizer:
             return []
         self.partial_for = (segment.start, len(segment.samples))
         self.decoded_last_call += len(segment.samples)
-        return [Partial(self.model.transcribe_batch([segment.samples])[0])]
+        texts = self.model.transcribe_batch([segment.samples], decoder="greedy")
+        return [Partial(texts[0])]

@@ -38,13 +38,20 @@ from tqdm import tqdm
 from . import distributed
 from .audio import SAMPLE_RATE, Frontend, FrontendConfig
 from .augment import AugmentConfig, SpecAugment, WaveAugment
-from .checkpoint import CheckpointError, check_writable, remove_stale_temporaries
+from .checkpoint import (
+    CheckpointError,
+    check_writable,
+    configs_from_state,
+    load_checkpoint,
+    remove_stale_temporaries,
+)
 from .config import add_config_flags, config_values
+from .cpu import set_threads
 from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
 from .evaluate import dev_scores
 from .model import Encoder, ModelConfig
 from .progress import Progress, RunCheckpoints
-from .report import log_metrics
+from .report import log_dev_curve, log_metrics
 from .text import BLANK, CharTokenizer
 from .transcribe import ASRModel
 
@@ -72,9 +79,15 @@ class TrainConfig:
     num_workers: int = 1  # DataLoader processes reading (and augmenting) audio
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; under torchrun each rank
     #                      takes cuda:LOCAL_RANK
+    threads: int = 0  # torch CPU threads per process (per rank under torchrun);
+    #                   0: $ASR_THREADS, else 2 or the cores if fewer (asr/cpu.py)
     resume: bool = False  # continue from out_dir/last.pt when it exists
+    init_from: str = ""  # start from this checkpoint's weights (same model shape and
+    #                      features; a fresh optimizer); ignored when resuming
     save_every_steps: int = 200  # also write last.pt every N optimizer steps (0: only
     #                              at epoch ends)
+    dev_every_steps: int = 0  # also score the dev set every N optimizer steps (rows in
+    #                           dev_curve.csv; best.pt follows them); 0: at epoch ends
     keep_last: int = 0  # keep the weights after each of the last N epochs (epoch-N.pt)
     average_last: int = 0  # at the end, write averaged.pt: the mean of the last N
     #                        epochs' weights (0: off)
@@ -103,6 +116,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, info: distributed.DistInfo, device):
         _check_config(cfg, device)
+        set_threads(cfg.threads)
         self.cfg, self.info, self.device = cfg, info, device
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
@@ -140,6 +154,8 @@ class Trainer:
         )  # fmt: skip
         if cfg.resume and (self.out_dir / "last.pt").exists():
             self.progress = self.checkpoints.resume(self.out_dir / "last.pt")
+        elif cfg.init_from:
+            _load_weights(self.encoder, cfg.init_from, cfg.frontend)
         self.model = self.encoder
         if info.enabled:  # no collective in forward (see distributed.average_buffers)
             self.model = DistributedDataParallel(self.encoder, broadcast_buffers=False)
@@ -251,7 +267,9 @@ class Trainer:
             if pending == cfg.accum_steps or progress.batch == n_batches:
                 self._optimizer_step()
                 pending = 0
-                if cfg.save_every_steps and progress.step % cfg.save_every_steps == 0:
+                if cfg.dev_every_steps and progress.step % cfg.dev_every_steps == 0:
+                    self._mid_epoch_dev(epoch + progress.batch / n_batches)
+                elif cfg.save_every_steps and progress.step % cfg.save_every_steps == 0:
                     self.checkpoints.save(progress, self.device, None)
             elapsed = time.perf_counter() - started
             bar.set_postfix(
@@ -308,7 +326,40 @@ class Trainer:
             return {}
         model = ASRModel(self.frontend, self.encoder, CharTokenizer())
         model.device = self.device
-        return dev_scores(model, self.dev_entries)
+        with torch.no_grad():
+            return dev_scores(model, self.dev_entries)
+
+    def _mid_epoch_dev(self, epoch: float) -> None:
+        """Score the dev set within an epoch (``dev_every_steps``): a row in
+        dev_curve.csv, best.pt when it improved, and last.pt in every case."""
+        progress, improved = self.progress, False
+        if self.info.is_main and self.dev_entries:
+            row = {"epoch": round(epoch, 4), "step": progress.step,
+                   "lr": self.scheduler.get_last_lr()[0], **self._validate()}  # fmt: skip
+            improved = row["dev_wer"] < progress.best_wer
+            if improved:
+                progress.best_wer, progress.best_epoch = row["dev_wer"], math.ceil(epoch)
+            log_dev_curve(self.out_dir, row)
+            tqdm.write(_format_row(row))
+            self.model.train()
+        self.checkpoints.save(progress, self.device, None, improved)
+
+
+def _load_weights(encoder: Encoder, path: str, frontend: FrontendConfig) -> None:
+    """Copy a checkpoint's weights into ``encoder`` (--init-from).
+
+    Raises:
+        CheckpointError: an unreadable checkpoint, or one of another shape.
+    """
+    state = load_checkpoint(path)
+    model_config, frontend_config = configs_from_state(state)
+    if model_config != encoder.config or frontend_config != frontend:
+        raise CheckpointError(
+            f"{path}: --init-from needs the same model and features as this run "
+            f"(it has {model_config} with {frontend_config})"
+        )
+    encoder.load_state_dict(state["model"])
+    log.info("initialised from %s", path)
 
 
 def _format_row(row: dict) -> str:
@@ -324,6 +375,8 @@ def _check_config(cfg: TrainConfig, device: torch.device) -> None:
         raise ValueError("--precision fp16 needs a CUDA device (bf16 runs on CPU)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {cfg.device}: CUDA is not available here")
+    if cfg.threads < 0:
+        raise ValueError("--threads must be 1 or more (0: the default, asr/cpu.py)")
     if cfg.accum_steps < 1:
         raise ValueError("--accum-steps must be at least 1")
     if not 0.0 <= cfg.max_failed_fraction <= 1.0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,13 +17,14 @@ from .alignment import WordTiming, align_words
 from .audio import SAMPLE_RATE, Frontend, load_audio, prepare_audio
 from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
+from .cpu import add_threads_argument, set_threads
 from .decoding import (
     BeamSearchDecoder,
     DecodeConfig,
-    read_decoder_config,
     add_decoder_arguments,
     decoder_from_args,
     greedy_decode,
+    read_decoder_config,
 )
 from .match import (
     GrammarDecoder,
@@ -42,18 +44,31 @@ DEFAULT_LM = MODELS_DIR / "english-3gram.arpa.gz"  # shipped word LM, used for -
 MAX_WINDOW_S = 20.0  # longer audio is cut into windows of at most this many seconds
 MIN_CUT_S = 10.0  # a cut falls at the quietest 10 ms frame between MIN_CUT_S and MAX
 CUT_FRAME = SAMPLE_RATE // 100  # samples per frame when looking for a quiet cut
+DECODERS = ("auto", "greedy", "beam")  # decoder= by name ("auto": see ASRModel)
+_DEFAULT_DECODER_LOCK = threading.Lock()  # one LM load when threads ask at once
+
+Decoder = BeamSearchDecoder | str | None  # a decoder, one of DECODERS, or None (greedy)
 
 
 class ASRModel:
     """A frontend, an encoder and a tokenizer: everything needed to turn audio into
-    text. Build it with ``load_model``."""
+    text. Build it with ``load_model``.
+
+    Every ``transcribe*`` method takes ``decoder=``: "auto" (the default) decodes
+    with the LM beam search the model ships (``<name>.decoder.json``), or greedily
+    when it ships none; "greedy" (or None) always decodes greedily; "beam" uses the
+    shipped LM settings, else the shipped English LM; or pass a ``BeamSearchDecoder``.
+    """
+
+    decoder_config: Path | None = None  # tuned beam settings shipped with it
+    _default_decoder: BeamSearchDecoder | None = None
 
     def __init__(self, frontend: Frontend, encoder: Encoder, tokenizer: CharTokenizer):
         self.frontend = frontend.eval()
         self.encoder = encoder.eval()
         self.tokenizer = tokenizer
         self.device = torch.device("cpu")
-        self.decoder_config: Path | None = None  # tuned beam settings shipped with it
+        self.threads = 1  # torch CPU threads it was loaded with (asr.cpu)
 
     def to(self, device: str | torch.device) -> ASRModel:
         self.device = torch.device(device)
@@ -71,7 +86,7 @@ class ASRModel:
         self,
         audio: str | Path | np.ndarray | torch.Tensor,
         sample_rate: int | None = None,
-        decoder: BeamSearchDecoder | None = None,
+        decoder: Decoder = "auto",
         grammar=None,
     ) -> str | Match:
         """Transcribe one file or one array.
@@ -79,11 +94,13 @@ class ASRModel:
         Args:
             audio: a path to any audio file, or samples as an (N,) or (N, C) array.
             sample_rate: rate of ``audio`` in Hz when it is an array (default 16 kHz).
-            decoder: beam search (with an LM, hotwords); None decodes greedily.
+            decoder: "auto" (the model's LM beam search if it ships one, else
+                greedy), "greedy", "beam", or a ``BeamSearchDecoder``.
             grammar: restrict the answer to a grammar's sentences (a file path, a
                 list of phrases, a ``Grammar`` or a ``GrammarDecoder``; see
                 ``asr.grammar``): the audio is one command, and the result a
                 ``Match`` (text, confidence, slots, intent) instead of a string.
+                A grammar wins over ``decoder``.
 
         Returns:
             The transcript: lower-case words separated by single spaces.
@@ -101,7 +118,7 @@ class ASRModel:
         self,
         audio: str | Path | np.ndarray | torch.Tensor,
         sample_rate: int | None = None,
-        decoder: BeamSearchDecoder | None = None,
+        decoder: Decoder = "auto",
     ) -> list[WordTiming]:
         """Transcribe and time every word: (word, start, end, confidence,
         min_confidence), times in seconds from the start of the audio. The words
@@ -116,7 +133,7 @@ class ASRModel:
         sample_rate: int | None = None,
         vad: VadConfig = VadConfig(),
         batch_size: int = 16,
-        decoder: BeamSearchDecoder | None = None,
+        decoder: Decoder = "auto",
         words: bool = False,
     ) -> Iterator[Segment]:
         """Split audio at pauses with the VAD and transcribe each segment.
@@ -129,7 +146,7 @@ class ASRModel:
             sample_rate: rate of ``audio`` in Hz when it is an array (default 16 kHz).
             vad: how to find pauses and how long a segment may be.
             batch_size: segments decoded together.
-            decoder: beam search decoder; None decodes greedily.
+            decoder: "auto", "greedy", "beam" or a decoder (see ``transcribe``).
             words: also time every word (``Segment.words``) by CTC alignment.
 
         Yields:
@@ -138,6 +155,7 @@ class ASRModel:
         Raises:
             AudioError: unreadable, empty or non-finite audio.
         """
+        decoder = self.resolve_decoder(decoder)  # an unknown name fails before reading
         if isinstance(audio, (str, Path)):
             pieces = iter_segments(audio, vad)
         else:
@@ -181,8 +199,40 @@ class ASRModel:
         """
         settings = read_decoder_config(self.decoder_config) if self.decoder_config else {}
         lm = settings.pop("lm", None) or DEFAULT_LM
+        if not Path(lm).is_file():
+            source = self.decoder_config or "the package"
+            raise ValueError(f"{lm}: no such language model file (named by {source}); "
+                             "decode with --greedy / decoder='greedy'")  # fmt: skip
         config = DecodeConfig(**{**settings, "hotwords": tuple(hotwords)})
         return BeamSearchDecoder(self.tokenizer.vocab, lm, config)
+
+    @property
+    def default_decoder(self) -> BeamSearchDecoder | None:
+        """The decoder ``decoder="auto"`` means: the shipped LM beam search, built
+        on first use (the LM is read once per process), or None (greedy) for a
+        model without ``<name>.decoder.json``."""
+        if self.decoder_config is None:
+            return None
+        with _DEFAULT_DECODER_LOCK:
+            if self._default_decoder is None:
+                self._default_decoder = self.beam_decoder()
+            return self._default_decoder
+
+    def resolve_decoder(self, decoder: Decoder) -> BeamSearchDecoder | None:
+        """A decoder object (None: greedy) for a ``decoder=`` argument.
+
+        Raises:
+            ValueError: a name that is not one of DECODERS.
+        """
+        if decoder is None or decoder == "greedy":
+            return None
+        if decoder == "auto":
+            return self.default_decoder
+        if decoder == "beam":
+            return self.default_decoder or self.beam_decoder()
+        if isinstance(decoder, str):
+            raise ValueError(f"unknown decoder {decoder!r}; choose from {DECODERS}")
+        return decoder
 
     def grammar_decoder(self, grammar, allow_unk: bool | None = None) -> GrammarDecoder:
         """A decoder constrained to ``grammar`` (path, phrases or ``Grammar``) for
@@ -219,16 +269,17 @@ class ASRModel:
         self,
         waves: list[np.ndarray],
         batch_size: int = 16,
-        decoder: BeamSearchDecoder | None = None,
+        decoder: Decoder = "auto",
     ) -> list[str]:
         """Transcripts for 16 kHz mono waveforms, decoded ``batch_size`` at a time
-        in order of length (less padding); greedy unless a ``decoder`` is given."""
+        in order of length (less padding), with ``decoder`` as in ``transcribe``."""
+        decode = self.resolve_decoder(decoder) or self.greedy
         order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
         texts = [""] * len(waves)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             log_probs, out_lens = self.posteriors([waves[i] for i in chunk])
-            for i, text in zip(chunk, (decoder or self.greedy)(log_probs, out_lens)):
+            for i, text in zip(chunk, decode(log_probs, out_lens)):
                 texts[i] = text
         return texts
 
@@ -250,17 +301,22 @@ def split_long_audio(samples: np.ndarray) -> list[np.ndarray]:
     return windows
 
 
-def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
+def load_model(
+    path: str | Path | None = None, device: str = "cpu", threads: int | None = None
+) -> ASRModel:
     """Load a checkpoint written by ``asr train``.
 
     Args:
         path: checkpoint file, or a folder NAME holding NAME.pt (``asr adapt``);
             None loads $ASR_MODEL or the shipped default model.
         device: "cpu", "cuda", "cuda:1", ...
+        threads: torch CPU threads for this process (``asr.cpu.set_threads``:
+            None means $ASR_THREADS, else 2 or the number of cores if fewer).
 
     Raises:
         CheckpointError: the file is missing, truncated, unsafe or incompatible.
     """
+    threads = set_threads(threads)
     path = Path(path or os.environ.get("ASR_MODEL") or DEFAULT_MODEL)
     if path.is_dir():  # a model folder (asr adapt): NAME/NAME.pt
         path = path / f"{path.name}.pt"
@@ -275,6 +331,7 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> ASRModel:
     model = ASRModel(Frontend(frontend_config), encoder, tokenizer).to(device)
     sidecar = decoder_config_path(path)
     model.decoder_config = sidecar if sidecar.is_file() else None
+    model.threads = threads
     return model
 
 
@@ -294,7 +351,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1")
     parser.add_argument(
         "--output-format", default="txt", type=_formats,
-        help=f"comma-separated formats out of {','.join(FORMATS)}; several need --output-dir",
+        help=f"comma-separated formats out of {','.join(FORMATS)}, or all; "
+        "several need --output-dir",
     )  # fmt: skip
     parser.add_argument(
         "--output-dir", type=Path, default=None,
@@ -304,19 +362,36 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--word-timestamps", action="store_true",
         help="time every word: one 'start end confidence word' line per word in txt, "
-        "a words list per segment in json",
+        "a words list (start, end, confidence) per segment in json",
     )  # fmt: skip
-    add_decoder_arguments(parser)
+    add_verbosity_arguments(parser)
+    add_decoder_arguments(parser, greedy=True)
     add_grammar_arguments(parser)
+    add_threads_argument(parser)
     return parser
 
 
+def add_verbosity_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bar or summary on stderr (errors are still printed)",
+    )  # fmt: skip
+    group.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also say on stderr which model and decoder run",
+    )  # fmt: skip
+
+
 def _formats(value: str) -> list[str]:
+    if value.strip() == "all":
+        return list(FORMATS)
     formats = [f.strip() for f in value.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise argparse.ArgumentTypeError(
-            f"unknown format {','.join(unknown) or value!r}; choose from {','.join(FORMATS)}"
+            f"unknown format {','.join(unknown) or value!r}; "
+            f"choose from {','.join(FORMATS)} or all"
         )
     return formats
 
@@ -332,6 +407,33 @@ def decoder_config_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.stem + ".decoder.json")
 
 
+def decoder_for_args(args: argparse.Namespace, model: ASRModel):
+    """The decoder the command line asks for (None: greedy). ``--greedy`` wins;
+    beam flags without ``--lm``/``--decoder-config`` use the model's shipped LM
+    settings; no flag at all means the model's default (``decoder="auto"``).
+
+    Raises:
+        ValueError, OSError: an unreadable decoder config, hotword list or LM.
+    """
+    if getattr(args, "greedy", False):
+        return None
+    if not (args.lm or args.decoder_config or _wants_beam(args)):
+        return model.default_decoder
+    if not (args.lm or args.decoder_config):
+        args.decoder_config = model.decoder_config  # the LM shipped with the model
+    return decoder_from_args(args, model.tokenizer.vocab, DEFAULT_LM)
+
+
+def describe_decoder(decoder) -> str:
+    """One line for --verbose: greedy, or the LM and its settings."""
+    if decoder is None:
+        return "greedy"
+    c = decoder.config
+    return (f"LM beam search over {decoder.lm or 'no LM'} (beam {c.beam_size}, "
+            f"LM weight {c.lm_weight}, word score {c.word_score}, "
+            f"{len(c.hotwords)} hotwords)")  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     """Transcribe every input; report each bad one on stderr and go on.
 
@@ -340,23 +442,25 @@ def run(args: argparse.Namespace) -> int:
         checkpoint or bad options.
     """
     try:
-        model = load_model(args.model, device=args.device)
-        if _wants_beam(args) and not (args.lm or args.decoder_config):
-            args.decoder_config = model.decoder_config  # the LM shipped with the model
-        decoder = decoder_from_args(args, model.tokenizer.vocab, DEFAULT_LM)
+        model = load_model(args.model, device=args.device, threads=args.threads)
+        if getattr(args, "grammar", None) is not None:  # a grammar is its own decoder
+            return match_files(model, [str(f) for f in args.files], args)
+        decoder = decoder_for_args(args, model)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if getattr(args, "grammar", None) is not None:
-        return match_files(model, [str(f) for f in args.files], args)
     formats = getattr(args, "output_format", ["txt"])
     output_dir = getattr(args, "output_dir", None)
     if len(formats) > 1 and output_dir is None:
         print("error: several --output-format values need --output-dir", file=sys.stderr)
         return 2
+    if getattr(args, "verbose", False):
+        print(f"model: {args.model or 'default'}; decoding: "
+              f"{describe_decoder(decoder)}", file=sys.stderr)  # fmt: skip
+    words = getattr(args, "word_timestamps", False)
     return transcribe_files(
         model, [str(f) for f in args.files], formats, output_dir,
-        decoder=decoder, words=getattr(args, "word_timestamps", False),
+        decoder=decoder, words=words, quiet=getattr(args, "quiet", False),
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
+from .cpu import add_threads_argument
 from .data import read_manifest
 from .decoding import BeamSearchDecoder, DecodeConfig
 from .metrics import error_counts
@@ -100,6 +101,7 @@ def build_parser(
     parser.add_argument("--output", type=Path, default=Path("decoder.json"),
                         help="where the best settings go")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device for the model")
+    add_threads_argument(parser)
     return parser
 
 
@@ -114,7 +116,7 @@ def _lm_reference(lm: Path, output: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        model = load_model(args.model, device=args.device)
+        model = load_model(args.model, device=args.device, threads=args.threads)
         refs, windows = dev_posteriors(model, read_manifest(args.manifest))
         if not refs:
             raise ValueError(f"{args.manifest}: no readable utterance")

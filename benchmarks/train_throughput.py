@@ -1,109 +1,243 @@
-"""Training throughput benchmark: audio seconds trained per wall second, and the
-share of step time spent waiting for the DataLoader, for one model size on real
-audio, with 0, 1 and 2 loader workers measured in the same run (0 workers is the
-baseline: the main process reads audio itself).
+"""Training throughput on CPU, idle and under load: audio seconds trained per wall
+second for the English model shape (3x256 BiGRU, conv strides 2 2) on real speech,
+with the English recipe's data loading and augmentation on.
 
-    python benchmarks/train_throughput.py \\
-        --manifest /work/shared/data/speech/kathleen/manifest.jsonl --utterances 96
+    python benchmarks/train_throughput.py --out benchmarks/train_throughput.md
 
-Prints a Markdown table (and writes it to --out when given). Each configuration
-trains one epoch over the same subset with ``asr.train.train`` itself, so the figures
-are those of the real loop: bucketing, frontend, forward, CTC, backward, AdamW. No
-checkpoint is saved mid-epoch and no dev set is decoded.
+Each setting (threads, ranks, batch size, precision) trains one epoch over the same
+subset with ``asr train`` itself in a fresh process, once on the machine as it is
+and once beside ``--hog`` spinning processes (``cpuload.busy``) started and stopped
+by this script. Before that, a kernel table times one training step of the encoder (CPU time, one
+thread) each way it can run: the packed-sequence kernels that ``nn.GRU`` runs on a
+``PackedSequence``, ``asr.model.run_padded`` (the training default), bf16 autocast
+and ``torch.compile``, and the features of the same batch (what caching features
+would save). Achieved GFLOP/s count the multiply-adds of the
+convolutions, recurrent layers and head (x3 for forward + backward) against the
+CPU's fp32 peak: cores x 16 FMA lanes x 2 x clock.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import logging
-import platform
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from asr.data import read_manifest, write_manifest
-from asr.model import ModelConfig
-from asr.train import TrainConfig, train
+from cpuload import busy, cpu_mhz, cpu_name, load_average  # noqa: E402
+
+SHAPE = ["--rnn-type", "gru", "--hidden-size", "256", "--num-layers", "3",
+         "--conv-channels", "32", "--time-strides", "2", "2"]  # fmt: skip
+AUGMENT = ["--noise-prob", "0.2", "--noise-snr-db", "10", "30", "--freq-masks", "2",
+           "--freq-mask-width", "8", "--time-masks", "2", "--time-mask-width", "10"]  # fmt: skip
+SETTINGS = {  # name -> (ranks, threads per rank, OMP_WAIT_POLICY, extra asr train flags)
+    "1 process, 2 threads (libgomp's default wait)": (1, 2, "", []),
+    "1 process, 2 threads, OMP_WAIT_POLICY=PASSIVE": (1, 2, "PASSIVE", []),
+    "1 process, 1 thread": (1, 1, "PASSIVE", []),
+    "2 ranks (torchrun, gloo) x 1 thread": (2, 1, "PASSIVE", []),
+    "2 ranks x 1 thread, --max-batch-seconds 160": (
+        2, 1, "PASSIVE", ["--max-batch-seconds", "160", "--batch-size", "32"]),
+    "2 ranks x 1 thread, bf16 autocast": (2, 1, "PASSIVE", ["--precision", "bf16"]),
+}  # fmt: skip
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return f"{cpu_name()}, {torch.get_num_threads()} threads"
-
-
-def subset(manifest: str, count: int) -> list[dict]:
+def subset(manifest: Path, count: int) -> list[dict]:
     """``count`` utterances spread evenly over the manifest (deterministic)."""
+    from asr.data import read_manifest
+
     entries = read_manifest(manifest)
-    stride = max(1, len(entries) // count)
-    return entries[::stride][:count]
+    return entries[:: max(1, len(entries) // count)][:count]
 
 
-def measure(cfg: TrainConfig) -> dict:
-    started = time.time()
-    train(cfg)
-    with (Path(cfg.out_dir) / "metrics.csv").open() as f:
-        row = next(csv.DictReader(f))
-    return {
-        "audio_sec_per_sec": float(row["audio_sec_per_sec"]),
-        "data_wait_frac": float(row["data_wait_frac"]),
-        "wall_s": time.time() - started,
-    }
+def train_once(
+    setting: tuple, manifest: Path, out_dir: Path, limit_s: float, audio_s: float
+) -> str:
+    """Audio seconds per second of one epoch of ``asr train`` in a fresh process,
+    as text; a run stopped at ``limit_s`` gives an upper bound ("< x")."""
+    ranks, threads, wait, extra = setting
+    launcher = [sys.executable, "-m", "asr"]
+    if ranks > 1:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    f"--nproc-per-node={ranks}", "-m", "asr"]  # fmt: skip
+    cmd = [*launcher, "train", "--train-manifest", str(manifest), "--out-dir",
+           str(out_dir), "--epochs", "1", "--save-every-steps", "0", "--batch-size",
+           "16", "--max-batch-seconds", "80", "--num-workers", "1", "--warmup-steps",
+           "10", "--threads", str(threads), *SHAPE, *AUGMENT, *extra]  # fmt: skip
+    env = {**os.environ, "OMP_WAIT_POLICY": wait, "PYTHONPATH": str(ROOT)}
+    try:
+        subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True,
+                       timeout=limit_s, start_new_session=True)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        subprocess.run(["pkill", "-f", str(out_dir)], check=False)
+        return f"< {audio_s / limit_s:.1f} (stopped at {limit_s:.0f} s)"
+    with (out_dir / "metrics.csv").open() as f:
+        return f"{float(next(csv.DictReader(f))['audio_sec_per_sec']):.1f}"
 
 
-def main() -> None:
+def flops_per_audio_second(hidden: int = 256, layers: int = 3) -> float:
+    """Multiply-adds x 2 of one forward pass over one second of audio."""
+    from asr.audio import FrontendConfig
+    from asr.model import ConvSubsampling
+
+    feats = FrontendConfig().n_features
+    conv = ConvSubsampling(feats, 32, (2, 2))
+    frames_in, frames_out = 100, 25  # 10 ms frames in, x4 subsampling out
+    conv_flops = sum(
+        2 * c.in_channels * c.out_channels * c.kernel_size[0] * c.kernel_size[1]
+        * frames_in / c.stride[0] ** (i + 1) * feats / c.stride[1] ** (i + 1)
+        for i, c in enumerate(m for m in conv.modules() if hasattr(m, "kernel_size"))
+    )  # fmt: skip
+    gates, rnn = 3, 0.0  # GRU: three gates, each input->hidden and hidden->hidden
+    inputs = conv.out_features
+    for _ in range(layers):
+        rnn += 2 * 2 * gates * (inputs + hidden) * hidden  # 2 directions, 2 flops/MAC
+        inputs = 2 * hidden
+    head = 2 * 2 * hidden * 29
+    return conv_flops + frames_out * (rnn + head)
+
+
+def kernel_table(repeats: int = 3, compile_row: bool = True) -> list[str]:
+    """CPU seconds (one thread) of one training step of the encoder on a batch of
+    16 x 5 s, each way the step can run, and of the features for that batch."""
+    import torch
+
+    from asr.audio import Frontend, FrontendConfig
+    from asr.augment import AugmentConfig, SpecAugment
+    from asr.model import Encoder, ModelConfig
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    config = ModelConfig(rnn_type="gru", hidden_size=256, num_layers=3,
+                         conv_channels=32, time_strides=(2, 2))  # fmt: skip
+    encoder = Encoder(config).train()
+    waves = 0.1 * torch.randn(16, 80_000)
+    wave_lens = torch.randint(64_000, 80_001, (16,))
+    frontend = Frontend(FrontendConfig())
+    spec = SpecAugment(AugmentConfig(freq_masks=2, time_masks=2, time_mask_width=10))
+    feats, feat_lens = frontend(waves, wave_lens)
+
+    def step(model, bf16=False):
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            log_probs, _ = model(feats, feat_lens)
+        log_probs.float().sum().backward()
+
+    def packed():
+        Encoder.unpacked_training = False
+        try:
+            step(encoder)
+        finally:
+            Encoder.unpacked_training = True
+
+    runs = {
+        "encoder step, packed RNN (nn.GRU on a PackedSequence)": packed,
+        "encoder step, unpacked RNN (asr.model.run_padded; training default)":
+            lambda: step(encoder),
+        "encoder step, unpacked, bf16 autocast": lambda: step(encoder, bf16=True),
+    }  # fmt: skip
+    if compile_row:
+        compiled = torch.compile(encoder)
+        runs["encoder step, unpacked, torch.compile"] = lambda: step(compiled)
+    runs["features for the batch: MFCC + SpecAugment (what a feature cache saves)"] = (
+        lambda: spec(frontend(waves, wave_lens)[0])
+    )
+    rows = ["| one training step, 16 x 4-5 s, 3x256 BiGRU, 1 thread | CPU s "
+            "| vs packed |", "|---|---|---|"]  # fmt: skip
+    base, times = None, []
+    for name, run in runs.items():
+        run()  # warm-up (and compilation)
+        start = time.process_time()
+        for _ in range(repeats):
+            run()
+        seconds = (time.process_time() - start) / repeats
+        base = base or seconds
+        times.append(seconds)
+        ratio = f"{base / seconds:.2f}x"
+        if name.startswith("features"):  # not a way to run the step: its share
+            ratio = f"{100 * seconds / times[1]:.0f} % of an unpacked step"
+        rows.append(f"| {name} | {seconds:.3f} | {ratio} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _number(text: str) -> float:
+    return float(text.split()[1] if text.startswith("<") else text)
+
+
+def _gflops(speed: str, flops: float, peak: float) -> str:
+    gflops = _number(speed) * flops / 1e9
+    bound = "< " if speed.startswith("<") else ""
+    return f"{bound}{gflops:.1f} ({bound}{100 * gflops / peak:.0f} %)"
+
+
+def _share(loaded: str, idle: str) -> str:
+    share = f"{100 * _number(loaded) / _number(idle):.0f} %"
+    return ("< " + share) if loaded.startswith("<") else share
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--manifest", required=True, help="JSONL manifest of speech")
-    parser.add_argument("--utterances", type=int, default=96, help="subset size")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--out", help="also write the Markdown table here")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    parser.add_argument("--manifest", type=Path,
+                        default=ROOT.parent / "shared/data/speech/kathleen/manifest.jsonl",
+                        help="JSONL manifest of real speech to train on")  # fmt: skip
+    parser.add_argument("--utterances", type=int, default=120, help="subset size")
+    parser.add_argument("--limit", type=float, default=150.0,
+                        help="stop a run after this many seconds (an upper bound)")
+    parser.add_argument("--hog", type=int, default=2,
+                        help="spinning processes beside each loaded run")  # fmt: skip
+    parser.add_argument("--settings", nargs="+", default=list(range(len(SETTINGS))),
+                        type=int, help="which settings (indices) to run")  # fmt: skip
+    parser.add_argument("--smoke", action="store_true",
+                        help="4 utterances, one setting, one hog, one kernel repeat "
+                        "(for tests)")
+    parser.add_argument("--compile", action="store_true",
+                        help="add a torch.compile row to the kernel table (compiling "
+                        "takes minutes on 2 cores)")
+    parser.add_argument("--out", type=Path, help="also write the Markdown here")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.utterances, args.settings, args.hog = 4, [2], 1
     entries = subset(args.manifest, args.utterances)
     audio_s = sum(e["duration"] for e in entries)
-    model = ModelConfig()
-    lines = [
-        f"Model: default `ModelConfig()` ({model.num_layers}x{model.hidden_size} "
-        f"Bi{model.rnn_type.upper()}); data: {len(entries)} utterances "
-        f"({audio_s:.0f} s) of `{args.manifest}`, batch size {args.batch_size}, "
-        f"{args.precision}, one epoch; device: {device_name(args.device)}; "
-        f"torch {torch.__version__}.",
-        "",
-        "| loader workers | audio s / s | data wait (share of step time) | wall s |",
-        "|---|---|---|---|",
-    ]
+    flops = 3 * flops_per_audio_second()
+    peak = 2 * 16 * 2 * cpu_mhz() / 1e3  # GFLOP/s: 2 cores x 16 FMA lanes x 2 flops
+    lines = kernel_table(1 if args.smoke else 3, compile_row=args.compile)
+    lines += ["", "| setting | idle: audio s / s | GFLOP/s (% of peak) | load avg "
+              f"| beside {args.hog} spinning processes: audio s / s | share of idle |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
+        from asr.data import write_manifest
+
         manifest = Path(tmp) / "subset.jsonl"
         write_manifest(manifest, entries, relative_to_manifest=False)
-        for workers in args.workers:
-            cfg = TrainConfig(
-                train_manifest=str(manifest), out_dir=f"{tmp}/w{workers}", epochs=1,
-                batch_size=args.batch_size, num_workers=workers, device=args.device,
-                precision=args.precision, save_every_steps=0, model=model,
-            )  # fmt: skip
-            result = measure(cfg)
-            lines.append(
-                f"| {workers} | {result['audio_sec_per_sec']:.1f} | "
-                f"{100 * result['data_wait_frac']:.1f} % | {result['wall_s']:.0f} |"
-            )
+        for index in args.settings:
+            name, setting = list(SETTINGS.items())[index]
+            load = load_average()
+            limits = (args.limit, audio_s)
+            idle = train_once(setting, manifest, Path(tmp) / f"i{index}", *limits)
+            with busy(args.hog):
+                loaded = train_once(setting, manifest, Path(tmp) / f"b{index}", *limits)
+            lines.append(f"| {name} | {idle} | {_gflops(idle, flops, peak)} | "
+                         f"{load:.1f} | {loaded} | {_share(loaded, idle)} |")  # fmt: skip
             print(lines[-1], flush=True)
-    table = "\n".join(lines)
-    print(table)
+    lines += ["", f"Data: {len(entries)} utterances ({audio_s:.0f} s) of "
+              f"`{args.manifest.name}`, one epoch each, one loader worker per rank, "
+              f"augmentation as the English recipe. Machine: {cpu_name()}, "
+              f"{os.cpu_count()} cores at {cpu_mhz():.0f} MHz, fp32 peak {peak:.0f} "
+              f"GFLOP/s; model: {flops / 3 / 1e9:.2f} GFLOP per audio second forward. "
+              "`load avg` is the 1-minute load average before the idle run."]  # fmt: skip
+    text = "\n".join(lines)
+    print(text)
     if args.out:
-        Path(args.out).write_text(table + "\n")
+        args.out.write_text(text + "\n")
+    print(json.dumps({"utterances": len(entries), "audio_s": audio_s}))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -32,8 +33,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-DATA = Path("/work/shared/data/speech")  # the shared, read-only data folder
+from cpuload import busy, cpu_name, load_average  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "speech"  # the shared, read-only data folder
 SYSTEMS = ("mfcc", "greedy", "int8", "lm-beam", "pocketsphinx")
 BATCH_SIZE = 16  # utterances decoded together, as `asr transcribe` does
 
@@ -79,7 +83,7 @@ def make_runner(system: str, args: argparse.Namespace):
 
     from asr.transcribe import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, threads=args.threads)
     if system == "mfcc":
 
         def mfcc(waves):
@@ -100,7 +104,9 @@ def make_runner(system: str, args: argparse.Namespace):
         model = quantize_int8(model)
     if system == "lm-beam":
         return lm_beam_runner(model, args)
-    return lambda waves: model.transcribe_batch(waves, batch_size=BATCH_SIZE)
+    return lambda waves: model.transcribe_batch(
+        waves, batch_size=BATCH_SIZE, decoder="greedy"
+    )
 
 
 def lm_beam_runner(model, args):
@@ -218,6 +224,77 @@ def table(results: dict[str, dict]) -> list[str]:
     return rows
 
 
+# -- per-file transcription as a user runs it, idle and under load -----------------
+
+THREAD_SETTINGS = {  # name -> (processes, threads each, OMP_WAIT_POLICY)
+    "2 threads, libgomp's default wait (torch's default)": (1, 2, ""),
+    "2 threads, OMP_WAIT_POLICY=PASSIVE": (1, 2, "PASSIVE"),
+    "1 thread (asr's default)": (1, 1, "PASSIVE"),
+    "2 processes x 1 thread, files split between them": (2, 1, "PASSIVE"),
+}
+
+
+def per_file_child(args: argparse.Namespace) -> None:
+    """Transcribe each file of --files one at a time, as ``asr.load_model()
+    .transcribe(path, decoder="greedy")`` does for a user (greedy, as the recorded
+    figures were); print audio and wall seconds as JSON."""
+    import asr
+
+    files = json.loads(args.files)
+    model = asr.load_model(args.model, threads=args.threads)
+    model.transcribe(files[0][0], decoder="greedy")  # warm-up, not timed
+    started = time.perf_counter()
+    for path, _ in files:
+        model.transcribe(path, decoder="greedy")
+    wall = time.perf_counter() - started
+    print(json.dumps({"audio_s": sum(d for _, d in files), "wall_s": wall}))
+
+
+def per_file_speed(setting: tuple, files: list, args: argparse.Namespace) -> float:
+    """Audio seconds per wall second of one setting (all its processes together)."""
+    processes, threads, wait = setting
+    env = {**os.environ, "OMP_WAIT_POLICY": wait, "PYTHONPATH": str(ROOT)}
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--child", "per-file", "--model",
+             str(args.model), "--threads", str(threads),
+             "--files", json.dumps(files[i::processes])],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for i in range(processes)
+    ]
+    reports = [json.loads(c.communicate()[0].strip().splitlines()[-1]) for c in children]
+    return sum(r["audio_s"] for r in reports) / max(r["wall_s"] for r in reports)
+
+
+def per_file_table(args: argparse.Namespace) -> list[str]:
+    """x real time of each thread setting, idle and beside ``--hog`` spinning
+    processes, on the first ``--per-file`` VCTK p239 recordings."""
+    from asr.data import read_manifest
+
+    entries = read_manifest(args.data / "vctk_p239" / "manifest.jsonl")
+    files = [(e["audio"], e["duration"]) for e in entries[: args.per_file]]
+    rows = ["| threads | idle: × real time | load avg | beside "
+            f"{args.hog} spinning processes: × real time | share of idle |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    settings = THREAD_SETTINGS.items()
+    if args.smoke:
+        settings = [(k, v) for k, v in settings if v == (1, 1, "PASSIVE")]
+    for name, setting in settings:
+        load = load_average()
+        idle = per_file_speed(setting, files, args)
+        with busy(args.hog):
+            loaded = per_file_speed(setting, files, args)
+        rows.append(f"| {name} | {idle:.0f}× | {load:.1f} | {loaded:.1f}× | "
+                    f"{100 * loaded / idle:.0f} % |")  # fmt: skip
+        print(rows[-1], flush=True)
+    rows += ["", f"{len(files)} VCTK p239 files, each read, resampled and transcribed "
+             "greedily on its own by `asr.load_model(threads=N).transcribe(path)` "
+             f"after one warm-up file; {cpu_name()}, {os.cpu_count()} cores. `load "
+             "avg` is the 1-minute load average before the idle run."]  # fmt: skip
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -246,13 +323,36 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="write the results table into this Markdown file",
     )
+    parser.add_argument(
+        "--per-file", type=int, default=0,
+        help="instead of the systems table: time N VCTK files one at a time with "
+        "each thread setting, idle and under load (the README used 40)",
+    )  # fmt: skip
+    parser.add_argument("--hog", type=int, default=2,
+                        help="spinning processes beside each loaded --per-file run")
+    parser.add_argument("--smoke", action="store_true",
+                        help="--per-file 2 with one thread setting and one hog (tests)")
+    parser.add_argument("--files", default="[]", help=argparse.SUPPRESS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--audio-cache", type=Path, default=None, help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)  # fmt: skip
+    if args.child == "per-file":
+        per_file_child(args)
+        return
     if args.child:
         child(args)
+        return
+    if args.smoke:
+        args.per_file, args.hog = 2, 1
+    if args.per_file:
+        rows = per_file_table(args)
+        print("\n".join(rows))
+        if args.write_readme:
+            command = " ".join(["python benchmarks/transcribe.py", *sys.argv[1:]])
+            args.write_readme.write_text("\n".join(["```bash", command, "```", "",
+                                                     *rows, ""]))  # fmt: skip
         return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,11 +19,14 @@ def test_pictures_show_the_model_view(model):
     figures = draw_pictures(model, wave, "MFCC")
     waveform, features, posteriors = (f.axes[0] for f in figures)
     assert len(waveform.lines[0].get_xdata()) == len(wave)
-    mfcc = features.images[0].get_array()
+    mfcc = features.collections[0].get_array()  # librosa.display.specshow's mesh
     assert mfcc.shape[0] == model.frontend.config.n_features
+    assert features.get_xlabel() == "Time"  # seconds, from the hop length
     log_probs, lengths = model.posteriors([wave])
     heat = posteriors.images[0].get_array()
     assert heat.shape == (len(model.tokenizer.vocab), int(lengths[0]))
     assert np.allclose(heat.sum(axis=0), 1.0, atol=1e-4)  # a distribution per frame
     spectrogram = draw_pictures(model, wave, "spectrogram")[1].axes[0]
-    assert spectrogram.get_ylabel() == "Hz"
+    assert spectrogram.get_ylabel() == "Hz" and spectrogram.get_yscale() == "symlog"
+    mel = spectrogram.collections[0].get_array()
+    assert mel.shape[0] == model.frontend.config.n_mels and mel.max() == 0  # dB re max

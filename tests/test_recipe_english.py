@@ -108,8 +108,9 @@ def test_plan_is_deterministic_and_sized(text_dir):
     other = synth.plan(sentences, VOICES, hours=1.0, seed=8, variants=("f3",))
     assert [(u.text, u.voice) for u in first] != [(u.text, u.voice) for u in other]
     assert sorted(u.text for u in first) == sorted(SENTENCES)  # each sentence once
-    one = synth.plan(sentences, VOICES, hours=1e-6, seed=7)
-    assert len(one) == 1  # stops as soon as the estimate reaches --hours
+    one = synth.plan(sentences, VOICES, hours=1e-6, seed=7, variants=("f3",))
+    assert one == first[:1]  # stops as soon as the estimate reaches --hours, and a
+    #                          larger --hours only extends the plan
     with pytest.raises(SystemExit, match="install_voices.sh"):
         synth.plan(sentences, (), hours=1.0, seed=7)
 
@@ -180,6 +181,21 @@ def test_flite_synthesis(text_dir, tmp_path, voice):
         assert entry["voice"] == voice and entry["engine"] == "flite"
 
 
+@needs_espeak
+@needs_flite
+def test_main_picks_engines_and_skips_voices(text_dir, tmp_path):
+    out = tmp_path / "out"
+    synth.main(["--text-dir", str(text_dir), "--out-dir", str(out), "--hours", "0.002",
+                "--jobs", "1", "--engines", "espeak-ng", "flite",
+                "--skip-voices", "en-US", "slt"])  # fmt: skip
+    voices = json.loads((out / "plan.json").read_text())["voices"]
+    assert "flite:kal" in voices and "espeak-ng:en-GB-x-rp" in voices
+    assert all(v.split(":")[0] in ("espeak-ng", "flite") for v in voices)
+    assert not [v for v in voices if "en-US" in v or "slt" in v]
+    entries = _read(out / "manifest.jsonl")
+    assert entries and {e["voice"] for e in entries} <= set(voices)
+
+
 def test_a_failing_voice_is_reported_and_left_out(text_dir, tmp_path, capsys):
     utterances = _utterances(text_dir, "espeak-ng:en-US")
     broken = replace(utterances[1], voice="no-such:voice")
@@ -211,14 +227,13 @@ def _read(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_prepare_keeps_tests_apart(tmp_path):
-    prepare = load("prepare")
+def _shared(tmp_path):
+    """Fixture manifests of every shared set prepare.py reads."""
     shared = tmp_path / "shared"
-    prompts = [1, 1, 2, 3, 4] * 9  # four prompts; prompt 1 has 18 takes
     kathleen = [
-        {"audio": f"k{i}.flac", "text": f"prompt {p}", "duration": 2.0,
-         "prompt_id": f"arctic_a{p:04d}"}
-        for i, p in enumerate(prompts)
+        {"audio": f"k{i}.flac", "text": f"prompt {i % 4}", "duration": 2.0,
+         "prompt_id": f"arctic_a{i % 4:04d}", "speaker": "kathleen"}
+        for i in range(10)
     ]  # fmt: skip
     _write(shared / "speech/kathleen/manifest.jsonl", kathleen)
     fsdd = [
@@ -228,36 +243,71 @@ def test_prepare_keeps_tests_apart(tmp_path):
     _write(shared / "speech/fsdd/manifest.jsonl", fsdd)
     vctk = [{"audio": "v.flac", "text": "Please call Stella.", "duration": 2.0}]
     _write(shared / "speech/vctk_p239/manifest.jsonl", vctk)
+    dev = [{"audio": f"d{i}.flac", "text": f"dev sentence {i}", "duration": 5.0,
+            "speaker": str(i % 2)} for i in range(6)]  # fmt: skip
+    _write(shared / "speech/librispeech_other_dev/manifest.jsonl", dev)
+    # 25 clips of "alexa" and 12 of "snowboy", interleaved in manifest order
+    words = ["alexa"] * 25 + ["snowboy"] * 12
+    order = sorted(range(37), key=lambda i: (i * 7) % 37)
+    wake = [{"audio": f"w{i}.flac", "text": words[i], "duration": 3.0,
+             "speaker": "unknown", "keyword": words[i]} for i in order]  # fmt: skip
+    _write(shared / "speech/wakewords/manifest.jsonl", wake)
+    return shared, wake
+
+
+def test_wakeword_test_set_is_every_tenth_clip_of_each_keyword(tmp_path):
+    prepare = load("prepare")
+    _, wake = _shared(tmp_path)
+    train, test = prepare.split_wakewords(wake)
+    alexa = [e["audio"] for e in wake if e["keyword"] == "alexa"]
+    snowboy = [e["audio"] for e in wake if e["keyword"] == "snowboy"]
+    expected = {alexa[0], alexa[10], alexa[20], snowboy[0], snowboy[10]}
+    assert {e["audio"] for e in test} == expected and len(test) == 5
+    assert len(train) == 32 and not {e["audio"] for e in train} & expected
+    assert [e for e in wake if e in test] == test  # manifest order kept
+
+
+def test_prepare_keeps_tests_apart(tmp_path):
+    prepare = load("prepare")
+    shared, _ = _shared(tmp_path)
     synth_manifest = tmp_path / "synth/manifest.jsonl"
     sentences = [
-        {"audio": f"s{i}.flac", "text": f"sentence {i}", "duration": 3.0}
+        {"audio": f"s{i}.flac", "text": f"sentence {i}", "duration": 3.0,
+         "engine": "hibari", "voice": "hibari:heart", "rate": 1.0}
         for i in range(100)
-    ]
+    ]  # fmt: skip
     _write(synth_manifest, sentences)
     counts = prepare.prepare(shared, synth_manifest, tmp_path / "out")
-    # synth: every 50th (0, 50) is dev; kathleen: prompt 1 (18 takes) is dev
-    expected = {
-        "train": 98 + 27 + 1,
-        "dev": 18,
-        "dev_synth": 2,
-        "test_vctk_p239": 1,
-        "test_fsdd": 1,
-    }
+    # synth: every 50th (0, 50) is dev_synth; wake words: 5 of 37 held out
+    expected = {"train": 98 + 10 + 32 + 1, "dev": 6, "dev_synth": 2,
+                "test_vctk_p239": 1, "test_fsdd": 1, "test_wakewords": 5}  # fmt: skip
     assert counts == expected
-    train = _read(tmp_path / "out/train.jsonl")
-    dev = _read(tmp_path / "out/dev.jsonl")
-    train_prompts = {e["text"] for e in train if e["source"] == "kathleen"}
-    dev_prompts = {e["text"] for e in dev if e["source"] == "kathleen"}
-    assert dev_prompts == {"prompt 1"} and not train_prompts & dev_prompts
-    assert {e["text"] for e in _read(tmp_path / "out/test_fsdd.jsonl")} == {"zero"}
-    # --kathleen-repeat lists every Kathleen train take that many times, only in train
-    twice = prepare.prepare(shared, synth_manifest, tmp_path / "x2", kathleen_repeat=2)
-    assert twice == {**expected, "train": 98 + 2 * 27 + 1}
-    # a test sentence among the synthetic ones is refused
-    leaked = [{"audio": "x.flac", "text": "please call stella", "duration": 2.0}] * 3
-    _write(synth_manifest, leaked)
-    with pytest.raises(SystemExit, match="test_vctk_p239 sentences are in train"):
-        prepare.prepare(shared, synth_manifest, tmp_path / "out2")
+    out = tmp_path / "out"
+    train = _read(out / "train.jsonl")
+    assert {e["source"] for e in train} == {"synth", "kathleen", "wakewords", "fsdd"}
+    synth_entry = next(e for e in train if e["source"] == "synth")
+    assert synth_entry["voice"] == "hibari:heart" and "rate" not in synth_entry
+    held = {e["audio"] for e in _read(out / "test_wakewords.jsonl")}
+    assert len(held) == 5 and not held & {e["audio"] for e in train}
+    assert {e["source"] for e in _read(out / "dev.jsonl")} == {"librispeech_other_dev"}
+    assert {e["text"] for e in _read(out / "test_fsdd.jsonl")} == {"zero"}
+    # repeat counts set the real:synthetic ratio, one per real set
+    repeats = {"kathleen": 2, "wakewords": 3, "fsdd": 1}
+    more = prepare.prepare(shared, synth_manifest, tmp_path / "x", repeats)
+    assert more == {**expected, "train": 98 + 2 * 10 + 3 * 32 + 1}
+    prepare.main(["--shared", str(shared), "--synth-manifest", str(synth_manifest),
+                  "--out-dir", str(tmp_path / "cli"), "--real-repeat", "2",
+                  "--fsdd-repeat", "5"])  # fmt: skip
+    cli = _read(tmp_path / "cli/train.jsonl")
+    assert sum(e["source"] == "fsdd" for e in cli) == 5
+    assert sum(e["source"] == "wakewords" for e in cli) == 64
+    # a test or dev sentence among the synthetic ones is refused
+    for text, held_out in [("please call stella", "test_vctk_p239"),
+                           ("dev sentence 3", "dev")]:  # fmt: skip
+        leaked = [{"audio": "x.flac", "text": text, "duration": 2.0}] * 3
+        _write(synth_manifest, leaked)
+        with pytest.raises(SystemExit, match=f"{held_out} sentences are in train"):
+            prepare.prepare(shared, synth_manifest, tmp_path / "out2")
 
 
 def test_evaluate_scores_both_systems_side_by_side(tiny_checkpoint, tmp_path, capsys):

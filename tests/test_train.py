@@ -9,7 +9,9 @@ import soundfile as sf
 import torch
 from conftest import DATA, DIGITS, TINY
 
+import asr.checkpoint
 import asr.progress
+import asr.train
 from asr.audio import Frontend, FrontendConfig, load_audio
 from asr.augment import AugmentConfig
 from asr.checkpoint import load_checkpoint, save_checkpoint
@@ -302,3 +304,27 @@ def test_augmentation_flags_build_the_nested_config():
     assert cfg.precision == "bf16" and cfg.augment == AugmentConfig(
         speed_factors=(0.9, 1.0, 1.1), noise_snr_db=(0.0, 15.0), time_masks=2
     )
+
+
+def test_init_from_starts_with_a_checkpoints_weights(tmp_path):
+    first = tiny_config(tmp_path, epochs=1, dev_manifest="")
+    train(first)
+    source = Path(first.out_dir) / "best.pt"
+    cfg = tiny_config(tmp_path, out_dir=str(tmp_path / "second"), init_from=str(source))
+    fresh = Trainer(cfg, *asr.train.distributed.init_distributed("cpu"))  # not trained
+    weights = load_checkpoint(source)["model"]
+    assert all(torch.equal(v, fresh.encoder.state_dict()[k]) for k, v in weights.items())
+    other = dataclasses.replace(cfg, model=dataclasses.replace(TINY, hidden_size=8))
+    with pytest.raises(asr.checkpoint.CheckpointError, match="same model"):
+        Trainer(other, *asr.train.distributed.init_distributed("cpu"))
+
+
+def test_dev_every_steps_scores_within_epochs_and_keeps_the_best(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1, dev_every_steps=1)
+    train(cfg)
+    rows = list(csv.DictReader((Path(cfg.out_dir) / "dev_curve.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2]  # 4 utterances, batches of 2
+    assert 0 < float(rows[0]["epoch"]) < float(rows[1]["epoch"]) <= 1
+    best = min(float(r["dev_wer"]) for r in rows)
+    kept = load_checkpoint(Path(cfg.out_dir) / "best.pt")
+    assert kept["best_wer"] <= best  # the epoch-end score may improve on it further

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from asr.audio import load_audio
+from asr.cpu import thread_count
 from asr.data import read_manifest
 from asr.metrics import error_counts
 from asr.transcribe import ASRModel, load_model
@@ -81,11 +81,25 @@ def score(system, entries: list[dict], waves: list[np.ndarray]) -> dict:
         "rtf": seconds / audio_s,
         "audio_seconds": audio_s,
         **counts,
+        "by_speaker": by_speaker(entries, refs, hyps),
         "results": [
             {"audio": e["audio"], "ref": r, "hyp": h}
             for e, r, h in zip(entries, refs, hyps, strict=True)
         ],
     }
+
+
+def by_speaker(entries: list[dict], refs: list[str], hyps: list[str]) -> dict:
+    """WER per speaker (or per voice of synthetic speech), when the manifest names
+    more than one."""
+    groups: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        groups.setdefault(str(e.get("speaker") or e.get("voice") or "?"), []).append(i)
+    wers = {}
+    for name, idx in sorted(groups.items()):
+        counts = error_counts([refs[i] for i in idx], [hyps[i] for i in idx])
+        wers[name] = counts["word_errors"] / max(counts["words"], 1)
+    return wers if len(wers) > 1 else {}
 
 
 def evaluate(
@@ -101,6 +115,8 @@ def evaluate(
             report = {"test_set": manifest.stem, **score(system, entries, waves)}
             reports.append(report)
             print(_row(report), flush=True)
+            for speaker, wer in report["by_speaker"].items():
+                print(f"    {speaker:<24} WER {100 * wer:6.2f} %", flush=True)
     return reports
 
 
@@ -128,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         help="what to score: our model greedy, our model with LM beam search, "
         "PocketSphinx (the peer baseline)",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=thread_count, default=1,
+                        help="torch CPU threads (see docs/cpu.md)")
     parser.add_argument(
         "--decoder-config", type=Path, default=None,
         help="tune-decoder JSON for the LM beam row (default: the model's own "
@@ -146,13 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=None, help="JSON report")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     try:
         systems = []
         if {"greedy", "beam"} & set(args.systems):
             if args.model is None:
                 raise ValueError("--model is needed to score the greedy or beam system")
-            model = load_model(args.model)  # loaded once, shared by both rows
+            model = load_model(args.model, threads=args.threads)  # shared by both rows
             if args.decoder_config is not None:
                 model.decoder_config = args.decoder_config
             if "greedy" in args.systems:

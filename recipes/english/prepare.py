@@ -1,24 +1,26 @@
 """Combine synthetic and real speech into the manifests of the English recipe.
 
-    python recipes/english/prepare.py --shared ../shared/data
+    python recipes/english/prepare.py --shared ../shared/data --real-repeat 3
 
 Writes into ``--out-dir`` (default data/english):
 
-    train.jsonl            synthetic (all but the dev slice) + Kathleen train
-                           prompts (listed --kathleen-repeat times) + FSDD train
-                           split (takes 5-49)
-    dev.jsonl              Kathleen dev prompts: real speech, what training selects on
+    train.jsonl            synthetic (all but the dev_synth slice) + every Kathleen
+                           take + FSDD train split (takes 5-49) + wake words but the
+                           held-out tenth; each real set listed its repeat count times
+    dev.jsonl              librispeech_other_dev: 60 utterances of six LibriSpeech
+                           test-other speakers, what training and tuning select on
     dev_synth.jsonl        every 50th synthetic utterance (for diagnosis)
     test_vctk_p239.jsonl   VCTK p239: unseen speaker, unseen text (never trained on)
     test_fsdd.jsonl        FSDD test split (takes 0-4)
+    test_wakewords.jsonl   every 10th clip of each wake word in manifest order (the
+                           1st, 11th, 21st, ...): a six-phrase command test set
 
-The only real adult speech for training is Kathleen's hour, against tens of hours of
-synthetic speech, so its utterances are listed ``--kathleen-repeat`` times in
-train.jsonl (each pass draws fresh augmentation), and the dev set that picks the
-checkpoint is real speech only. Kathleen is split by ``prompt_id`` (every 20th
-prompt, sorted, is dev), so no dev sentence is heard in training in another take.
-Test sets are only written, never mixed in; a VCTK sentence found among the
-training texts is an error.
+The real training speech (Kathleen 1.4 h, wake words 1.7 h, FSDD 0.3 h) is small
+against tens of synthetic hours, so ``--real-repeat`` (or a per-set
+``--kathleen-repeat``, ``--wakewords-repeat``, ``--fsdd-repeat``) lists each real
+utterance that many times in train.jsonl (each pass draws fresh augmentation): the
+real:synthetic ratio. Test sets are only written, never mixed in; a VCTK or dev
+sentence found among the training texts is an error.
 """
 
 from __future__ import annotations
@@ -29,72 +31,100 @@ from pathlib import Path
 from asr.data import read_manifest, write_manifest
 from asr.text import normalize_text
 
-KATHLEEN_DEV_EVERY = 20  # every n-th Kathleen prompt (sorted by id) is held out as dev
-SYNTH_DEV_EVERY = 50  # every n-th synthetic utterance is held out as dev
+SYNTH_DEV_EVERY = 50  # every n-th synthetic utterance is held out as dev_synth
+WAKEWORD_TEST_EVERY = 10  # every n-th clip of each keyword is held out as a test set
+KEPT_KEYS = ("speaker", "keyword", "engine", "voice")  # carried into the manifests
+REAL_SETS = ("kathleen", "wakewords", "fsdd")  # real training speech, repeatable
 
 
-def split_kathleen(entries: list[dict], every: int = KATHLEEN_DEV_EVERY):
-    """(train, dev) entries, split by prompt so all takes of a prompt stay together."""
-    prompts = sorted({e["prompt_id"] for e in entries})
-    dev_prompts = set(prompts[::every])
-    return (
-        [e for e in entries if e["prompt_id"] not in dev_prompts],
-        [e for e in entries if e["prompt_id"] in dev_prompts],
-    )
+def split_wakewords(entries: list[dict], every: int = WAKEWORD_TEST_EVERY):
+    """(train, test): the 1st, 11th, 21st, ... clip of each keyword, counted in
+    manifest order, is test; the rest train."""
+    seen: dict[str, int] = {}
+    train, test = [], []
+    for entry in entries:
+        n = seen.get(entry["keyword"], 0)
+        seen[entry["keyword"]] = n + 1
+        (test if n % every == 0 else train).append(entry)
+    return train, test
 
 
 def _slim(entries: list[dict], source: str) -> list[dict]:
-    return [
-        {
-            "audio": e["audio"],
-            "text": e["text"],
-            "duration": e["duration"],
-            "source": source,
-        }
-        for e in entries
-    ]
+    out = []
+    for e in entries:
+        slim = {"audio": e["audio"], "text": e["text"], "duration": e["duration"]}
+        slim.update({k: e[k] for k in KEPT_KEYS if k in e})
+        out.append({**slim, "source": source})
+    return out
 
 
 def prepare(
-    shared: Path, synth_manifest: Path, out_dir: Path, kathleen_repeat: int = 1
+    shared: Path,
+    synth_manifest: Path,
+    out_dir: Path,
+    repeats: dict[str, int] | None = None,
 ) -> dict[str, int]:
-    kathleen = read_manifest(shared / "speech/kathleen/manifest.jsonl")
-    fsdd = [dict(e) for e in read_manifest(shared / "speech/fsdd/manifest.jsonl")]
-    vctk = read_manifest(shared / "speech/vctk_p239/manifest.jsonl")
+    """Write the manifests; ``repeats``: times each real set (``REAL_SETS``) is
+    listed in train.jsonl (1 where not given). Returns utterances per manifest."""
+    repeats = {name: 1 for name in REAL_SETS} | (repeats or {})
+    speech = shared / "speech"
+    kathleen = read_manifest(speech / "kathleen/manifest.jsonl")
+    fsdd = read_manifest(speech / "fsdd/manifest.jsonl")
+    wake_train, wake_test = split_wakewords(
+        read_manifest(speech / "wakewords/manifest.jsonl")
+    )
     synth = read_manifest(synth_manifest) if synth_manifest.is_file() else []
     if not synth:
         print(f"warning: no synthetic speech in {synth_manifest}; real speech only")
-    kathleen_train, kathleen_dev = split_kathleen(kathleen)
-    synth_dev = synth[::SYNTH_DEV_EVERY]
+    real = {
+        "kathleen": _slim(kathleen, "kathleen"),
+        "wakewords": _slim(wake_train, "wakewords"),
+        "fsdd": _slim([e for e in fsdd if e["split"] == "train"], "fsdd"),
+    }
     synth_train = [e for i, e in enumerate(synth) if i % SYNTH_DEV_EVERY]
     splits = {
         "train": _slim(synth_train, "synth")
-        + _slim(kathleen_train, "kathleen") * kathleen_repeat
-        + _slim([e for e in fsdd if e["split"] == "train"], "fsdd"),
-        "dev": _slim(kathleen_dev, "kathleen"),
-        "dev_synth": _slim(synth_dev, "synth"),
-        "test_vctk_p239": _slim(vctk, "vctk_p239"),
+        + [e for name in REAL_SETS for e in real[name] * repeats[name]],
+        "dev": _slim(read_manifest(speech / "librispeech_other_dev/manifest.jsonl"),
+                     "librispeech_other_dev"),
+        "dev_synth": _slim(synth[::SYNTH_DEV_EVERY], "synth"),
+        "test_vctk_p239": _slim(read_manifest(speech / "vctk_p239/manifest.jsonl"),
+                                "vctk_p239"),
         "test_fsdd": _slim([e for e in fsdd if e["split"] == "test"], "fsdd"),
+        "test_wakewords": _slim(wake_test, "wakewords"),
     }  # fmt: skip
-    _check_unseen(splits, "test_vctk_p239")
+    _check_unseen(splits, "test_vctk_p239", ("train", "dev", "dev_synth"))
+    _check_unseen(splits, "dev", ("train", "dev_synth"))
     for name, entries in splits.items():
         write_manifest(out_dir / f"{name}.jsonl", entries)
-    counts = {name: len(entries) for name, entries in splits.items()}
+    _report(splits, out_dir)
+    return {name: len(entries) for name, entries in splits.items()}
+
+
+def _report(splits: dict[str, list[dict]], out_dir: Path) -> None:
     hours = {
         n: round(sum(e["duration"] for e in es) / 3600, 3) for n, es in splits.items()
     }
+    counts = {name: len(entries) for name, entries in splits.items()}
     print(f"english: utterances {counts}, hours {hours} -> {out_dir}")
-    return counts
+    by_source: dict[str, float] = {}
+    for e in splits["train"]:
+        by_source[e["source"]] = by_source.get(e["source"], 0.0) + e["duration"]
+    real = sum(s for source, s in by_source.items() if source != "synth")
+    synth = by_source.get("synth", 0.0)
+    listed = ", ".join(f"{k} {v / 3600:.2f} h" for k, v in sorted(by_source.items()))
+    print(f"train as listed: {listed}; real:synthetic = "
+          f"{real / 3600:.2f} h : {synth / 3600:.2f} h")  # fmt: skip
 
 
-def _check_unseen(splits: dict[str, list[dict]], test: str) -> None:
-    """Refuse to write manifests where a test sentence is also a train/dev sentence."""
-    test_texts = {normalize_text(e["text"]) for e in splits[test]}
-    for name in ("train", "dev", "dev_synth"):
-        leaked = sorted({normalize_text(e["text"]) for e in splits[name]} & test_texts)
+def _check_unseen(splits: dict[str, list[dict]], held: str, others) -> None:
+    """Refuse to write manifests where a held-out sentence is also in ``others``."""
+    held_texts = {normalize_text(e["text"]) for e in splits[held]}
+    for name in others:
+        leaked = sorted({normalize_text(e["text"]) for e in splits[name]} & held_texts)
         if leaked:
             raise SystemExit(
-                f"error: {len(leaked)} {test} sentences are in {name}, "
+                f"error: {len(leaked)} {held} sentences are in {name}, "
                 f"e.g. {leaked[0]!r}; "
                 "resynthesise with --exclude on the test manifest"
             )
@@ -108,20 +138,31 @@ def main(argv: list[str] | None = None) -> None:
         "--shared",
         type=Path,
         default=Path("../shared/data"),
-        help="folder holding speech/{kathleen,vctk_p239,fsdd}",
+        help="folder holding speech/{kathleen,fsdd,wakewords,...}",
     )
     parser.add_argument(
         "--synth-manifest", type=Path, default=Path("data/english/synth/manifest.jsonl")
     )
     parser.add_argument("--out-dir", type=Path, default=Path("data/english"))
     parser.add_argument(
-        "--kathleen-repeat", type=int, default=3,
-        help="times each Kathleen train utterance is listed in train.jsonl",
-    )  # fmt: skip
-    args = parser.parse_args(argv)
-    if args.kathleen_repeat < 1:
-        parser.error("--kathleen-repeat must be at least 1")
-    prepare(args.shared, args.synth_manifest, args.out_dir, args.kathleen_repeat)
+        "--real-repeat",
+        type=int,
+        default=3,
+        help="times each real training utterance is listed in "
+        "train.jsonl: the real:synthetic ratio",
+    )
+    for name in REAL_SETS:
+        parser.add_argument(
+            f"--{name}-repeat",
+            type=int,
+            help=f"times for {name} (default: --real-repeat)",
+        )
+    args = parser.parse_args(argv)  # fmt: skip
+    repeats = {name: getattr(args, f"{name}_repeat") for name in REAL_SETS}
+    repeats = {k: args.real_repeat if v is None else v for k, v in repeats.items()}
+    if min(repeats.values()) < 1:
+        parser.error("repeat counts must be at least 1")
+    prepare(args.shared, args.synth_manifest, args.out_dir, repeats)
 
 
 if __name__ == "__main__":

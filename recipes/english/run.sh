@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# General English: synthetic speech (espeak-ng, flite) + Kathleen + FSDD train, scored
-# on VCTK p239 and the FSDD test split beside PocketSphinx. Run from the repository root:
+# General English: synthetic speech (the 50 pinned voices of asr.tts, see
+# install_voices.sh) + Kathleen + FSDD train + wake words, chosen on LibriSpeech
+# test-other dev speakers, scored on VCTK p239 and the FSDD test split beside
+# PocketSphinx. Run from the repository root:
 #
 #   recipes/english/run.sh                          # every stage
 #   recipes/english/run.sh --stage 2 --stop-stage 2 # only train (resumes exp/english)
@@ -10,11 +12,16 @@
 #
 # Flags (defaults in brackets): --stage N [0]  --stop-stage N [4]
 #   --shared DIR     shared data with speech/ and text/ [../shared/data]
-#   --hours H        synthetic speech to make [12]    --seed S  seeds everything [0]
+#   --hours H        synthetic speech to make [30]    --seed S  seeds everything [0]
 #   --jobs J         synthesis processes [nproc]      --exp DIR  training output [exp/english]
 #   --epochs E [1]   --hidden-size H [256]  --num-layers L [3]  (BiGRU shape)
-#   --kathleen-repeat N  times the real hour is listed in train.jsonl [3]
-#   --threads T      torch threads for train/evaluate [1]
+#   --real-repeat N  times each real training utterance (Kathleen, wake words, FSDD)
+#                    is listed in train.jsonl: the real:synthetic ratio [3]
+#   --kathleen-repeat N  the same for Kathleen alone [--real-repeat]
+#   --threads T      torch threads per process for train/evaluate [nproc]
+#   --ranks R        training processes under torchrun, e.g. one per GPU [1]
+#   --device D       cpu or cuda [cpu]      --precision P  fp32 or bf16 [fp32]
+#   --init-from PT   start training from these weights (same model shape) [none]
 #   --export-to PT   where stage 4 copies best.pt [data/models/english.pt]
 # Every stage is resumable: synthesis skips finished files, training uses --resume.
 set -euo pipefail
@@ -22,16 +29,23 @@ set -euo pipefail
 stage=0
 stop_stage=4
 shared=../shared/data          # speech/ and text/ of the shared data (see its README)
-hours=12                       # synthetic speech to make (12 -> 11.5 h measured)
+hours=30                       # synthetic speech to make (estimated from the text)
 seed=0
 jobs=$(nproc)
 exp=exp/english
 epochs=1                       # one pass over ~15 h fits ~1 h of one CPU core
 hidden=256                     # BiGRU units per direction (chosen on dev, see README)
 layers=3
-kathleen_repeat=3              # the real hour of speech, listed this many times
-threads=1                      # torch threads (train, evaluate): on a shared, loaded machine 2
-                               # spinning OpenMP threads made a BiGRU step ~50x slower
+real_repeat=3                  # real training speech (5 h) is listed this many times
+kathleen_repeat=""             # Kathleen alone, if not --real-repeat
+threads=$(nproc)               # torch threads per process (train, evaluate): one process
+                               # with a (sleeping, not spinning) thread per core trained
+                               # fastest on CPU (docs/cpu.md)
+ranks=1                        # training processes under torchrun; on GPUs: the GPU count
+device=cpu                     # cpu, or cuda (each rank takes its own GPU)
+precision=fp32                 # fp32; bf16 autocast on GPUs
+init_from=""                   # start from these weights (same shape), e.g. an earlier model
+dev_every=250                  # score the dev set every N optimizer steps (dev_curve.csv)
 export_to=data/models/english.pt  # data/models/default.pt is the shipped default
 lm=data/models/english-3gram.arpa.gz
 
@@ -47,10 +61,15 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --hidden-size) hidden=$2; shift 2 ;;
     --num-layers) layers=$2; shift 2 ;;
+    --real-repeat) real_repeat=$2; shift 2 ;;
     --kathleen-repeat) kathleen_repeat=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --ranks) ranks=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
+    --precision) precision=$2; shift 2 ;;
+    --init-from) init_from=$2; shift 2 ;;
     --export-to) export_to=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -61,7 +80,7 @@ data=data/english
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   # Test sentences (VCTK p239) and every Kathleen/CMU ARCTIC prompt are kept out of
-  # the synthetic text, so Kathleen dev prompts are never heard in another voice.
+  # the synthetic text. The voices: sudo recipes/english/install_voices.sh (once).
   $python recipes/english/synthesize.py --text-dir "$shared/text" \
     --out-dir $data/synth --hours "$hours" --seed "$seed" --jobs "$jobs" \
     --exclude "$shared/speech/vctk_p239/manifest.jsonl" \
@@ -72,17 +91,24 @@ fi
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   $python recipes/english/prepare.py --shared "$shared" \
     --synth-manifest $data/synth/manifest.jsonl --out-dir $data \
-    --kathleen-repeat "$kathleen_repeat"
+    --real-repeat "$real_repeat" ${kathleen_repeat:+--kathleen-repeat "$kathleen_repeat"}
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  OMP_NUM_THREADS=$threads $python -m asr train --train-manifest $data/train.jsonl \
+  # One process per core (torchrun, gloo), one thread each: the fastest setting on
+  # CPU (docs/benchmarks.md); on GPUs one rank per GPU (--device cuda --precision bf16).
+  launch=($python -m asr)
+  if [ "$ranks" -gt 1 ]; then
+    launch=($python -m torch.distributed.run --standalone --nproc-per-node "$ranks" -m asr)
+  fi
+  "${launch[@]}" train --train-manifest $data/train.jsonl --threads "$threads" \
+    --device "$device" --precision "$precision" ${init_from:+--init-from "$init_from"} \
     --dev-manifest $data/dev.jsonl --out-dir "$exp" --epochs "$epochs" \
     --rnn-type gru --hidden-size "$hidden" --num-layers "$layers" --conv-channels 32 \
     --time-strides 2 2 --dropout 0.1 --batch-size 16 --max-batch-seconds 80 \
     --lr 2e-3 --warmup-steps 150 --freq-masks 2 --freq-mask-width 8 --time-masks 2 \
     --time-mask-width 10 --noise-prob 0.2 --noise-snr-db 10 30 --num-workers 1 \
-    --seed "$seed" --resume
+    --dev-every-steps "$dev_every" --seed "$seed" --resume
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then

@@ -343,6 +343,14 @@ def main(argv: list[str] | None = None) -> None:
         help="speaker/channel variation strength (0: none)",
     )
     parser.add_argument(
+        "--skip-voices",
+        nargs="+",
+        default=[],
+        metavar="TEXT",
+        help="leave out the voices whose id contains TEXT, e.g. 'mbrola' (the MBROLA "
+        "databases, also under festival's *_mbrola voices)",
+    )
+    parser.add_argument(
         "--engines",
         nargs="+",
         choices=sorted(ENGINE_SHARE),
@@ -356,8 +364,13 @@ def main(argv: list[str] | None = None) -> None:
         if not path.is_file():
             raise SystemExit(f"error: --exclude {path}: no such file")
     sentences = load_sentences(args.text_dir, args.exclude)
-    voices = tuple(v for v in tts.available_voices()
-                   if not args.engines or v.engine in args.engines)  # fmt: skip
+    voices = tuple(
+        v
+        for v in tts.available_voices()
+        if (not args.engines or v.engine in args.engines)
+        and not any(text in v.id for text in args.skip_voices)
+    )
+
     variants = espeak_variants() if any(v.engine == "espeak-ng" for v in voices) else ()
     missing = [v.id for v in tts.VOICES if v not in voices]
     print(f"{len(sentences)} sentences; {len(voices)} of {len(tts.VOICES)} voices "

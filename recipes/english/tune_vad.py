@@ -45,7 +45,9 @@ def sweep(model, samples, reference: str, pauses, paddings) -> list[dict]:
     rows = []
     for pause, padding in itertools.product(pauses, paddings):
         vad = VadConfig(min_silence_s=pause, padding_s=padding)
-        segments = list(model.transcribe_segments(samples, SAMPLE_RATE, vad=vad))
+        segments = list(
+            model.transcribe_segments(samples, SAMPLE_RATE, vad=vad, decoder="greedy")
+        )
         hyp = " ".join(s.text for s in segments if s.text)
         rows.append({"pause_s": pause, "padding_s": padding, "segments": len(segments),
                      "wer": wer(reference, hyp)})  # fmt: skip

@@ -1,0 +1,90 @@
+"""CPU threads: one setting for every entry point (``asr`` commands, ``load_model``,
+the streaming recogniser, the demo and training).
+
+Measured on a 2-core machine beside other jobs (``docs/cpu.md``): torch's default,
+one OpenMP thread per core that spins while it waits, collapses as soon as another
+process wants a core (9x real time per file, 1.8x beside two busy processes), while
+the same two threads told to sleep when idle (``OMP_WAIT_POLICY=PASSIVE``) were the
+fastest setting measured, idle and under load, for transcription and for training.
+So ``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads (``asr/__init__.py``) and
+the default is ``DEFAULT_MAX_THREADS`` threads, fewer on a machine with fewer cores;
+``--threads`` or ``$ASR_THREADS`` changes it.
+
+This module imports torch only inside ``set_threads``: ``wait_passively`` must run
+before torch's OpenMP runtime starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+THREADS_ENV = "ASR_THREADS"  # environment variable read when no --threads is given
+DEFAULT_MAX_THREADS = 2  # torch intra-op threads per process or request by default,
+#                           at most the cores this process may use (see above)
+
+
+def default_threads() -> int:
+    """``DEFAULT_MAX_THREADS``, or fewer when fewer cores are available."""
+    return max(1, min(DEFAULT_MAX_THREADS, len(os.sched_getaffinity(0))))
+
+
+def wait_passively() -> None:
+    """Let idle OpenMP threads sleep rather than spin (unless the user chose).
+    Takes effect only when called before torch is first imported."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def resolve_threads(threads: int | None = None) -> int:
+    """``threads`` if given (and not 0), else ``$ASR_THREADS``, else the default.
+
+    Raises:
+        ValueError: a count below 1, or ``$ASR_THREADS`` that is not a number.
+    """
+    if not threads:
+        raw = os.environ.get(THREADS_ENV, "").strip()
+        try:
+            threads = int(raw) if raw else default_threads()
+        except ValueError:
+            raise ValueError(
+                f"${THREADS_ENV}={raw!r}: expected a whole number of threads"
+            ) from None
+    if threads < 1:
+        raise ValueError(f"threads must be 1 or more, got {threads}")
+    return threads
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads for this process (``resolve_threads``) and one
+    inter-op thread; returns the intra-op count."""
+    import torch
+
+    count = resolve_threads(threads)
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # allowed only once, before any inter-op work: keep it
+        pass
+    return count
+
+
+def thread_count(text: str) -> int:
+    """argparse type of ``--threads``: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads", type=thread_count, default=None,
+        help=f"torch CPU threads for this process (default: ${THREADS_ENV}, else "
+        f"{DEFAULT_MAX_THREADS} or the number of cores if fewer; see docs/cpu.md)",
+    )  # fmt: skip

@@ -1,0 +1,50 @@
+"""A bounded CPU hog for load-aware benchmarks: ``busy(n)`` keeps ``n`` processes
+spinning on pure Python arithmetic while the block runs, and stops them when it
+ends (each also stops by itself after ``limit_s``, so none outlives the benchmark).
+``load_average()`` notes how busy the machine was around a measurement."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+
+SPIN = "import time\nend = time.time() + {limit}\nwhile time.time() < end:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy(processes: int, limit_s: float = 900.0):
+    """Run the block beside ``processes`` spinning processes (0: none)."""
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", SPIN.format(limit=limit_s)])
+        for _ in range(processes)
+    ]
+    time.sleep(0.5 if hogs else 0.0)  # let the scheduler see them
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def load_average() -> float:
+    """The 1-minute load average."""
+    return os.getloadavg()[0]
+
+
+def cpu_name() -> str:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def cpu_mhz() -> float:
+    """The cores' clock as /proc/cpuinfo reports it (MHz; 0 when unknown)."""
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("cpu MHz"):
+            return float(line.split(":", 1)[1])
+    return 0.0
