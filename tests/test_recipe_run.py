@@ -88,3 +88,27 @@ def test_fsdd_run_sh_all_stages(tmp_path):
                 "--data-dir", data, "--exp-dir", exp)  # fmt: skip
     assert again.returncode == 0 and "stage 1" not in again.stdout
     assert "WER" in again.stdout
+
+
+def test_english_training_stage_on_cpu_and_on_gpus():
+    """The English recipe trains one process with a thread per core on CPU, and the
+    same command under torchrun with bf16 on GPUs (the commands, not a training)."""
+    script = ROOT / "recipes/english/run.sh"
+    env = {**os.environ, "PYTHON": "echo"}
+    cpu = subprocess.run(["bash", str(script), "--stage", "2", "--stop-stage", "2"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+                         ).stdout.split()  # fmt: skip
+    assert cpu[:3] == ["-m", "asr", "train"]
+    assert cpu[cpu.index("--threads") + 1] == str(os.cpu_count())
+    assert cpu[cpu.index("--device") + 1] == "cpu" and "--resume" in cpu
+    gpu = subprocess.run(
+        ["bash", str(script), "--stage", "2", "--stop-stage", "2", "--ranks", "4",
+         "--threads", "1", "--device", "cuda", "--precision", "bf16", "--init-from",
+         "data/models/default.pt"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert gpu[:5] == ["-m", "torch.distributed.run", "--standalone",
+                       "--nproc-per-node", "4"]  # fmt: skip
+    for flag, value in [("--device", "cuda"), ("--precision", "bf16"),
+                        ("--init-from", "data/models/default.pt")]:  # fmt: skip
+        assert gpu[gpu.index(flag) + 1] == value

@@ -328,3 +328,4 @@ def test_dev_every_steps_scores_within_epochs_and_keeps_the_best(tmp_path):
     best = min(float(r["dev_wer"]) for r in rows)
     kept = load_checkpoint(Path(cfg.out_dir) / "best.pt")
     assert kept["best_wer"] <= best  # the epoch-end score may improve on it further
+    assert (Path(cfg.out_dir) / "curves.png").stat().st_size > 1000
