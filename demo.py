@@ -149,10 +149,25 @@ class LiveSession:
         self.max_seconds = max_seconds
         self.finals: list[str] = []  # every final segment, kept across recordings
         self.utterance: np.ndarray | None = None  # 16 kHz audio of the last final
+        self.grammar_text = ""  # the Live tab's grammar box, as last applied
+        self.grammar: asr.Grammar | None = None
         self._start_recording()
 
+    def set_grammar(self, text: str | None) -> None:
+        """Decode finals with the grammar in ``text`` (empty: free transcription);
+        a changed grammar restarts the recognizer, keeping the finals.
+
+        Raises:
+            gr.Error: the grammar cannot be used (the message says where).
+        """
+        text = text or ""
+        if text != self.grammar_text:
+            self.grammar_text, self.grammar = text, None
+            self.grammar = read_grammar_box(text)
+            self._start_recording()
+
     def _start_recording(self) -> None:
-        self.recognizer = asr.StreamingRecognizer(self.model)
+        self.recognizer = asr.StreamingRecognizer(self.model, grammar=self.grammar)
         self.partial = ""
         self.received_s = 0.0  # seconds of audio received in this recording
         self.history: deque = deque()  # (start s, rate Hz, float mono) chunks
@@ -193,7 +208,8 @@ class LiveSession:
     def _apply(self, events: list) -> None:
         for event in events:
             if isinstance(event, asr.Final):
-                self.finals.append(event.text)
+                match = event.match
+                self.finals.append(describe_match(match) if match else event.text)
                 self.partial = ""
                 self.utterance = self._cut(event.start, event.end)
             else:
@@ -219,11 +235,18 @@ class LiveSession:
         return asr.prepare_audio(audio, rate) if len(audio) else None
 
 
-def live_chunk(session, chunk, model_path, cache: ModelCache, max_seconds: float):
-    """The Live tab's stream handler: (state, chunk, model) -> (state, partial, finals,
-    last utterance). A session is created on the first chunk of a tab."""
+def live_chunk(
+    session, chunk, model_path, cache: ModelCache, max_seconds: float, grammar=""
+):
+    """The Live tab's stream handler: (state, chunk, model, grammar box) -> (state,
+    partial, finals, last utterance). A session is created on the first chunk of a
+    tab; a grammar that cannot be used is reported in the partial box."""
     if session is None:
         session = LiveSession(cache.get(model_path), max_seconds)
+    try:
+        session.set_grammar(grammar)
+    except gr.Error as error:
+        return session, error.message, session.finals_text, session.utterance
     if chunk is None:
         return session, session.partial, session.finals_text, session.utterance
     try:
@@ -321,12 +344,48 @@ def write_downloads(segments: list, name: str) -> list[str]:
     return paths
 
 
-def make_transcriber(cache: ModelCache, max_seconds: float = MAX_SECONDS):
-    """The File tab's callback: (audio path, model, decoder, hotwords) -> (transcript,
-    timestamp rows, download paths, 16 kHz audio of the last segment for pictures)."""
+def read_grammar_box(text: str | None) -> asr.Grammar | None:
+    """The grammar typed in a grammar box (phrases one a line, templates or JSGF;
+    see docs/grammars.md), or None for an empty box.
 
-    def transcribe(path, model_path=None, method=DECODERS[0], hotwords=""):
+    Raises:
+        gr.Error: the grammar cannot be used; the message names the line.
+    """
+    if not (text or "").strip():
+        return None
+    try:
+        return asr.parse_grammar(text, "grammar box")
+    except asr.GrammarError as error:
+        raise gr.Error(f"Grammar: {error}") from None
+
+
+def describe_match(match) -> str:
+    """'turn on the light (confidence 0.93; state=on)' or '[unk] (heard ...)'."""
+    if match.is_unk:
+        return f"[unk] (out of grammar; heard {match.heard!r})"
+    slots = "".join(f"; {k}={v}" for k, v in match.slots.items())
+    return f"{match.text} (confidence {match.confidence:.2f}{slots})"
+
+
+def match_recording(model: asr.ASRModel, wave: np.ndarray, grammar, name: str):
+    """The File tab's outputs when a grammar is given: the whole recording is one
+    command, matched to the grammar's sentences."""
+    result = model.match(wave, grammar)
+    segment = asr.Segment(0.0, round(len(wave) / asr.SAMPLE_RATE, 3), result.text)
+    return describe_match(result), [], write_downloads([segment], name), wave
+
+
+def make_transcriber(cache: ModelCache, max_seconds: float = MAX_SECONDS):
+    """The File tab's callback: (audio path, model, decoder, hotwords, grammar) ->
+    (transcript, timestamp rows, download paths, 16 kHz audio of the last segment
+    for pictures). With a grammar the transcript is the matched sentence."""
+
+    def transcribe(path, model_path=None, method=DECODERS[0], hotwords="", grammar=""):
         wave = read_recording(path, max_seconds)
+        parsed = read_grammar_box(grammar)
+        if parsed is not None:
+            name = Path(path).stem or "recording"
+            return match_recording(cache.get(model_path), wave, parsed, name)
         choice = DecodeChoice(method, parse_hotwords(hotwords))
         segments = decode_segments(cache.get(model_path), wave, choice)
         spoken = [s for s in segments if s.text]
@@ -394,16 +453,17 @@ def _live_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> gr.St
         finals = gr.Textbox(
             label="Final", lines=4, elem_id="live-finals", interactive=False
         )
+        grammar = grammar_box("live-grammar")
         clear = gr.Button("Clear", elem_id="live-clear")
     session = gr.State(None, time_to_live=SESSION_TTL_S)
 
-    def on_chunk(state, chunk, model_path):
-        return live_chunk(state, chunk, model_path, cache, max_seconds)
+    def on_chunk(state, chunk, model_path, grammar_text):
+        return live_chunk(state, chunk, model_path, cache, max_seconds, grammar_text)
 
     outputs = [session, partial, finals, utterance]
     mic.stream(
         on_chunk,
-        [session, mic, picker],
+        [session, mic, picker, grammar],
         outputs,
         stream_every=STREAM_EVERY_S,
         time_limit=int(max_seconds) + 5,
@@ -412,6 +472,15 @@ def _live_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> gr.St
     mic.stop_recording(live_stop, session, outputs, api_name="live_stop")
     clear.click(lambda: (None, "", "", None), None, outputs, api_name=False)
     return session
+
+
+def grammar_box(elem_id: str) -> gr.Textbox:
+    return gr.Textbox(
+        "", lines=3, elem_id=elem_id,
+        label="Grammar (optional): one sentence a line, (a | b) alternatives, "
+        "[optional] words, [unk] to allow 'none of these'",
+        placeholder="turn (on | off){state} the light\n[unk]",
+    )  # fmt: skip
 
 
 def _file_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> None:
@@ -427,6 +496,7 @@ def _file_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> None:
             hotwords = gr.Textbox(
                 "", label="Hotwords (comma-separated)", placeholder="seven, nine"
             )
+        grammar = grammar_box("file-grammar")
         button = gr.Button("Transcribe", variant="primary")
         text = gr.Textbox(label="Transcript", elem_id="transcript")
         table = gr.Dataframe(
@@ -435,7 +505,7 @@ def _file_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> None:
         files = gr.File(label="Downloads (SRT, VTT, JSON)", file_count="multiple")
     button.click(
         make_transcriber(cache, max_seconds),
-        [audio, picker, method, hotwords],
+        [audio, picker, method, hotwords, grammar],
         [text, table, files, utterance],
         api_name="transcribe",
     )

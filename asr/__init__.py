@@ -13,6 +13,8 @@ wait_passively()  # before torch loads: idle OpenMP threads sleep, never spin
 
 from .audio import SAMPLE_RATE, AudioError, AudioTooLong, load_audio, prepare_audio  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
+from .grammar import Grammar, GrammarError, load_grammar, parse_grammar  # noqa: E402
+from .match import Match  # noqa: E402
 from .output import FORMATS, Segment, render  # noqa: E402
 from .streaming import Final, Partial, StreamingRecognizer  # noqa: E402
 from .transcribe import ASRModel, load_model  # noqa: E402
@@ -31,11 +33,16 @@ __all__ = [
     "CheckpointError",
     "FORMATS",
     "Final",
+    "Grammar",
+    "GrammarError",
+    "Match",
     "Partial",
     "Segment",
     "StreamingRecognizer",
     "load_audio",
+    "load_grammar",
     "load_model",
+    "parse_grammar",
     "prepare_audio",
     "render",
 ]

@@ -7,7 +7,17 @@ import argparse
 import os
 import sys
 
-from . import __version__, checkpoint, evaluate, export, lm, train, transcribe, tune
+from . import (
+    __version__,
+    adapt,
+    checkpoint,
+    evaluate,
+    export,
+    lm,
+    train,
+    transcribe,
+    tune,
+)
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
@@ -17,6 +27,7 @@ COMMANDS = {
     "tune-decoder": (tune, "grid-search beam size, LM weight and word score"),
     "average": (checkpoint, "average the weights of several checkpoints"),
     "export": (export, "export frontend + encoder as TorchScript, optionally int8"),
+    "adapt": (adapt, "adapt a model to a grammar or phrase list from text alone"),
 }
 
 

@@ -18,6 +18,7 @@ audio however long the person speaks.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class Final:
     text: str  # transcript of a closed segment; never revised
     start: float  # seconds from the start of the stream
     end: float  # seconds from the start of the stream
+    match: Any = None  # with a grammar: the ``asr.match.Match`` (slots, confidence)
 
 
 Event = Partial | Final
@@ -52,9 +54,13 @@ class StreamingRecognizer:
         max_segment_s: longest open segment; reaching it forces a ``Final``.
         partial_every_s: seconds of new audio in the open segment between partials;
             0 disables partial results.
-        decoder: how finals are decoded, as ``ASRModel.transcribe``'s ``decoder``
-            ("auto": the model's LM beam search if it ships one, else greedy).
-            Partials are always greedy.
+        grammar: restrict finals to a grammar's sentences (a path, phrases, a
+            ``Grammar`` or a ``GrammarDecoder``): each ``Final`` then carries its
+            ``Match`` and its text is the sentence or "[unk]". A grammar wins over
+            ``decoder``. Partials stay free.
+        decoder: how finals are decoded without a grammar, as
+            ``ASRModel.transcribe``'s ``decoder`` ("auto": the model's LM beam
+            search if it ships one, else greedy). Partials are always greedy.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class StreamingRecognizer:
         vad_config: VadConfig | None = None,
         max_segment_s: float | None = None,
         partial_every_s: float = 0.5,
+        grammar=None,
         decoder="auto",
     ):
         vad_config = vad_config or VadConfig()
@@ -78,6 +85,11 @@ class StreamingRecognizer:
         self.resampler: StreamResampler | None = None
         self.partial_for: tuple[int, int] = (-1, 0)  # (segment start, samples decoded)
         self.decoded_last_call = 0  # samples decoded by the last accept/flush call
+        self.grammar = None  # decoder constrained to a grammar, for finals
+        if grammar is not None:
+            self.grammar = grammar
+            if not callable(grammar):  # a path, phrases or Grammar: compile it once
+                self.grammar = model.grammar_decoder(grammar)
 
     def accept(self, chunk: np.ndarray, sample_rate: int) -> list[Event]:
         """Take the next chunk of audio.
@@ -119,11 +131,16 @@ class StreamingRecognizer:
         if not segments:
             return []
         waves = [s.samples for s in segments]
-        texts = self.model.transcribe_batch(waves, decoder=self.decoder)
+        if self.grammar is None:
+            texts = self.model.transcribe_batch(waves, decoder=self.decoder)
+            matches = [None] * len(texts)
+        else:
+            matches = self.model.transcribe_batch(waves, decoder=self.grammar)
+            texts = [m.text for m in matches]
         self.decoded_last_call += sum(len(s.samples) for s in segments)
         return [
-            Final(text, s.start / SAMPLE_RATE, s.end / SAMPLE_RATE)
-            for s, text in zip(segments, texts, strict=True)
+            Final(text, s.start / SAMPLE_RATE, s.end / SAMPLE_RATE, match)
+            for s, text, match in zip(segments, texts, matches, strict=True)
         ]
 
     def _partial(self) -> list[Partial]:

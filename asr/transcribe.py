@@ -16,7 +16,7 @@ import torch
 
 from . import options
 from .alignment import WordTiming, align_words, speech_confidence
-from .audio import SAMPLE_RATE, Frontend, prepare_audio
+from .audio import SAMPLE_RATE, Frontend, load_audio, prepare_audio
 from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
 from .cpu import add_threads_argument, set_threads
@@ -27,6 +27,13 @@ from .decoding import (
     decoder_from_args,
     greedy_decode,
     read_decoder_config,
+)
+from .match import (
+    GrammarDecoder,
+    Match,
+    add_grammar_arguments,
+    grammar_decoder,
+    match_files,
 )
 from .model import Encoder
 from .output import FORMATS, Segment
@@ -83,7 +90,8 @@ class ASRModel:
         audio: str | Path | np.ndarray | torch.Tensor,
         sample_rate: int | None = None,
         decoder: Decoder = "auto",
-    ) -> str:
+        grammar=None,
+    ) -> str | Match:
         """Transcribe one file or one array.
 
         Args:
@@ -91,13 +99,21 @@ class ASRModel:
             sample_rate: rate of ``audio`` in Hz when it is an array (default 16 kHz).
             decoder: "auto" (the model's LM beam search if it ships one, else
                 greedy), "greedy", "beam", or a ``BeamSearchDecoder``.
+            grammar: restrict the answer to a grammar's sentences (a file path, a
+                list of phrases, a ``Grammar`` or a ``GrammarDecoder``; see
+                ``asr.grammar``): the audio is one command, and the result a
+                ``Match`` (text, confidence, slots, intent) instead of a string.
+                A grammar wins over ``decoder``.
 
         Returns:
             The transcript: lower-case words separated by single spaces.
 
         Raises:
             AudioError: unreadable, empty or non-finite audio.
+            GrammarError: an unusable grammar (the message names file and line).
         """
+        if grammar is not None:
+            return self.match(audio, grammar, sample_rate)
         segments = self.transcribe_segments(audio, sample_rate, decoder=decoder)
         return " ".join(s.text for s in segments if s.text)
 
@@ -223,6 +239,24 @@ class ASRModel:
             raise ValueError(f"unknown decoder {decoder!r}; choose from {DECODERS}")
         return decoder
 
+    def grammar_decoder(self, grammar, allow_unk: bool | None = None) -> GrammarDecoder:
+        """A decoder constrained to ``grammar`` (path, phrases or ``Grammar``) for
+        this model's characters; pass it to ``transcribe_batch`` or
+        ``StreamingRecognizer`` to get ``Match`` results."""
+        return grammar_decoder(grammar, self.tokenizer, allow_unk)
+
+    def match(self, audio, grammar, sample_rate: int | None = None) -> Match:
+        """Which sentence of ``grammar`` all of ``audio`` is (see ``transcribe``)."""
+        if isinstance(audio, (str, Path)):
+            samples = load_audio(audio)
+        else:
+            rate = SAMPLE_RATE if sample_rate is None else sample_rate
+            samples = prepare_audio(audio, rate)
+        decoder = grammar
+        if not isinstance(grammar, GrammarDecoder):
+            decoder = self.grammar_decoder(grammar)
+        return self.transcribe_batch([samples], decoder=decoder)[0]
+
     def greedy(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[str]:
         return greedy_decode(log_probs, out_lens, self.tokenizer)
 
@@ -278,7 +312,8 @@ def load_model(
     """Load a checkpoint written by ``asr train``.
 
     Args:
-        path: checkpoint file; None loads $ASR_MODEL or the shipped default model.
+        path: checkpoint file, or a folder NAME holding NAME.pt (``asr adapt``);
+            None loads $ASR_MODEL or the shipped default model.
         device: "cpu", "cuda", "cuda:1", ...
         threads: torch CPU threads for this process (``asr.cpu.set_threads``:
             None means $ASR_THREADS, else 2 or the number of cores if fewer).
@@ -288,6 +323,8 @@ def load_model(
     """
     threads = set_threads(threads)
     path = Path(path or os.environ.get("ASR_MODEL") or DEFAULT_MODEL)
+    if path.is_dir():  # a model folder (asr adapt): NAME/NAME.pt
+        path = path / f"{path.name}.pt"
     if is_exported(path):  # a TorchScript file from `asr export`
         from .export import load_exported  # export imports this module
 
@@ -357,6 +394,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )  # fmt: skip
     add_verbosity_arguments(parser)
     add_decoder_arguments(parser, greedy=True)
+    add_grammar_arguments(parser)
     add_threads_argument(parser)
     return parser
 
@@ -433,6 +471,8 @@ def run(args: argparse.Namespace) -> int:
     """
     try:
         model = load_model(args.model, device=args.device, threads=args.threads)
+        if getattr(args, "grammar", None) is not None:  # a grammar is its own decoder
+            return match_files(model, [str(f) for f in args.files], args)
         decoder = decoder_for_args(args, model)
         model.min_confidence = getattr(args, "min_confidence", 0.0)
     except (CheckpointError, ValueError, OSError) as error:

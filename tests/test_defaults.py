@@ -171,6 +171,23 @@ def test_cli_defaults_to_beam_and_greedy_wins(command, shipped, tmp_path, beam_c
     assert beam_calls[0].config.lm_weight == 1.0 and beam_calls[0].loaded is not None
 
 
+def test_a_grammar_wins_over_the_default_decoder(shipped, beam_calls, kenlm_loads):
+    model = asr.load_model(shipped)  # ships an LM, so "auto" would mean beam search
+    match = model.transcribe(WAV, grammar=DIGIT_WORDS)
+    assert isinstance(match, asr.Match) and match.text in DIGIT_WORDS
+    wave, _, _, _ = digit_speech(["2_jackson_1.wav"])
+    recognizer = StreamingRecognizer(model, grammar=DIGIT_WORDS, decoder="beam")
+    finals = [e for e in recognizer.accept(wave, 16000) + recognizer.flush()
+              if isinstance(e, Final)]  # fmt: skip
+    assert finals and all(f.match is not None for f in finals)
+    assert all(f.text in DIGIT_WORDS for f in finals)
+    grammar = shipped.with_name("digits.txt")
+    grammar.write_text("\n".join(DIGIT_WORDS) + "\n")
+    assert main(["transcribe", "--model", str(shipped), "--grammar", str(grammar),
+                 WAV]) == 0  # fmt: skip
+    assert beam_calls == [] and kenlm_loads == []  # the LM was never even read
+
+
 # -- the LM: loaded once per process ---------------------------------------------------
 
 

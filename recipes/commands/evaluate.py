@@ -1,0 +1,192 @@
+"""Grammar-constrained recognition on real speech, our models beside PocketSphinx.
+
+    python recipes/commands/evaluate.py --data data/commands \
+        --system base=data/models/default.pt \
+        --system adapted=exp/commands/commands,exp/commands/digits \
+        --system pocketsphinx --output exp/commands/eval.json
+
+Every system decodes each test set of ``recipes/commands/prepare.py`` with the
+grammar of that set (recipes/commands/digits.jsgf or commands.jsgf; VCTK sentences
+with both, as out-of-grammar speech). Ours answer a sentence or "[unk]"
+(``asr.match``, the shipped [unk] penalty); PocketSphinx 5 (its en-us model, the
+same JSGF file, "snowboy" added to its dictionary) answers the sentence it finds
+or nothing. Figures per set:
+
+  sentence accuracy   answer == reference sentence ([unk] counts as wrong)
+  forced accuracy     best sentence == reference, [unk] not allowed (ours only)
+  slot accuracy       slots right / slots in the references (tags of the grammar)
+  false accepts       share of out-of-grammar utterances given a sentence
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from asr.audio import load_audio
+from asr.data import read_manifest
+from asr.grammar import load_grammar
+from asr.match import UNK_PENALTY, grammar_decoder
+from asr.transcribe import load_model
+
+HERE = Path(__file__).resolve().parent
+GRAMMARS = {"digits": HERE / "digits.jsgf", "commands": HERE / "commands.jsgf"}
+SETS = (  # (manifest, grammar, in grammar?)
+    ("fsdd_digits", "digits", True),
+    ("digit_strings", "digits", True),
+    ("wakewords", "commands", True),
+    ("vctk_oog", "commands", False),
+    ("vctk_oog", "digits", False),
+)
+EXTRA_WORDS = {"snowboy": "S N OW B OY"}  # not in PocketSphinx's CMU dictionary
+
+
+class Ours:
+    """An asr model (or one per grammar: commands model, digits model) deciding
+    with the grammar, [unk] allowed, with the shipped penalty or the given ones."""
+
+    def __init__(self, name: str, paths: list[str], penalties: list[float] = ()):
+        self.name = name
+        models = [load_model(p) for p in paths]
+        self.models = {"commands": models[0], "digits": models[-1]}
+        penalties = list(penalties) or [UNK_PENALTY]
+        penalty = {"commands": penalties[0], "digits": penalties[-1]}
+        self.decoders = {
+            g: grammar_decoder(
+                load_grammar(p), self.models[g].tokenizer, True, penalty[g]
+            )
+            for g, p in GRAMMARS.items()
+        }
+
+    def decide(self, wave: np.ndarray, grammar: str) -> tuple[str, str]:
+        """(answer or "[unk]", best sentence)."""
+        match = self.models[grammar].transcribe(wave, grammar=self.decoders[grammar])
+        return match.text, match.sentence
+
+
+class PocketSphinx:
+    """PocketSphinx 5 (en-us) searching the same JSGF grammar."""
+
+    name = "pocketsphinx"
+
+    def __init__(self):
+        from pocketsphinx import Decoder
+
+        self.decoder = Decoder(loglevel="FATAL")
+        for word, phones in EXTRA_WORDS.items():
+            self.decoder.add_word(word, phones, True)
+        for name, path in GRAMMARS.items():
+            self.decoder.add_jsgf_file(name, str(path))
+
+    def decide(self, wave: np.ndarray, grammar: str) -> tuple[str, str]:
+        self.decoder.activate_search(grammar)
+        pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm, full_utt=True)
+        self.decoder.end_utt()
+        hyp = self.decoder.hyp()
+        text = " ".join(hyp.hypstr.split()) if hyp is not None else ""
+        return (text or "[unk]"), text
+
+
+def slot_hits(grammar, answer: str, reference: dict) -> int:
+    slots = next((dict(s.slots) for s in grammar.sentences if s.text == answer), {})
+    return sum(slots.get(k) == v for k, v in reference.items())
+
+
+def score(system, entries, waves, grammar_name: str, in_grammar: bool) -> dict:
+    grammar = load_grammar(GRAMMARS[grammar_name])
+    right = forced = slots = slot_total = accepted = 0
+    results = []
+    for entry, wave in zip(
+        tqdm(entries, desc=system.name, leave=False), waves, strict=True
+    ):
+        answer, best = system.decide(wave, grammar_name)
+        accepted += answer != "[unk]"
+        results.append({"audio": entry["audio"], "answer": answer, "best": best})
+        if in_grammar:
+            right += answer == entry["text"]
+            forced += best == entry["text"]
+            slots += slot_hits(grammar, answer, entry["slots"])
+            slot_total += len(entry["slots"])
+    n = len(entries)
+    report = {"utterances": n, "accepted": accepted / n, "results": results}
+    if in_grammar:
+        report.update(
+            sentence_accuracy=right / n,
+            forced_accuracy=forced / n,
+            slot_accuracy=slots / max(slot_total, 1),
+        )
+    else:
+        report["false_accepts"] = accepted / n
+    return report
+
+
+def row(name: str, grammar: str, system: str, r: dict) -> str:
+    if "false_accepts" in r:
+        return (
+            f"{name:<14} {grammar:<9} {system:<13} false accepts "
+            f"{100 * r['false_accepts']:5.1f} %  ({r['utterances']} utt.)"
+        )
+    accuracy = 100 * r["sentence_accuracy"]
+    return (
+        f"{name:<14} {grammar:<9} {system:<13} sentence {accuracy:5.1f} %"
+        f"  forced {100 * r['forced_accuracy']:5.1f} %  slots "
+        f"{100 * r['slot_accuracy']:5.1f} %  ({r['utterances']} utt.)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("data/commands"))
+    parser.add_argument(
+        "--system",
+        action="append",
+        required=True,
+        help="NAME=MODEL[,DIGITS_MODEL][@PENALTY[,DIGITS_PENALTY]] or pocketsphinx "
+        "([unk] penalties in nats; default asr.match.UNK_PENALTY)",
+    )
+    parser.add_argument("--sets", nargs="+", default=None, help="manifest names")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--output", type=Path, default=None, help="JSON report")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    systems = []
+    for spec in args.system:
+        name, _, rest = spec.partition("=")
+        paths, _, penalties = rest.partition("@")
+        systems.append(
+            PocketSphinx()
+            if name == "pocketsphinx"
+            else Ours(
+                name, paths.split(","), [float(p) for p in penalties.split(",") if p]
+            )
+        )
+    reports = []
+    for name, grammar, in_grammar in SETS:
+        if args.sets and name not in args.sets:
+            continue
+        entries = read_manifest(args.data / f"{name}.jsonl")
+        waves = [load_audio(e["audio"]) for e in entries]
+        for system in systems:
+            r = score(system, entries, waves, grammar, in_grammar)
+            reports.append(
+                {"set": name, "grammar": grammar, "system": system.name, **r}
+            )
+            print(row(name, grammar, system.name, r), flush=True)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(reports, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Manifests for the grammar evaluation (recipes/commands/README.md).
+
+    python recipes/commands/prepare.py --shared ../shared/data --out data/commands
+
+Test sets (never used to choose anything):
+  fsdd_digits.jsonl     FSDD test split (takes 0-4), 300 single digits
+  digit_strings.jsonl   100 strings of three FSDD test takes of one speaker, joined
+                        with 0.1-0.25 s of silence (made here, 16 kHz FLAC)
+  wakewords.jsonl       the held-out tenth of speech/wakewords: every 10th clip of each
+                        keyword in manifest order (the 1st, 11th, 21st, ...)
+  vctk_oog.jsonl        every 5th VCTK p239 sentence: out-of-grammar speech
+Tuning sets (training and dev data only; for the [unk] penalty):
+  tune_in.jsonl         wakeword training clips (every 20th of the rest) and FSDD train
+                        takes 5 and 6, with their grammar in "grammar"
+  tune_oog.jsonl        LibriSpeech dev (60) and every 20th Kathleen take
+Each entry holds "slots" (what the grammar's tags should give) where in grammar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.data import read_manifest, write_manifest
+
+DIGITS = "zero one two three four five six seven eight nine".split()
+STRINGS = 100  # digit strings made from FSDD test takes
+STRING_LENGTH = 3  # digits per string (the grammar's <digit> <digit> <digit>)
+
+
+def heldout_wakewords(entries: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(held-out tenth, the rest): every 10th clip of each keyword in manifest order."""
+    seen: dict[str, int] = {}
+    held, rest = [], []
+    for e in entries:
+        k = seen.get(e["keyword"], 0)
+        seen[e["keyword"]] = k + 1
+        (held if k % 10 == 0 else rest).append(e)
+    return held, rest
+
+
+def with_grammar(entries, grammar: str, slots) -> list[dict]:
+    return [{**e, "grammar": grammar, "slots": slots(e)} for e in entries]
+
+
+def digit_strings(test: list[dict], folder: Path, seed: int = 0) -> list[dict]:
+    """Join STRING_LENGTH test takes of one speaker into one 16 kHz recording."""
+    rng = random.Random(seed)
+    by_key = {(e["speaker"], e["text"]): [] for e in test}
+    for e in test:
+        by_key[(e["speaker"], e["text"])].append(e)
+    speakers = sorted({e["speaker"] for e in test})
+    out = []
+    for i in range(STRINGS):
+        speaker = speakers[i % len(speakers)]
+        words = [rng.choice(DIGITS) for _ in range(STRING_LENGTH)]
+        pieces = []
+        for word in words:
+            take = rng.choice(by_key[(speaker, word)])
+            gap = np.zeros(int(rng.uniform(0.1, 0.25) * SAMPLE_RATE), np.float32)
+            pieces += [gap, load_audio(take["audio"])]
+        wave = np.concatenate([*pieces, pieces[0]])
+        path = folder / f"{i:03d}_{speaker}.flac"
+        sf.write(str(path), wave, SAMPLE_RATE, subtype="PCM_16")
+        slots = {f"d{k + 1}": w for k, w in enumerate(words)}
+        out.append(
+            {
+                "audio": str(path),
+                "text": " ".join(words),
+                "speaker": speaker,
+                "duration": round(len(wave) / SAMPLE_RATE, 3),
+                "slots": slots,
+            }
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, default=Path("data/commands"))
+    args = parser.parse_args(argv)
+    speech, out = args.shared / "speech", args.out
+    (out / "strings").mkdir(parents=True, exist_ok=True)
+    fsdd = read_manifest(speech / "fsdd" / "manifest.jsonl")
+    test = [e for e in fsdd if e["split"] == "test"]
+    train = [e for e in fsdd if e["split"] == "train" and e["take"] in (5, 6)]
+    held, rest = heldout_wakewords(
+        read_manifest(speech / "wakewords" / "manifest.jsonl")
+    )
+    keyword = lambda e: {"keyword": e["text"]}  # noqa: E731
+    sets = {
+        "fsdd_digits": with_grammar(test, "digits", lambda e: {"d1": e["text"]}),
+        "digit_strings": with_grammar(
+            digit_strings(test, out / "strings"), "digits", lambda e: e["slots"]
+        ),
+        "wakewords": with_grammar(held, "commands", keyword),
+        "vctk_oog": read_manifest(speech / "vctk_p239" / "manifest.jsonl")[::5],
+        "tune_in": with_grammar(rest[::20], "commands", keyword)
+        + with_grammar(train, "digits", lambda e: {"d1": e["text"]}),
+        "tune_oog": read_manifest(speech / "librispeech_other_dev" / "manifest.jsonl")
+        + read_manifest(speech / "kathleen" / "manifest.jsonl")[::20],
+    }
+    for name, entries in sets.items():
+        write_manifest(out / f"{name}.jsonl", entries)
+        print(f"{out / name}.jsonl: {len(entries)} utterances")
+
+
+if __name__ == "__main__":
+    main()
