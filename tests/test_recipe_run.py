@@ -23,7 +23,7 @@ def run(script, *args, cwd=ROOT):
 def test_every_dataset_has_a_recipe():
     names = {p.parent.name for p in RUN_SCRIPTS}
     expected = {"librispeech", "commonvoice", "ljspeech", "tedlium", "vctk", "an4",
-                "kathleen", "vctk_p239", "fsdd", "english"}  # fmt: skip
+                "kathleen", "vctk_p239", "fsdd", "english", "commands"}  # fmt: skip
     assert names == expected
     for script in RUN_SCRIPTS:
         assert (script.parent / "prepare.py").exists()

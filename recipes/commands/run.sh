@@ -8,7 +8,8 @@ PYTHON=${PYTHON:-python}
 while [[ $# -gt 0 ]]; do
     case $1 in
         --shared) SHARED=$2; shift 2 ;;
-        *) echo "unknown option $1" >&2; exit 2 ;;
+        -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "error: unknown option $1" >&2; exit 2 ;;
     esac
 done
 TEXT=$SHARED/text/cmu_arctic_prompts.txt.gz  # more text: LM mixing and other takes
