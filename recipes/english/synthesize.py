@@ -70,7 +70,7 @@ PITCH = {  # pitch factor range of the engines with a pitch control, uniform
 }  # fmt: skip
 STRENGTH = (0.3, 1.0)  # per-utterance variation strength, uniform, times --strength
 SECONDS_PER_CHAR = 0.066  # measured: espeak-ng en-US at 160 wpm, flite kal at 1.0
-EDGE_SECONDS = 0.35  # expected room tone added around the speech, less engine silence
+EDGE_SECONDS = 0.5  # expected room tone added around the speech, less engine silence
 SHARD_SIZE = 1000  # files per shard folder
 CHECKPOINT_EVERY = 500  # utterances between manifest rewrites
 VARIANT_FILE = re.compile(r"!v/(.*?)(?:\s{2,}|\s*$)")  # File column of --voices=variant
