@@ -10,9 +10,9 @@ wave (``apply_variation``), in this order:
               a breath before it, a lip click
     channel   room reverberation (a synthetic impulse response), microphone colouring
               (peaking EQ bands, high- and low-pass), background noise (white, pink,
-              brown or mains hum; always, if faint) at an SNR measured on the speech,
-              a telephone band
-              (8 kHz round trip, 300 Hz high-pass, 8-bit mu-law), and the output level
+              brown or mains hum; always, if faint) at an SNR measured on the speech
+              and no fainter than a recording's noise floor, a telephone band
+              (8 kHz, 300-3400 Hz, 8-bit mu-law), and the output level
 
 Every random draw comes from the seed, so the same seed gives the same audio. No RIR
 or noise recordings are at hand, hence the synthetic room and noise.
@@ -29,7 +29,7 @@ import torch
 import torchaudio
 
 from .audio import SAMPLE_RATE
-from .augment import colored_noise, telephone
+from .augment import colored_noise
 
 SOX_RAW = ["-t", "raw", "-e", "floating-point", "-b", "32", "-c", "1"]
 TRIM_DB = 40.0  # engine silence: frames quieter than the peak by this much
@@ -54,13 +54,16 @@ class Variation:
     lowpass_hz: float = 0.0  # microphone high cut; 0: none
     noise: str = ""  # "white", "pink", "brown" or "hum"; "": none
     snr_db: float = 0.0  # speech to noise, dB
-    telephone: bool = False  # 8 kHz round trip, 300 Hz high-pass, 8-bit mu-law
+    floor_db: float = 0.0  # the noise is at least this loud in the output, dBFS RMS
+    #                        (a recording's noise floor); 0: no floor
+    telephone: bool = False  # 8 kHz, 300-3400 Hz, 8-bit mu-law
     level_db: float = 0.0  # peak level of the result, dBFS; 0: as it comes (<= 0.99)
 
     def describe(self) -> str:
         """Short text for manifests, e.g. ``warp=0.93 tempo=1.05 rt60=0.41 tel``."""
         keys = ("warp", "tempo", "lead_s", "trail_s", "breath_db", "rt60",
-                "highpass_hz", "lowpass_hz", "snr_db", "level_db")  # fmt: skip
+                "highpass_hz", "lowpass_hz", "snr_db", "floor_db",
+                "level_db")  # fmt: skip
         parts = [f"{k}={getattr(self, k):g}" for k in keys
                  if getattr(self, k) != getattr(NONE, k)]  # fmt: skip
         parts += [f"eq={len(self.eq)}"] * bool(self.eq)
@@ -88,7 +91,7 @@ def draw_variation(seed: int, strength: float = 1.0) -> Variation:
 
     warp = spread(0.16) if chance(0.85) else 1.0  # 0.85-1.17
     tempo = spread(0.15) if chance(0.7) else 1.0
-    lead, trail = (round(0.05 + s * rng.uniform(0, 0.75), 3) for _ in range(2))
+    lead, trail = (round(0.05 + s * rng.uniform(0, 1.0), 3) for _ in range(2))
     breath = round(rng.uniform(-32, -18), 1) if chance(0.35) else 0.0
     click = chance(0.12)
     rt60 = round(rng.uniform(0.15, 0.9), 3) if chance(0.5) else 0.0
@@ -107,10 +110,11 @@ def draw_variation(seed: int, strength: float = 1.0) -> Variation:
         rng.choice(["white", "pink", "brown", "hum"], p=[0.3, 0.35, 0.27, 0.08])
     )
     snr = round(60 - s * rng.uniform(0, 52), 1)  # 8-60 dB
+    floor = round(rng.uniform(-78, -60), 1)  # never digital silence once quantised
     phone = chance(0.1)
     level = round(rng.uniform(-26, -1), 1)
     return Variation(warp, tempo, lead, trail, breath, click, rt60, direct, eq,
-                     highpass, lowpass, noise, snr, phone, level)  # fmt: skip
+                     highpass, lowpass, noise, snr, floor, phone, level)  # fmt: skip
 
 
 def apply_variation(wave: np.ndarray, v: Variation, seed: int) -> np.ndarray:
@@ -128,16 +132,36 @@ def apply_variation(wave: np.ndarray, v: Variation, seed: int) -> np.ndarray:
         y = reverberate(y, v.rt60, v.direct, gen)
     y = _colour(y, v)
     if v.noise:
-        y = y + _noise(len(y), v.noise, gen) * math.sqrt(
-            speech_power / 10 ** (v.snr_db / 10)
-        )
+        y = y + _noise(len(y), v.noise, gen) * _noise_rms(y, speech_power, v)
     if v.telephone:
         y = telephone(y)
-        mu = torchaudio.functional.mu_law_encoding(y.clamp(-1, 1), 256)
-        y = torchaudio.functional.mu_law_decoding(mu, 256)
     peak = float(y.abs().max())
     target = 10 ** (v.level_db / 20) if v.level_db else min(peak, 0.99)
     return (y * (target / max(peak, 1e-8))).numpy().astype(np.float32)
+
+
+def _noise_rms(y: torch.Tensor, speech_power: float, v: Variation) -> float:
+    """RMS of the noise: ``snr_db`` below the speech, but at least ``floor_db``
+    once the output is scaled to ``level_db``."""
+    rms = math.sqrt(speech_power / 10 ** (v.snr_db / 10))
+    if v.floor_db and v.level_db:
+        gain = 10 ** (v.level_db / 20) / max(float(y.abs().max()), 1e-8)
+        rms = max(rms, 10 ** (v.floor_db / 20) / gain)
+    return rms
+
+
+def telephone(y: torch.Tensor) -> torch.Tensor:
+    """A narrow-band phone line: 8 kHz, 300-3400 Hz, 8-bit mu-law, back to 16 kHz.
+    (N,) -> (N,)."""
+    narrow = torchaudio.functional.resample(y, SAMPLE_RATE, 8000)
+    for _ in range(2):  # 4th order: a phone line drops the voice's fundamental
+        narrow = torchaudio.functional.highpass_biquad(narrow, 8000, 300.0)
+        narrow = torchaudio.functional.lowpass_biquad(narrow, 8000, 3400.0)
+    scale = 0.9 / max(float(narrow.abs().max()), 1e-8)  # the line's gain control
+    code = torchaudio.functional.mu_law_encoding((narrow * scale).clamp(-1, 1), 256)
+    narrow = torchaudio.functional.mu_law_decoding(code, 256) / scale
+    wide = torchaudio.functional.resample(narrow, 8000, SAMPLE_RATE)
+    return torch.nn.functional.pad(wide, (0, max(0, len(y) - len(wide))))[: len(y)]
 
 
 def warp_voice(wave: np.ndarray, warp: float, tempo: float = 1.0) -> np.ndarray:

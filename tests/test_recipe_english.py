@@ -196,6 +196,22 @@ def test_main_picks_engines_and_skips_voices(text_dir, tmp_path):
     assert entries and {e["voice"] for e in entries} <= set(voices)
 
 
+@needs_flite
+def test_check_voices_scores_speed_and_intelligibility(text_dir, tmp_path, capsys):
+    pytest.importorskip("pocketsphinx")
+    sys.path.insert(0, str(ROOT / "recipes/english"))  # its sibling imports
+    check_voices = load("check_voices")
+    out = tmp_path / "voices.json"
+    argv = ["--text-dir", str(text_dir), "--sentences", "1", "--engines", "flite",
+            "--output", str(out)]  # fmt: skip
+    assert check_voices.main(argv) == 0
+    rows = json.loads(out.read_text())
+    flite = [v.id for v in tts.available_voices() if v.engine == "flite"]
+    assert [r["voice"] for r in rows] == flite
+    assert all(r["x_real_time"] > 0 and 0 <= r["pocketsphinx_wer"] for r in rows)
+    assert "flite:kal16" in capsys.readouterr().out
+
+
 def test_a_failing_voice_is_reported_and_left_out(text_dir, tmp_path, capsys):
     utterances = _utterances(text_dir, "espeak-ng:en-US")
     broken = replace(utterances[1], voice="no-such:voice")
@@ -297,10 +313,11 @@ def test_prepare_keeps_tests_apart(tmp_path):
     assert more == {**expected, "train": 98 + 2 * 10 + 3 * 32 + 1}
     prepare.main(["--shared", str(shared), "--synth-manifest", str(synth_manifest),
                   "--out-dir", str(tmp_path / "cli"), "--real-repeat", "2",
-                  "--fsdd-repeat", "5"])  # fmt: skip
+                  "--fsdd-repeat", "5", "--skip-voices", "hibari"])  # fmt: skip
     cli = _read(tmp_path / "cli/train.jsonl")
     assert sum(e["source"] == "fsdd" for e in cli) == 5
     assert sum(e["source"] == "wakewords" for e in cli) == 64
+    assert not [e for e in cli if e["source"] == "synth"]  # all were hibari
     # a test or dev sentence among the synthetic ones is refused
     for text, held_out in [("please call stella", "test_vctk_p239"),
                            ("dev sentence 3", "dev")]:  # fmt: skip

@@ -86,7 +86,8 @@ def test_draws_cover_the_spread():
     assert 0.4 < share(lambda d: d.rt60) < 0.6
     assert 0.05 < share(lambda d: d.telephone) < 0.16
     assert 0.25 < share(lambda d: d.breath_db) < 0.45
-    assert all(0.85 <= d.warp <= 1.18 and 0.05 <= d.lead_s <= 0.8 for d in draws)
+    assert all(0.85 <= d.warp <= 1.18 and 0.05 <= d.lead_s <= 1.05 for d in draws)
+    assert all(-78 <= d.floor_db <= -60 for d in draws)
     assert {d.noise for d in draws} == {"white", "pink", "brown", "hum"}
     assert all(8 <= d.snr_db <= 60 for d in draws)
     assert channel.draw_variation(3, strength=0) == channel.Variation()
@@ -124,7 +125,20 @@ def test_edges_add_room_tone_and_a_breath(speech):
 
 
 def test_telephone_channel_removes_the_high_band(speech):
-    out = channel.apply_variation(speech, channel.Variation(telephone=True), seed=0)
-    spectrum = np.abs(np.fft.rfft(out))
+    v = channel.Variation(lead_s=0.3, trail_s=0.3, noise="white", snr_db=30.0,
+                          telephone=True, level_db=-20.0)  # fmt: skip
+    out = channel.apply_variation(speech, v, seed=0)
+    spectrum = np.abs(np.fft.rfft(out)) ** 2
     freqs = np.fft.rfftfreq(len(out), 1 / 16_000)
-    assert spectrum[freqs > 4200].sum() / spectrum.sum() < 0.02
+    assert spectrum[freqs > 3900].sum() / spectrum.sum() < 1e-3  # mu-law noise too
+    assert spectrum[freqs < 200].sum() / spectrum.sum() < 0.02  # 35 % before
+
+
+def test_noise_floor_survives_16_bit_quantisation(speech):
+    quiet = channel.Variation(lead_s=0.5, trail_s=0.3, noise="white", snr_db=60.0,
+                              level_db=-26.0)  # fmt: skip
+    for floor, low, high in [(0.0, -300, -80), (-66.0, -67, -65)]:  # none: ~silence
+        out = channel.apply_variation(speech, replace(quiet, floor_db=floor), seed=2)
+        pcm = np.round(out[:8000] * 32768) / 32768  # the lead, as a FLAC stores it
+        rms_db = 20 * np.log10(np.sqrt(np.mean(pcm**2)) + 1e-12)
+        assert low - 1 <= rms_db <= high, (floor, rms_db)

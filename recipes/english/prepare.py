@@ -19,7 +19,8 @@ The real training speech (Kathleen 1.4 h, wake words 1.7 h, FSDD 0.3 h) is small
 against tens of synthetic hours, so ``--real-repeat`` (or a per-set
 ``--kathleen-repeat``, ``--wakewords-repeat``, ``--fsdd-repeat``) lists each real
 utterance that many times in train.jsonl (each pass draws fresh augmentation): the
-real:synthetic ratio. Test sets are only written, never mixed in; a VCTK or dev
+real:synthetic ratio; ``--skip-voices`` leaves voices out (which voices: choose on
+dev, no resynthesis needed). Test sets are only written, never mixed in; a VCTK or dev
 sentence found among the training texts is an error.
 """
 
@@ -63,9 +64,12 @@ def prepare(
     synth_manifest: Path,
     out_dir: Path,
     repeats: dict[str, int] | None = None,
+    skip_voices: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Write the manifests; ``repeats``: times each real set (``REAL_SETS``) is
-    listed in train.jsonl (1 where not given). Returns utterances per manifest."""
+    listed in train.jsonl (1 where not given); ``skip_voices``: synthetic utterances
+    whose ``voice`` contains one of these texts are left out of train.jsonl.
+    Returns utterances per manifest."""
     repeats = {name: 1 for name in REAL_SETS} | (repeats or {})
     speech = shared / "speech"
     kathleen = read_manifest(speech / "kathleen/manifest.jsonl")
@@ -81,7 +85,11 @@ def prepare(
         "wakewords": _slim(wake_train, "wakewords"),
         "fsdd": _slim([e for e in fsdd if e["split"] == "train"], "fsdd"),
     }
-    synth_train = [e for i, e in enumerate(synth) if i % SYNTH_DEV_EVERY]
+    synth_train = [
+        e
+        for i, e in enumerate(synth)
+        if i % SYNTH_DEV_EVERY and not any(t in e.get("voice", "") for t in skip_voices)
+    ]
     splits = {
         "train": _slim(synth_train, "synth")
         + [e for name in REAL_SETS for e in real[name] * repeats[name]],
@@ -157,12 +165,21 @@ def main(argv: list[str] | None = None) -> None:
             type=int,
             help=f"times for {name} (default: --real-repeat)",
         )
+    parser.add_argument(
+        "--skip-voices",
+        nargs="+",
+        default=[],
+        metavar="TEXT",
+        help="leave out of train.jsonl the synthetic utterances "
+        "whose voice contains TEXT (e.g. mbrola, -en, espeak-ng)",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     repeats = {name: getattr(args, f"{name}_repeat") for name in REAL_SETS}
     repeats = {k: args.real_repeat if v is None else v for k, v in repeats.items()}
     if min(repeats.values()) < 1:
         parser.error("repeat counts must be at least 1")
-    prepare(args.shared, args.synth_manifest, args.out_dir, repeats)
+    prepare(args.shared, args.synth_manifest, args.out_dir, repeats,
+            tuple(args.skip_voices))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ PITCH = {  # pitch factor range of the engines with a pitch control, uniform
 }  # fmt: skip
 STRENGTH = (0.3, 1.0)  # per-utterance variation strength, uniform, times --strength
 SECONDS_PER_CHAR = 0.066  # measured: espeak-ng en-US at 160 wpm, flite kal at 1.0
-EDGE_SECONDS = 0.35  # expected room tone added around the speech, less engine silence
+EDGE_SECONDS = 0.5  # expected room tone added around the speech, less engine silence
 SHARD_SIZE = 1000  # files per shard folder
 CHECKPOINT_EVERY = 500  # utterances between manifest rewrites
 VARIANT_FILE = re.compile(r"!v/(.*?)(?:\s{2,}|\s*$)")  # File column of --voices=variant
@@ -316,61 +316,69 @@ def synthesize(utterances: list[Utterance], out_dir: Path, jobs: int) -> list[di
     return progress.entries
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "--text-dir",
         type=Path,
         default=Path("../shared/data/text"),
         help="folder of *.txt.gz corpora, one sentence a line",
     )
-    parser.add_argument("--out-dir", type=Path, default=Path("data/english/synth"))
-    parser.add_argument(
-        "--hours", type=float, default=3.0, help="audio to make (estimated)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="fixes sentences, voices, variation"
-    )
-    parser.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="processes"
-    )
-    parser.add_argument(
+    add("--out-dir", type=Path, default=Path("data/english/synth"))
+    add("--hours", type=float, default=3.0, help="audio to make (estimated)")
+    add("--seed", type=int, default=0, help="fixes sentences, voices, variation")
+    add("--jobs", type=int, default=os.cpu_count() or 1, help="processes")
+    add(
         "--strength",
         type=float,
         default=1.0,
         help="speaker/channel variation strength (0: none)",
     )
-    parser.add_argument(
-        "--skip-voices",
-        nargs="+",
-        default=[],
-        metavar="TEXT",
-        help="leave out the voices whose id contains TEXT, e.g. 'mbrola' (the MBROLA "
-        "databases, also under festival's *_mbrola voices)",
-    )
-    parser.add_argument(
+    add(
         "--engines",
         nargs="+",
         choices=sorted(ENGINE_SHARE),
         help="only these engines (default: every one installed)",
     )
-    parser.add_argument("--exclude", type=Path, action="append", default=[],
-                        help="manifest (.jsonl) or text file (.txt, .txt.gz) whose "
-                        "sentences must not be synthesised; repeatable")  # fmt: skip
-    args = parser.parse_args(argv)
+    add(
+        "--skip-voices",
+        nargs="+",
+        default=[],
+        metavar="TEXT",
+        help="leave out the voices whose id contains TEXT, e.g. 'mbrola' (the "
+        "MBROLA databases, also under festival's *_mbrola voices)",
+    )
+    add(
+        "--exclude",
+        type=Path,
+        action="append",
+        default=[],
+        help="manifest (.jsonl) or text file (.txt, .txt.gz) whose sentences must "
+        "not be synthesised; repeatable",
+    )
+    return parser  # fmt: skip
+
+
+def select_voices(engines: list[str] | None, skip: list[str]) -> tuple[tts.Voice, ...]:
+    """The installed voices of ``engines`` (all if None) whose id contains no text
+    of ``skip``."""
+    return tuple(
+        v
+        for v in tts.available_voices()
+        if (not engines or v.engine in engines) and not any(t in v.id for t in skip)
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     for path in args.exclude:
         if not path.is_file():
             raise SystemExit(f"error: --exclude {path}: no such file")
     sentences = load_sentences(args.text_dir, args.exclude)
-    voices = tuple(
-        v
-        for v in tts.available_voices()
-        if (not args.engines or v.engine in args.engines)
-        and not any(text in v.id for text in args.skip_voices)
-    )
-
+    voices = select_voices(args.engines, args.skip_voices)
     variants = espeak_variants() if any(v.engine == "espeak-ng" for v in voices) else ()
     missing = [v.id for v in tts.VOICES if v not in voices]
     print(f"{len(sentences)} sentences; {len(voices)} of {len(tts.VOICES)} voices "
