@@ -16,7 +16,7 @@
 #   --jobs J         synthesis processes [nproc]      --exp DIR  training output [exp/english]
 #   --epochs E [1]   --hidden-size H [256]  --num-layers L [3]  (BiGRU shape)
 #   --real-repeat N  times each real training utterance (Kathleen, wake words, FSDD)
-#                    is listed in train.jsonl: the real:synthetic ratio [3]
+#                    is listed in train.jsonl: the real:synthetic ratio [1]
 #   --kathleen-repeat N  the same for Kathleen alone [--real-repeat]
 #   --threads T      torch threads per process for train/evaluate [nproc]
 #   --ranks R        training processes under torchrun, e.g. one per GPU [1]
@@ -36,7 +36,7 @@ exp=exp/english
 epochs=1                       # one pass over ~15 h fits ~1 h of one CPU core
 hidden=256                     # BiGRU units per direction (chosen on dev, see README)
 layers=3
-real_repeat=3                  # real training speech (5 h) is listed this many times
+real_repeat=1                  # real training speech (3.4 h) is listed this many times
 kathleen_repeat=""             # Kathleen alone, if not --real-repeat
 threads=$(nproc)               # torch threads per process (train, evaluate): one process
                                # with a (sleeping, not spinning) thread per core trained
