@@ -22,7 +22,6 @@ from asr.model import Encoder
 from asr.train import train
 from asr.transcribe import cli as transcribe_cli
 
-
 OTHER = 1 if cpu.default_threads() != 1 else 2  # a thread count that is not the default
 
 
