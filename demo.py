@@ -560,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest recording accepted (file or live), in seconds")  # fmt: skip
     add("--threads", type=thread_count, default=None,
         help="torch CPU threads each request computes with (default: $ASR_THREADS, "
-        "else 2 or the number of cores if fewer)")  # fmt: skip
+        "else 1)")  # fmt: skip
     add("--concurrency-limit", type=options.positive_int, default=None,
         help="requests computed at once, the others wait in the queue (default: CPU "
         "cores // threads, so concurrent users never oversubscribe the cores)")  # fmt: skip

@@ -1,13 +1,15 @@
 """CPU threads: one setting for every entry point (``asr`` commands, ``load_model``,
 the streaming recogniser, the demo and training).
 
-Measured on a 2-core machine beside other jobs (``docs/cpu.md``): torch's default,
-one OpenMP thread per core that spins while it waits, collapses as soon as another
-process wants a core (9x real time per file, 1.8x beside two busy processes), while
-the same two threads told to sleep when idle (``OMP_WAIT_POLICY=PASSIVE``) were the
-fastest setting measured, idle and under load, for transcription and for training.
-So ``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads (``asr/__init__.py``) and
-the default is ``DEFAULT_MAX_THREADS`` threads, fewer on a machine with fewer cores;
+Measured on an idle 2-core machine and beside two busy processes (``docs/cpu.md``):
+torch's default, one OpenMP thread per core that spins while it waits, collapses as
+soon as another process wants a core (127x real time per file idle, 5.4x loaded);
+one thread per request kept 62 % of its idle speed (122x -> 75x) and beat two threads
+told to sleep when idle (``OMP_WAIT_POLICY=PASSIVE``: 112x -> 60x), and two requests
+side by side with one thread each did the most work (232x). So the default is
+``DEFAULT_MAX_THREADS`` thread, parallelism comes from requests and files side by
+side, and ``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads (``asr/__init__.py``)
+so that threads beyond one sleep instead of spinning when a user asks for more.
 ``--threads`` or ``$ASR_THREADS`` changes it.
 
 This module imports torch only inside ``set_threads``: ``wait_passively`` must run
@@ -20,7 +22,7 @@ import argparse
 import os
 
 THREADS_ENV = "ASR_THREADS"  # environment variable read when no --threads is given
-DEFAULT_MAX_THREADS = 2  # torch intra-op threads per process or request by default,
+DEFAULT_MAX_THREADS = 1  # torch intra-op threads per process or request by default,
 #                           at most the cores this process may use (see above)
 
 
@@ -86,5 +88,5 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=thread_count, default=None,
         help=f"torch CPU threads for this process (default: ${THREADS_ENV}, else "
-        f"{DEFAULT_MAX_THREADS} or the number of cores if fewer; see docs/cpu.md)",
+        f"{DEFAULT_MAX_THREADS}; see docs/cpu.md)",
     )  # fmt: skip

@@ -80,7 +80,7 @@ class TrainConfig:
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; under torchrun each rank
     #                      takes cuda:LOCAL_RANK
     threads: int = 0  # torch CPU threads per process (per rank under torchrun);
-    #                   0: $ASR_THREADS, else 2 or the cores if fewer (asr/cpu.py)
+    #                   0: $ASR_THREADS, else 1 (asr/cpu.py)
     resume: bool = False  # continue from out_dir/last.pt when it exists
     init_from: str = ""  # start from this checkpoint's weights (same model shape and
     #                      features; a fresh optimizer); ignored when resuming

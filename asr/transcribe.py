@@ -316,7 +316,7 @@ def load_model(
             None loads $ASR_MODEL or the shipped default model.
         device: "cpu", "cuda", "cuda:1", ...
         threads: torch CPU threads for this process (``asr.cpu.set_threads``:
-            None means $ASR_THREADS, else 2 or the number of cores if fewer).
+            None means $ASR_THREADS, else 1).
 
     Raises:
         CheckpointError: the file is missing, truncated, unsafe or incompatible.

@@ -2,7 +2,6 @@
 is read inside the encoder's forward pass, where the work happens."""
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -44,7 +43,7 @@ def seen_threads(monkeypatch):
 
 def test_resolve_threads_argument_then_environment_then_default(monkeypatch):
     monkeypatch.delenv(cpu.THREADS_ENV, raising=False)
-    assert cpu.resolve_threads() == cpu.default_threads() == min(2, os.cpu_count())
+    assert cpu.resolve_threads() == cpu.default_threads() == 1
     monkeypatch.setenv(cpu.THREADS_ENV, "3")
     assert cpu.resolve_threads() == 3
     assert cpu.resolve_threads(2) == 2
