@@ -18,8 +18,8 @@
 #   --real-repeat N  times each real training utterance (Kathleen, wake words, FSDD)
 #                    is listed in train.jsonl: the real:synthetic ratio [1]
 #   --kathleen-repeat N  the same for Kathleen alone [--real-repeat]
-#   --threads T      torch threads per process for train/evaluate [nproc]
-#   --ranks R        training processes under torchrun, e.g. one per GPU [1]
+#   --threads T      torch threads per process for train/evaluate [1]
+#   --ranks R        training processes under torchrun, one per core or GPU [nproc]
 #   --device D       cpu or cuda [cpu]      --precision P  fp32 or bf16 [fp32]
 #   --init-from PT   start training from these weights (same model shape) [none]
 #   --export-to PT   where stage 4 copies best.pt [data/models/english.pt]
@@ -38,10 +38,9 @@ hidden=256                     # BiGRU units per direction (chosen on dev, see R
 layers=3
 real_repeat=1                  # real training speech (3.4 h) is listed this many times
 kathleen_repeat=""             # Kathleen alone, if not --real-repeat
-threads=$(nproc)               # torch threads per process (train, evaluate): one process
-                               # with a (sleeping, not spinning) thread per core trained
-                               # fastest on CPU (docs/cpu.md)
-ranks=1                        # training processes under torchrun; on GPUs: the GPU count
+threads=1                      # torch threads per process (train ranks, evaluate)
+ranks=$(nproc)                 # training processes under torchrun: one per core trained
+                               # fastest on CPU (docs/cpu.md); on GPUs: the GPU count
 device=cpu                     # cpu, or cuda (each rank takes its own GPU)
 precision=fp32                 # fp32; bf16 autocast on GPUs
 init_from=""                   # start from these weights (same shape), e.g. an earlier model
@@ -96,7 +95,7 @@ fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # One process per core (torchrun, gloo), one thread each: the fastest setting on
-  # CPU (docs/benchmarks.md); on GPUs one rank per GPU (--device cuda --precision bf16).
+  # CPU (docs/cpu.md); on GPUs one rank per GPU (--device cuda --precision bf16).
   launch=($python -m asr)
   if [ "$ranks" -gt 1 ]; then
     launch=($python -m torch.distributed.run --standalone --nproc-per-node "$ranks" -m asr)
