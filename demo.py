@@ -31,7 +31,7 @@ import numpy as np
 
 import asr
 from asr import options
-from asr.cpu import resolve_threads, thread_count
+from asr.cpu import resolve_threads
 from asr.decoding import check_hotwords
 from asr.pictures import draw_pictures
 
@@ -558,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--share", action="store_true", help="also open a public Gradio link")
     add("--max-seconds", type=options.positive_float, default=MAX_SECONDS,
         help="longest recording accepted (file or live), in seconds")  # fmt: skip
-    add("--threads", type=thread_count, default=None,
+    add("--threads", type=options.positive_int, default=None,
         help="torch CPU threads each request computes with (default: $ASR_THREADS, "
         "else 1)")  # fmt: skip
     add("--concurrency-limit", type=options.positive_int, default=None,

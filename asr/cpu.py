@@ -7,7 +7,7 @@ soon as another process wants a core (127x real time per file idle, 5.4x loaded)
 one thread per request kept 62 % of its idle speed (122x -> 75x) and beat two threads
 told to sleep when idle (``OMP_WAIT_POLICY=PASSIVE``: 112x -> 60x), and two requests
 side by side with one thread each did the most work (232x). So the default is
-``DEFAULT_MAX_THREADS`` thread, parallelism comes from requests and files side by
+``DEFAULT_THREADS`` thread, parallelism comes from requests and files side by
 side, and ``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads (``asr/__init__.py``)
 so that threads beyond one sleep instead of spinning when a user asks for more.
 ``--threads`` or ``$ASR_THREADS`` changes it.
@@ -22,13 +22,7 @@ import argparse
 import os
 
 THREADS_ENV = "ASR_THREADS"  # environment variable read when no --threads is given
-DEFAULT_MAX_THREADS = 1  # torch intra-op threads per process or request by default,
-#                           at most the cores this process may use (see above)
-
-
-def default_threads() -> int:
-    """``DEFAULT_MAX_THREADS``, or fewer when fewer cores are available."""
-    return max(1, min(DEFAULT_MAX_THREADS, len(os.sched_getaffinity(0))))
+DEFAULT_THREADS = 1  # torch intra-op threads per process or request (see above)
 
 
 def wait_passively() -> None:
@@ -46,7 +40,7 @@ def resolve_threads(threads: int | None = None) -> int:
     if not threads:
         raw = os.environ.get(THREADS_ENV, "").strip()
         try:
-            threads = int(raw) if raw else default_threads()
+            threads = int(raw) if raw else DEFAULT_THREADS
         except ValueError:
             raise ValueError(
                 f"${THREADS_ENV}={raw!r}: expected a whole number of threads"
@@ -71,22 +65,11 @@ def set_threads(threads: int | None = None) -> int:
     return count
 
 
-def thread_count(text: str) -> int:
-    """argparse type of ``--threads``: a whole number, 1 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    from .options import positive_int  # imports torch: not at import time (see above)
+
     parser.add_argument(
-        "--threads", type=thread_count, default=None,
+        "--threads", type=positive_int, default=None,
         help=f"torch CPU threads for this process (default: ${THREADS_ENV}, else "
-        f"{DEFAULT_MAX_THREADS}; see docs/cpu.md)",
+        f"{DEFAULT_THREADS}; see docs/cpu.md)",
     )  # fmt: skip

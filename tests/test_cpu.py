@@ -21,7 +21,7 @@ from asr.model import Encoder
 from asr.train import train
 from asr.transcribe import cli as transcribe_cli
 
-OTHER = 1 if cpu.default_threads() != 1 else 2  # a thread count that is not the default
+OTHER = 2  # a thread count that is not the default (cpu.DEFAULT_THREADS)
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def seen_threads(monkeypatch):
 
 def test_resolve_threads_argument_then_environment_then_default(monkeypatch):
     monkeypatch.delenv(cpu.THREADS_ENV, raising=False)
-    assert cpu.resolve_threads() == cpu.default_threads() == 1
+    assert cpu.resolve_threads() == cpu.DEFAULT_THREADS == 1
     monkeypatch.setenv(cpu.THREADS_ENV, "3")
     assert cpu.resolve_threads() == 3
     assert cpu.resolve_threads(2) == 2
@@ -73,11 +73,11 @@ def test_python_api_uses_the_argument_the_environment_or_one(
     wave = np.random.default_rng(0).normal(0, 0.3, 16000).astype(np.float32)
     torch.set_num_threads(3)
     asr.load_model(tiny_checkpoint).transcribe(wave, decoder="greedy")
-    asr.load_model(tiny_checkpoint, threads=1).transcribe(wave, decoder="greedy")
-    monkeypatch.setenv(cpu.THREADS_ENV, "1")
+    asr.load_model(tiny_checkpoint, threads=OTHER).transcribe(wave, decoder="greedy")
+    monkeypatch.setenv(cpu.THREADS_ENV, str(OTHER))
     model = asr.load_model(tiny_checkpoint)
     model.transcribe(wave, decoder="greedy")
-    assert seen_threads == [cpu.default_threads(), 1, 1] and model.threads == 1
+    assert seen_threads == [cpu.DEFAULT_THREADS, OTHER, OTHER] and model.threads == OTHER
 
 
 def test_streaming_recogniser_applies_the_model_setting(seen_threads, tiny_checkpoint):
@@ -108,7 +108,7 @@ def test_cli_refuses_a_bad_thread_count(tiny_checkpoint, capsys):
     with pytest.raises(SystemExit) as exit_info:
         transcribe_cli(["x.wav", "--threads", "0"])
     assert exit_info.value.code == 2
-    assert "--threads: must be 1 or more" in capsys.readouterr().err
+    assert "--threads: must be at least 1, not 0" in capsys.readouterr().err
 
 
 def test_training_uses_its_threads_setting(seen_threads, tmp_path):

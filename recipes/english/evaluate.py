@@ -25,9 +25,9 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import load_audio
-from asr.cpu import thread_count
 from asr.data import read_manifest
 from asr.metrics import error_counts
+from asr.options import positive_int
 from asr.transcribe import ASRModel, load_model
 
 SYSTEMS = ("greedy", "beam", "pocketsphinx")  # in the order they are scored
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         help="what to score: our model greedy, our model with LM beam search, "
         "PocketSphinx (the peer baseline)",
     )  # fmt: skip
-    parser.add_argument("--threads", type=thread_count, default=1,
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch CPU threads (see docs/cpu.md)")
     parser.add_argument(
         "--decoder-config", type=Path, default=None,
