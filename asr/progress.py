@@ -53,6 +53,14 @@ class Progress:
         self.batch, self.loss_sum, self.utterances, self.audio_seconds = 0, 0.0, 0, 0.0
         self.skipped_nonfinite = self.failed_entries = 0
 
+    def record_dev(self, wer: float, epoch: int) -> bool:
+        """Keep ``wer`` as the best so far, reached in ``epoch``, if it is lower
+        than the best; returns whether it was."""
+        if wer >= self.best_wer:
+            return False
+        self.best_wer, self.best_epoch = wer, epoch
+        return True
+
     def summed(self, device) -> list[float]:
         """The running sums of ``SUMMED`` over all ranks (a collective call)."""
         return distributed.all_sum([getattr(self, k) for k in SUMMED], device)

@@ -205,10 +205,7 @@ class Trainer:
                 "failed_entries": progress.failed_entries,
                 "seconds": time.time() - started,
             }  # fmt: skip
-            improved = row.get("dev_wer", -epoch) < progress.best_wer
-            if improved:
-                progress.best_wer = row.get("dev_wer", -epoch)
-                progress.best_epoch = epoch + 1
+            improved = progress.record_dev(row.get("dev_wer", -epoch), epoch + 1)
             progress.epoch = epoch + 1
             progress.start_epoch()
             self.checkpoints.save(progress, self.device, row, improved)
@@ -336,9 +333,7 @@ class Trainer:
         if self.info.is_main and self.dev_entries:
             row = {"epoch": round(epoch, 4), "step": progress.step,
                    "lr": self.scheduler.get_last_lr()[0], **self._validate()}  # fmt: skip
-            improved = row["dev_wer"] < progress.best_wer
-            if improved:
-                progress.best_wer, progress.best_epoch = row["dev_wer"], math.ceil(epoch)
+            improved = progress.record_dev(row["dev_wer"], math.ceil(epoch))
             log_dev_curve(self.out_dir, row)
             tqdm.write(_format_row(row))
             self.model.train()
