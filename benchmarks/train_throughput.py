@@ -59,9 +59,9 @@ def subset(manifest: Path, count: int) -> list[dict]:
 
 def train_once(
     setting: tuple, manifest: Path, out_dir: Path, limit_s: float, audio_s: float
-) -> str:
-    """Audio seconds per second of one epoch of ``asr train`` in a fresh process,
-    as text; a run stopped at ``limit_s`` gives an upper bound ("< x")."""
+) -> tuple[float, bool]:
+    """Audio seconds per second of one epoch of ``asr train`` in a fresh process, and
+    whether the run was stopped at ``limit_s`` (the speed is then an upper bound)."""
     ranks, threads, wait, extra = setting
     launcher = [sys.executable, "-m", "asr"]
     if ranks > 1:
@@ -77,9 +77,9 @@ def train_once(
                        timeout=limit_s, start_new_session=True)  # fmt: skip
     except subprocess.TimeoutExpired:
         subprocess.run(["pkill", "-f", str(out_dir)], check=False)
-        return f"< {audio_s / limit_s:.1f} (stopped at {limit_s:.0f} s)"
+        return audio_s / limit_s, True
     with (out_dir / "metrics.csv").open() as f:
-        return f"{float(next(csv.DictReader(f))['audio_sec_per_sec']):.1f}"
+        return float(next(csv.DictReader(f))["audio_sec_per_sec"]), False
 
 
 def flops_per_audio_second(hidden: int = 256, layers: int = 3) -> float:
@@ -169,19 +169,18 @@ def kernel_table(
     return rows
 
 
-def _number(text: str) -> float:
-    return float(text.split()[1] if text.startswith("<") else text)
+def _speed(speed: float, stopped: bool, limit_s: float) -> str:
+    return f"< {speed:.1f} (stopped at {limit_s:.0f} s)" if stopped else f"{speed:.1f}"
 
 
-def _gflops(speed: str, flops: float, peak: float) -> str:
-    gflops = _number(speed) * flops / 1e9
-    bound = "< " if speed.startswith("<") else ""
+def _gflops(speed: float, stopped: bool, flops: float, peak: float) -> str:
+    gflops, bound = speed * flops / 1e9, "< " if stopped else ""
     return f"{bound}{gflops:.1f} ({bound}{100 * gflops / peak:.0f} %)"
 
 
-def _share(loaded: str, idle: str) -> str:
-    share = f"{100 * _number(loaded) / _number(idle):.0f} %"
-    return ("< " + share) if loaded.startswith("<") else share
+def _share(loaded: tuple[float, bool], idle: tuple[float, bool]) -> str:
+    share = f"{100 * loaded[0] / idle[0]:.0f} %"
+    return ("< " + share) if loaded[1] else share
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -226,8 +225,9 @@ def main(argv: list[str] | None = None) -> None:
             idle = train_once(setting, manifest, Path(tmp) / f"i{index}", *limits)
             with busy(args.hog):
                 loaded = train_once(setting, manifest, Path(tmp) / f"b{index}", *limits)
-            lines.append(f"| {name} | {idle} | {_gflops(idle, flops, peak)} | "
-                         f"{load:.1f} | {loaded} | {_share(loaded, idle)} |")  # fmt: skip
+            lines.append(f"| {name} | {_speed(*idle, args.limit)} | "
+                         f"{_gflops(*idle, flops, peak)} | {load:.1f} | "
+                         f"{_speed(*loaded, args.limit)} | {_share(loaded, idle)} |")  # fmt: skip
             print(lines[-1], flush=True)
     lines += ["", f"Data: {len(entries)} utterances ({audio_s:.0f} s) of "
               f"`{args.manifest.name}`, one epoch each, one loader worker per rank, "
