@@ -107,11 +107,16 @@ def test_english_training_stage_on_cpu_and_on_gpus():
     gpu = subprocess.run(
         ["bash", str(script), "--stage", "2", "--stop-stage", "2", "--ranks", "4",
          "--threads", "1", "--device", "cuda", "--precision", "bf16", "--init-from",
-         "data/models/default.pt"],
+         "data/models/default.pt", "--data", "data/other", "--speed-factors",
+         "0.9 1.0 1.1"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert gpu[:5] == ["-m", "torch.distributed.run", "--standalone",
                        "--nproc-per-node", "4"]  # fmt: skip
     for flag, value in [("--device", "cuda"), ("--precision", "bf16"),
-                        ("--init-from", "data/models/default.pt")]:  # fmt: skip
+                        ("--init-from", "data/models/default.pt"),
+                        ("--train-manifest", "data/other/train.jsonl"),
+                        ("--dev-manifest", "data/other/dev.jsonl")]:  # fmt: skip
         assert gpu[gpu.index(flag) + 1] == value
+    speeds = gpu.index("--speed-factors")
+    assert gpu[speeds + 1 : speeds + 4] == ["0.9", "1.0", "1.1"]

@@ -12,12 +12,14 @@
 #
 # Flags (defaults in brackets): --stage N [0]  --stop-stage N [4]
 #   --shared DIR     shared data with speech/ and text/ [../shared/data]
+#   --data DIR       synthesis (DIR/synth) and manifests [data/english]
 #   --hours H        synthetic speech to make [32]    --seed S  seeds everything [0]
 #   --jobs J         synthesis processes [nproc]      --exp DIR  training output [exp/english]
 #   --epochs E [1]   --hidden-size H [256]  --num-layers L [3]  (BiGRU shape)
 #   --real-repeat N  times each real training utterance (Kathleen, wake words, FSDD)
 #                    is listed in train.jsonl: the real:synthetic ratio [1]
 #   --kathleen-repeat N  the same for Kathleen alone [--real-repeat]
+#   --speed-factors "F ..."  speed perturbation: one factor drawn per utterance [1.0]
 #   --threads T      torch threads per process for train/evaluate [1]
 #   --ranks R        training processes under torchrun, one per core or GPU [nproc]
 #   --device D       cpu or cuda [cpu]      --precision P  fp32 or bf16 [fp32]
@@ -29,6 +31,7 @@ set -euo pipefail
 stage=0
 stop_stage=4
 shared=../shared/data          # speech/ and text/ of the shared data (see its README)
+data=data/english              # synth/ and the manifests
 hours=32                       # estimated from the text; measured audio came to 95.5 % of it
 seed=0
 jobs=$(nproc)
@@ -38,6 +41,7 @@ hidden=256                     # BiGRU units per direction (chosen on dev, see R
 layers=3
 real_repeat=1                  # real training speech (3.4 h) is listed this many times
 kathleen_repeat=""             # Kathleen alone, if not --real-repeat
+speed_factors="1.0"            # speed perturbation factors ("0.9 1.0 1.1"); 1.0: off
 threads=1                      # torch threads per process (train ranks, evaluate)
 ranks=$(nproc)                 # training processes under torchrun: one per core trained
                                # fastest on CPU (docs/cpu.md); on GPUs: the GPU count
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
     --shared) shared=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
     --hours) hours=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
@@ -62,20 +67,20 @@ while [ $# -gt 0 ]; do
     --num-layers) layers=$2; shift 2 ;;
     --real-repeat) real_repeat=$2; shift 2 ;;
     --kathleen-repeat) kathleen_repeat=$2; shift 2 ;;
+    --speed-factors) speed_factors=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --ranks) ranks=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
     --precision) precision=$2; shift 2 ;;
     --init-from) init_from=$2; shift 2 ;;
     --export-to) export_to=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
 python=${PYTHON:-python}
 export PYTHONPATH=${PYTHONPATH:-$PWD}
-data=data/english
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   # Test sentences (VCTK p239) and every Kathleen/CMU ARCTIC prompt are kept out of
@@ -107,6 +112,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --time-strides 2 2 --dropout 0.1 --batch-size 16 --max-batch-seconds 80 \
     --lr 2e-3 --warmup-steps 150 --freq-masks 2 --freq-mask-width 8 --time-masks 2 \
     --time-mask-width 10 --noise-prob 0.2 --noise-snr-db 10 30 --num-workers 1 \
+    --speed-factors $speed_factors \
     --dev-every-steps "$dev_every" --seed "$seed" --resume
 fi
 
@@ -121,7 +127,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   mkdir -p "$(dirname "$export_to")"
   cp "$exp/best.pt" "$export_to"
   OMP_NUM_THREADS=$threads $python -m asr tune-decoder --model "$export_to" --lm "$lm" \
-    --manifest $data/dev.jsonl --beam-sizes 50 --lm-weights 0.75 1 1.25 1.5 \
-    --word-scores -3 -2 -1 0 --output "${export_to%.pt}.decoder.json"
+    --manifest $data/dev.jsonl --beam-sizes 50 --lm-weights 1 1.5 2 2.5 3 \
+    --word-scores -1 0 1 2 --output "${export_to%.pt}.decoder.json"
   ls -l "$export_to" "${export_to%.pt}.decoder.json"
 fi
