@@ -78,13 +78,27 @@ def speed_perturb(wave: torch.Tensor, factor: float) -> torch.Tensor:
     return faster[0]
 
 
-def telephone(wave: torch.Tensor) -> torch.Tensor:
+def telephone(
+    wave: torch.Tensor, sections: int = 1, high_cut: float = 0.0, mu_law: bool = False
+) -> torch.Tensor:
     """Narrow-band telephone simulation: 16 kHz -> 8 kHz -> 16 kHz (nothing above
-    4 kHz survives) and a 300 Hz high-pass. (N,) -> (N,)."""
+    4 kHz survives) and a 300 Hz high-pass. ``sections`` biquads in series (2: 4th
+    order, steeper), each with a ``high_cut`` low-pass too when given; ``mu_law``
+    codes the narrow band in 8-bit mu-law, at 0.9 peak (a line's gain control) and
+    back to the level it came at. (N,) -> (N,)."""
     narrow = torchaudio.functional.resample(wave, SAMPLE_RATE, TELEPHONE_RATE)
-    narrow = torchaudio.functional.highpass_biquad(
-        narrow, TELEPHONE_RATE, TELEPHONE_LOW_CUT
-    )
+    for _ in range(sections):
+        narrow = torchaudio.functional.highpass_biquad(
+            narrow, TELEPHONE_RATE, TELEPHONE_LOW_CUT
+        )
+        if high_cut:
+            narrow = torchaudio.functional.lowpass_biquad(
+                narrow, TELEPHONE_RATE, high_cut
+            )
+    if mu_law:
+        scale = 0.9 / max(float(narrow.abs().max()), 1e-8)
+        code = torchaudio.functional.mu_law_encoding((narrow * scale).clamp(-1, 1), 256)
+        narrow = torchaudio.functional.mu_law_decoding(code, 256) / scale
     wide = torchaudio.functional.resample(narrow, TELEPHONE_RATE, SAMPLE_RATE)
     return torch.nn.functional.pad(wide, (0, max(0, len(wave) - len(wide))))[
         : len(wave)

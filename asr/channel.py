@@ -29,7 +29,7 @@ import torch
 import torchaudio
 
 from .audio import SAMPLE_RATE
-from .augment import colored_noise
+from .augment import colored_noise, telephone
 
 SOX_RAW = ["-t", "raw", "-e", "floating-point", "-b", "32", "-c", "1"]
 TRIM_DB = 40.0  # engine silence: frames quieter than the peak by this much
@@ -133,8 +133,8 @@ def apply_variation(wave: np.ndarray, v: Variation, seed: int) -> np.ndarray:
     y = _colour(y, v)
     if v.noise:
         y = y + _noise(len(y), v.noise, gen) * _noise_rms(y, speech_power, v)
-    if v.telephone:
-        y = telephone(y)
+    if v.telephone:  # a phone line: 4th-order 300-3400 Hz band, 8-bit mu-law
+        y = telephone(y, sections=2, high_cut=3400.0, mu_law=True)
     peak = float(y.abs().max())
     target = 10 ** (v.level_db / 20) if v.level_db else min(peak, 0.99)
     return (y * (target / max(peak, 1e-8))).numpy().astype(np.float32)
@@ -148,20 +148,6 @@ def _noise_rms(y: torch.Tensor, speech_power: float, v: Variation) -> float:
         gain = 10 ** (v.level_db / 20) / max(float(y.abs().max()), 1e-8)
         rms = max(rms, 10 ** (v.floor_db / 20) / gain)
     return rms
-
-
-def telephone(y: torch.Tensor) -> torch.Tensor:
-    """A narrow-band phone line: 8 kHz, 300-3400 Hz, 8-bit mu-law, back to 16 kHz.
-    (N,) -> (N,)."""
-    narrow = torchaudio.functional.resample(y, SAMPLE_RATE, 8000)
-    for _ in range(2):  # 4th order: a phone line drops the voice's fundamental
-        narrow = torchaudio.functional.highpass_biquad(narrow, 8000, 300.0)
-        narrow = torchaudio.functional.lowpass_biquad(narrow, 8000, 3400.0)
-    scale = 0.9 / max(float(narrow.abs().max()), 1e-8)  # the line's gain control
-    code = torchaudio.functional.mu_law_encoding((narrow * scale).clamp(-1, 1), 256)
-    narrow = torchaudio.functional.mu_law_decoding(code, 256) / scale
-    wide = torchaudio.functional.resample(narrow, 8000, SAMPLE_RATE)
-    return torch.nn.functional.pad(wide, (0, max(0, len(y) - len(wide))))[: len(y)]
 
 
 def warp_voice(wave: np.ndarray, warp: float, tempo: float = 1.0) -> np.ndarray:
