@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from evaluate import PocketSphinx  # recipes/english/evaluate.py
-from synthesize import load_sentences  # recipes/english/synthesize.py
+from synthesize import load_sentences, select_voices  # recipes/english/synthesize.py
 
 from asr import tts
 from asr.audio import SAMPLE_RATE
@@ -56,11 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pool = [s for _, s in load_sentences(args.text_dir, [])]
     sentences = random.Random(args.seed).sample(pool, args.sentences)
-    voices = [
-        v
-        for v in tts.available_voices()
-        if not args.engines or v.engine in args.engines
-    ]
+    voices = select_voices(args.engines, skip=[])
     if not voices:
         print("error: no voice installed (install_voices.sh)", file=sys.stderr)
         return 2
