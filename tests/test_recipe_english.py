@@ -283,6 +283,58 @@ def test_wakeword_test_set_is_every_tenth_clip_of_each_keyword(tmp_path):
     assert [e for e in wake if e in test] == test  # manifest order kept
 
 
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+def test_pack_puts_real_speech_first_and_fills_parts_within_budget(tmp_path):
+    pack = load("pack")
+    src = DATA / "arctic_a0001.flac"
+    real = [
+        {"audio": str(src), "text": "author", "duration": 3.0, "source": "kathleen"}
+    ]
+    synth = [
+        {"audio": str(src), "text": f"s{i}", "duration": 3.0, "source": "synth"}
+        for i in range(6)
+    ]
+    train, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    train.write_text(
+        "".join(json.dumps(r) + "\n" for r in synth[:3] + real + synth[3:])
+    )
+    dev.write_text(json.dumps(real[0]) + "\n")
+    out = tmp_path / "pack"
+    pack.main(
+        [
+            "--train",
+            str(train),
+            "--dev",
+            str(dev),
+            "--out-dir",
+            str(out),
+            "--hours",
+            str(5 * 3.0 / 3600),
+            "--part-mib",
+            "1",
+            "1",
+            "--jobs",
+            "2",
+        ]
+    )
+    encoded = sorted((out / "audio").glob("t*.opus"))
+    assert len(encoded) == 5  # the hours cut: the real one and four synthetic
+    size = encoded[0].stat().st_size
+    assert 0 < size < src.stat().st_size  # 12 kbps Opus: smaller than the FLAC
+    samples, rate = sf.read(encoded[0])
+    assert rate == 16000 and abs(len(samples) / rate - sf.info(src).duration) < 0.05
+    rows = [json.loads(line) for line in open(out / "part1/train_part1.jsonl")]
+    assert rows[0]["source"] == "kathleen" and len(rows) == 5
+    assert all((out / "part1" / r["audio"]).exists() for r in rows)
+    assert (out / "part2/train_part2.jsonl").read_text() == ""
+    dev_rows = [json.loads(line) for line in open(out / "dev/dev.jsonl")]
+    assert (out / "dev" / dev_rows[0]["audio"]).exists()
+    # a budget of two files per part: the rest spills into the next part, then stops
+    budget = 2.5 * size / 2**20
+    parts = pack.split(rows, out, [budget, budget])
+    assert [len(p) for p in parts] == [2, 2]
+
+
 def test_prepare_keeps_tests_apart(tmp_path):
     prepare = load("prepare")
     shared, _ = _shared(tmp_path)

@@ -24,6 +24,9 @@
 #   --ranks R        training processes under torchrun, one per core or GPU [nproc]
 #   --device D       cpu or cuda [cpu]      --precision P  fp32 or bf16 [fp32]
 #   --init-from PT   start training from these weights (same model shape) [none]
+#   --batch-size B   utterances per batch per rank, at most 5*B padded seconds [16]
+#   --workers W      DataLoader processes per rank reading audio [1; GPUs want more]
+#   --dev-every N    score the dev set every N optimizer steps (dev_curve.csv) [250]
 #   --export-to PT   where stage 4 copies best.pt [data/models/english.pt]
 # Every stage is resumable: synthesis skips finished files, training uses --resume.
 set -euo pipefail
@@ -49,6 +52,8 @@ device=cpu                     # cpu, or cuda (each rank takes its own GPU)
 precision=fp32                 # fp32; bf16 autocast on GPUs
 init_from=""                   # start from these weights (same shape), e.g. an earlier model
 dev_every=250                  # score the dev set every N optimizer steps (dev_curve.csv)
+batch=16                       # utterances per batch per rank (2 CPU ranks: 32 per step)
+workers=1                      # DataLoader processes per rank (one core each)
 export_to=data/models/english.pt  # data/models/default.pt is the shipped default
 lm=data/models/english-3gram.arpa.gz
 
@@ -73,8 +78,11 @@ while [ $# -gt 0 ]; do
     --device) device=$2; shift 2 ;;
     --precision) precision=$2; shift 2 ;;
     --init-from) init_from=$2; shift 2 ;;
+    --batch-size) batch=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
+    --dev-every) dev_every=$2; shift 2 ;;
     --export-to) export_to=$2; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -109,9 +117,9 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --device "$device" --precision "$precision" ${init_from:+--init-from "$init_from"} \
     --dev-manifest $data/dev.jsonl --out-dir "$exp" --epochs "$epochs" \
     --rnn-type gru --hidden-size "$hidden" --num-layers "$layers" --conv-channels 32 \
-    --time-strides 2 2 --dropout 0.1 --batch-size 16 --max-batch-seconds 80 \
+    --time-strides 2 2 --dropout 0.1 --batch-size "$batch" --max-batch-seconds $((5 * batch)) \
     --lr 2e-3 --warmup-steps 150 --freq-masks 2 --freq-mask-width 8 --time-masks 2 \
-    --time-mask-width 10 --noise-prob 0.2 --noise-snr-db 10 30 --num-workers 1 \
+    --time-mask-width 10 --noise-prob 0.2 --noise-snr-db 10 30 --num-workers "$workers" \
     --speed-factors $speed_factors \
     --dev-every-steps "$dev_every" --seed "$seed" --resume
 fi
