@@ -333,6 +333,13 @@ def test_pack_puts_real_speech_first_and_fills_parts_within_budget(tmp_path):
     budget = 2.5 * size / 2**20
     parts = pack.split(rows, out, [budget, budget])
     assert [len(p) for p in parts] == [2, 2]
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(b"not audio at all")
+    train.write_text(json.dumps({**real[0], "audio": str(broken)}) + "\n")
+    with pytest.raises(SystemExit, match="broken.flac: cannot encode"):
+        pack.main(
+            ["--train", str(train), "--dev", str(dev), "--out-dir", str(out / "b")]
+        )
 
 
 def test_prepare_keeps_tests_apart(tmp_path):
