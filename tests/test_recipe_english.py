@@ -17,6 +17,7 @@ from conftest import DATA, ROOT
 
 from asr import tts
 from asr.channel import draw_variation
+from asr.data import read_manifest
 
 DIGITS_LM = ROOT / "data" / "models" / "digits.arpa"
 
@@ -325,12 +326,15 @@ def test_pack_puts_real_speech_first_and_fills_parts_within_budget(tmp_path):
     assert rate == 16000 and abs(len(samples) / rate - sf.info(src).duration) < 0.05
     rows = [json.loads(line) for line in open(out / "part1/train_part1.jsonl")]
     assert rows[0]["source"] == "kathleen" and len(rows) == 5
+    assert all(r["audio"].startswith("audio/t") for r in rows)  # the part travels
     assert all((out / "part1" / r["audio"]).exists() for r in rows)
     assert (out / "part2/train_part2.jsonl").read_text() == ""
-    dev_rows = [json.loads(line) for line in open(out / "dev/dev.jsonl")]
-    assert (out / "dev" / dev_rows[0]["audio"]).exists()
+    dev_rows = [json.loads(line) for line in open(out / "dev.jsonl")]
+    assert dev_rows[0]["audio"].startswith("dev/audio/d")
+    assert (out / dev_rows[0]["audio"]).exists()
     # a budget of two files per part: the rest spills into the next part, then stops
     budget = 2.5 * size / 2**20
+    rows = read_manifest(out / "part1/train_part1.jsonl")
     parts = pack.split(rows, out, [budget, budget])
     assert [len(p) for p in parts] == [2, 2]
     broken = tmp_path / "broken.flac"

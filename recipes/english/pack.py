@@ -13,9 +13,10 @@ parts in that order, each up to its ``--part-mib`` of audio. Writes:
     OUT/audio/t000000.opus ...      every packed utterance (encoding resumes here)
     OUT/partK/audio/*.opus          hard links to the part's files
     OUT/partK/train_partK.jsonl     its manifest (paths relative to the part)
-    OUT/dev/                        --dev, packed whole at --dev-kbps (selection only)
+    OUT/dev/audio/*.opus, OUT/dev.jsonl   --dev, packed whole at --dev-kbps
 
-Copy the parts into one folder and concatenate their manifests to train there.
+Unpack the parts and the dev set into one folder and concatenate the parts' manifests
+into its train.jsonl: that folder is a recipe ``--data`` folder.
 Utterances past the last part's budget are left out (the printout says how many
 hours made it). Measured on the dev-synth slice with the default model of the time
 (`exp/english_e1`): 12 kbps cost 1.4 points of greedy CER (36.0 -> 37.4 %), 8 kbps
@@ -25,7 +26,6 @@ hours made it). Measured on the dev-synth slice with the default model of the ti
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
+
+from asr.data import read_manifest, write_manifest
 
 # speech mode, 8 kHz of audio bandwidth kept, mono 16 kHz
 OPUS = "-c:a libopus -application voip -cutoff 8000 -ac 1 -ar 16000".split()
@@ -61,16 +63,16 @@ def encode(src: str, dst: Path, kbps: float) -> None:
 
 
 def encode_all(
-    rows: list[dict], out_dir: Path, prefix: str, kbps: float, jobs: int, desc: str
+    rows: list[dict], audio_dir: Path, prefix: str, kbps: float, jobs: int, desc: str
 ) -> list[dict]:
-    """Encode rows to out_dir/audio/<prefix>NNNNNN.opus; rows with relative paths."""
-    (out_dir / "audio").mkdir(parents=True, exist_ok=True)
+    """Encode rows to audio_dir/<prefix>NNNNNN.opus; the rows, pointing there."""
+    audio_dir.mkdir(parents=True, exist_ok=True)
 
     def one(item):
         i, row = item
-        name = f"audio/{prefix}{i:06d}.opus"
-        encode(row["audio"], out_dir / name, kbps)
-        return dict(row, audio=name)
+        dst = audio_dir / f"{prefix}{i:06d}.opus"
+        encode(row["audio"], dst, kbps)
+        return dict(row, audio=str(dst))
 
     with ThreadPoolExecutor(jobs) as pool:
         return list(tqdm(pool.map(one, enumerate(rows)), total=len(rows), desc=desc))
@@ -95,7 +97,7 @@ def split(rows: list[dict], out_dir: Path, part_mib: list[float]) -> list[list[d
     parts: list[list[dict]] = [[] for _ in part_mib]
     k, used = 0, 0
     for row in rows:
-        size = (out_dir / row["audio"]).stat().st_size
+        size = Path(row["audio"]).stat().st_size
         while k < len(parts) and used + size > part_mib[k] * 2**20:
             k, used = k + 1, 0
         if k == len(parts):
@@ -105,12 +107,13 @@ def split(rows: list[dict], out_dir: Path, part_mib: list[float]) -> list[list[d
     for k, part in enumerate(parts, 1):
         folder = out_dir / f"part{k}"
         (folder / "audio").mkdir(parents=True, exist_ok=True)
+        linked = []
         for row in part:
-            link = folder / row["audio"]
+            link = folder / "audio" / Path(row["audio"]).name
             if not link.exists():
-                os.link(out_dir / row["audio"], link)
-        with open(folder / f"train_part{k}.jsonl", "w") as f:
-            f.writelines(json.dumps(row) + "\n" for row in part)
+                os.link(row["audio"], link)
+            linked.append(dict(row, audio=str(link)))
+        write_manifest(folder / f"train_part{k}.jsonl", linked)
     return parts
 
 
@@ -124,7 +127,7 @@ def main(argv=None) -> None:
     p.add_argument(
         "--dev",
         default="data/english/dev.jsonl",
-        help="dev manifest, packed whole into OUT/dev (default: %(default)s)",
+        help="dev manifest, packed whole into OUT/dev.jsonl (default: %(default)s)",
     )
     p.add_argument(
         "--out-dir", default="data/english_pack", help="where (default: %(default)s)"
@@ -165,20 +168,16 @@ def main(argv=None) -> None:
     if shutil.which("ffmpeg") is None:
         sys.exit("error: pack.py needs ffmpeg (with libopus) on PATH")
     out_dir = Path(args.out_dir)
-    with open(args.train) as f:
-        train = [json.loads(line) for line in f]
-    with open(args.dev) as f:
-        dev = [json.loads(line) for line in f]
+    train, dev = read_manifest(args.train), read_manifest(args.dev)
     picked = order(train, args.seed, args.hours)
     try:
-        rows = encode_all(picked, out_dir, "t", args.kbps, args.jobs, "train")
+        rows = encode_all(picked, out_dir / "audio", "t", args.kbps, args.jobs, "train")
         dev_rows = encode_all(
-            dev, out_dir / "dev", "d", args.dev_kbps, args.jobs, "dev"
+            dev, out_dir / "dev" / "audio", "d", args.dev_kbps, args.jobs, "dev"
         )
     except PackError as error:  # files already encoded stay; a rerun resumes
         sys.exit(f"error: {error}")
-    with open(out_dir / "dev" / "dev.jsonl", "w") as f:
-        f.writelines(json.dumps(row) + "\n" for row in dev_rows)
+    write_manifest(out_dir / "dev.jsonl", dev_rows)
     parts = split(rows, out_dir, args.part_mib)
     for k, part in enumerate(parts, 1):
         hours = sum(r["duration"] for r in part) / 3600
