@@ -105,14 +105,16 @@ def test_english_training_stage_on_cpu_and_on_gpus():
     assert cpu[cpu.index("--threads") + 1] == "1"
     assert cpu[cpu.index("--device") + 1] == "cpu" and "--resume" in cpu
     defaults = [("--batch-size", "16"), ("--max-batch-seconds", "80"),
-                ("--num-workers", "1"), ("--dev-every-steps", "250")]  # fmt: skip
+                ("--num-workers", "1"), ("--dev-every-steps", "250"),
+                ("--keep-last", "0")]  # fmt: skip
     for flag, value in defaults:
         assert cpu[cpu.index(flag) + 1] == value
     gpu = subprocess.run(
         ["bash", str(script), "--stage", "2", "--stop-stage", "2", "--ranks", "4",
          "--threads", "1", "--device", "cuda", "--precision", "bf16", "--init-from",
          "data/models/default.pt", "--data", "data/other", "--speed-factors",
-         "0.9 1.0 1.1", "--batch-size", "32", "--workers", "7", "--dev-every", "1000"],
+         "0.9 1.0 1.1", "--batch-size", "32", "--workers", "7", "--dev-every", "1000",
+         "--keep-last", "3"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert gpu[:5] == ["-m", "torch.distributed.run", "--standalone",
@@ -122,7 +124,7 @@ def test_english_training_stage_on_cpu_and_on_gpus():
                         ("--train-manifest", "data/other/train.jsonl"),
                         ("--dev-manifest", "data/other/dev.jsonl"),
                         ("--batch-size", "32"), ("--max-batch-seconds", "160"),
-                        ("--num-workers", "7"),
+                        ("--num-workers", "7"), ("--keep-last", "3"),
                         ("--dev-every-steps", "1000")]:  # fmt: skip
         assert gpu[gpu.index(flag) + 1] == value
     speeds = gpu.index("--speed-factors")

@@ -27,6 +27,7 @@
 #   --batch-size B   utterances per batch per rank, at most 5*B padded seconds [16]
 #   --workers W      DataLoader processes per rank reading audio [1; GPUs want more]
 #   --dev-every N    score the dev set every N optimizer steps (dev_curve.csv) [250]
+#   --keep-last N    keep the weights after each of the last N epochs (epoch-N.pt) [0]
 #   --export-to PT   where stage 4 copies best.pt [data/models/english.pt]
 # Every stage is resumable: synthesis skips finished files, training uses --resume.
 set -euo pipefail
@@ -54,6 +55,7 @@ init_from=""                   # start from these weights (same shape), e.g. an 
 dev_every=250                  # score the dev set every N optimizer steps (dev_curve.csv)
 batch=16                       # utterances per batch per rank (2 CPU ranks: 32 per step)
 workers=1                      # DataLoader processes per rank (one core each)
+keep_last=0                    # epoch-N.pt for the last N epochs (for asr average)
 export_to=data/models/english.pt  # data/models/default.pt is the shipped default
 lm=data/models/english-3gram.arpa.gz
 
@@ -81,8 +83,9 @@ while [ $# -gt 0 ]; do
     --batch-size) batch=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --dev-every) dev_every=$2; shift 2 ;;
+    --keep-last) keep_last=$2; shift 2 ;;
     --export-to) export_to=$2; shift 2 ;;
-    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -121,7 +124,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --lr 2e-3 --warmup-steps 150 --freq-masks 2 --freq-mask-width 8 --time-masks 2 \
     --time-mask-width 10 --noise-prob 0.2 --noise-snr-db 10 30 --num-workers "$workers" \
     --speed-factors $speed_factors \
-    --dev-every-steps "$dev_every" --seed "$seed" --resume
+    --dev-every-steps "$dev_every" --keep-last "$keep_last" --seed "$seed" --resume
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
