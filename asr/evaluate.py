@@ -26,8 +26,8 @@ from .transcribe import (
     Decoder,
     decoder_for_args,
     load_model,
-    split_long_audio,
 )
+from .vad import split_long_audio
 
 
 def evaluate(

@@ -90,3 +90,15 @@ def device(value: str) -> str:
     elif parsed.type not in ("cpu", "cuda", "mps"):
         raise argparse.ArgumentTypeError(f"{value}: use cpu, cuda, cuda:N or mps")
     return value
+
+
+def add_verbosity_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bar or summary on stderr (errors are still printed)",
+    )  # fmt: skip
+    group.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also say on stderr which model and decoder run",
+    )  # fmt: skip

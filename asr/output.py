@@ -9,6 +9,7 @@ split into several cues, timed by its words when known, else by its characters."
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,6 +163,20 @@ WRITERS: dict[str, Callable[[list[Segment]], str]] = {
     "tsv": to_tsv,
 }
 FORMATS = tuple(WRITERS)  # every --output-format
+
+
+def output_formats(value: str) -> list[str]:
+    """The formats named by an ``--output-format`` value ("all": every one)."""
+    if value.strip().lower() == "all":
+        return list(FORMATS)
+    formats = [f.strip().lower() for f in value.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {','.join(unknown) or value!r}; "
+            f"choose from {','.join(FORMATS)} or all"
+        )
+    return formats
 
 
 def render(segments: list[Segment], fmt: str, audio: str | None = None) -> str:

@@ -7,7 +7,6 @@ import argparse
 import os
 import sys
 import threading
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,16 +35,13 @@ from .match import (
     match_files,
 )
 from .model import Encoder
-from .output import FORMATS, Segment
+from .output import FORMATS, Segment, output_formats
 from .text import CharTokenizer
 from .vad import VadConfig, iter_segments, split_segments
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 DEFAULT_MODEL = MODELS_DIR / "default.pt"  # the shipped model; $ASR_MODEL overrides it
 DEFAULT_LM = MODELS_DIR / "english-3gram.arpa.gz"  # shipped word LM, used for --hotwords
-MAX_WINDOW_S = 20.0  # longer audio is cut into windows of at most this many seconds
-MIN_CUT_S = 10.0  # a cut falls at the quietest 10 ms frame between MIN_CUT_S and MAX
-CUT_FRAME = SAMPLE_RATE // 100  # samples per frame when looking for a quiet cut
 DECODERS = ("auto", "greedy", "beam")  # decoder= by name ("auto": see ASRModel)
 _DEFAULT_DECODER_LOCK = threading.Lock()  # one LM load when threads ask at once
 
@@ -289,23 +285,6 @@ class ASRModel:
         return texts
 
 
-def split_long_audio(samples: np.ndarray) -> list[np.ndarray]:
-    """Cut audio longer than MAX_WINDOW_S at the quietest 10 ms frame between
-    MIN_CUT_S and MAX_WINDOW_S into each window, so words are rarely split and
-    memory stays bounded however long the file."""
-    max_len, min_len = int(MAX_WINDOW_S * SAMPLE_RATE), int(MIN_CUT_S * SAMPLE_RATE)
-    windows, start = [], 0
-    while len(samples) - start > max_len:
-        region = samples[start + min_len : start + max_len]
-        frames = region[: len(region) // CUT_FRAME * CUT_FRAME].reshape(-1, CUT_FRAME)
-        quietest = int((frames**2).mean(axis=1).argmin())
-        cut = start + min_len + quietest * CUT_FRAME + CUT_FRAME // 2
-        windows.append(samples[start:cut])
-        start = cut
-    windows.append(samples[start:])
-    return windows
-
-
 def load_model(
     path: str | Path | None = None, device: str = "cpu", threads: int | None = None
 ) -> ASRModel:
@@ -325,8 +304,9 @@ def load_model(
     path = Path(path or os.environ.get("ASR_MODEL") or DEFAULT_MODEL)
     if path.is_dir():  # a model folder (asr adapt): NAME/NAME.pt
         path = path / f"{path.name}.pt"
+    from .export import is_exported, load_exported  # export imports this module
+
     if is_exported(path):  # a TorchScript file from `asr export`
-        from .export import load_exported  # export imports this module
 
         exported = load_exported(path, device=device)
         exported.threads = threads
@@ -346,15 +326,6 @@ def load_model(
     return model
 
 
-def is_exported(path: Path) -> bool:
-    """Whether ``path`` is a TorchScript archive written by ``asr export``."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(n.endswith("/extra/asr.json") for n in archive.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
-
-
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="asr transcribe", formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -371,7 +342,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--device", default="cpu", type=options.device,
                         help="torch device: cpu, cuda, cuda:1")  # fmt: skip
     parser.add_argument(
-        "--output-format", default="txt", type=_formats,
+        "--output-format", default="txt", type=output_formats,
         help=f"comma-separated formats out of {','.join(FORMATS)} (any case), or "
         "all; several formats, and srt/vtt of several inputs, need --output-dir; json "
         "of several inputs on stdout is JSON Lines",
@@ -392,36 +363,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="drop the text of segments whose mean best-label posterior is below this "
         "(noise and tones; 0 keeps everything; see docs/reliability.md)",
     )  # fmt: skip
-    add_verbosity_arguments(parser)
+    options.add_verbosity_arguments(parser)
     add_decoder_arguments(parser, greedy=True)
     add_grammar_arguments(parser)
     add_threads_argument(parser)
     return parser
-
-
-def add_verbosity_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "-q", "--quiet", action="store_true",
-        help="no progress bar or summary on stderr (errors are still printed)",
-    )  # fmt: skip
-    group.add_argument(
-        "-v", "--verbose", action="store_true",
-        help="also say on stderr which model and decoder run",
-    )  # fmt: skip
-
-
-def _formats(value: str) -> list[str]:
-    if value.strip().lower() == "all":
-        return list(FORMATS)
-    formats = [f.strip().lower() for f in value.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise argparse.ArgumentTypeError(
-            f"unknown format {','.join(unknown) or value!r}; "
-            f"choose from {','.join(FORMATS)} or all"
-        )
-    return formats
 
 
 def _wants_beam(args: argparse.Namespace) -> bool:

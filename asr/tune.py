@@ -19,7 +19,8 @@ from .cpu import add_threads_argument
 from .data import read_manifest
 from .decoding import BeamSearchDecoder, DecodeConfig, beam_size_arg
 from .metrics import error_counts
-from .transcribe import ASRModel, load_model, split_long_audio
+from .transcribe import ASRModel, load_model
+from .vad import split_long_audio
 
 
 def dev_posteriors(model: ASRModel, entries: list[dict], batch_size: int = 32):
