@@ -563,7 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
         "else 1)")  # fmt: skip
     add("--concurrency-limit", type=options.positive_int, default=None,
         help="requests computed at once, the others wait in the queue (default: CPU "
-        "cores // threads, so concurrent users never oversubscribe the cores)")  # fmt: skip
+        "cores // threads, so concurrent users never oversubscribe the "
+        "cores)")  # fmt: skip
     return parser
 
 

@@ -325,7 +325,9 @@ class Frontend(torch.nn.Module):
             },
         )
 
-    def _reflect_pad(self, waves: torch.Tensor, wave_lens: torch.Tensor) -> torch.Tensor:
+    def _reflect_pad(
+        self, waves: torch.Tensor, wave_lens: torch.Tensor
+    ) -> torch.Tensor:
         """Reflect each waveform about its own ends by n_fft // 2 samples, as a centred
         STFT does, so the last frames of a short utterance in a padded batch see its
         own samples rather than the batch's zero padding. (B, N) -> (B, N + n_fft)."""

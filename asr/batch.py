@@ -24,7 +24,8 @@ from .checkpoint import check_writable
 from .output import SUBTITLE_FORMATS, render
 
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .flac .ogg .oga .opus .mp3 .m4a .aac .webm .aif .aiff .au .caf .wma .mka".split()
+    ".wav .flac .ogg .oga .opus .mp3 .m4a .aac .webm .aif .aiff .au .caf .wma .mka"
+    .split()
 )  # what a directory is searched for; files named on the command line may be any type
 GLOB_CHARACTERS = frozenset("*?[")
 
@@ -63,7 +64,9 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Job], list[str]]:
                 errors.append(f"{item}: no audio files in this directory")
         elif not path.exists() and GLOB_CHARACTERS & set(item):
             matches = sorted(glob.glob(item, recursive=True))
-            found = [Job(Path(p), Path(Path(p).stem)) for p in matches if Path(p).is_file()]
+            found = [
+                Job(Path(p), Path(Path(p).stem)) for p in matches if Path(p).is_file()
+            ]
             if not found:
                 errors.append(f"{item}: no files match")
         elif item == "-":
@@ -206,7 +209,9 @@ def summary(files: int, failed: int, audio_s: float, busy_s: float, wall_s: floa
     return f"{files} files, {failed} failed, {audio} of audio in {wall_s:.1f} s ({rtf})"
 
 
-def _emit(job: Job, segments, formats, output_dir: Path | None, several: bool, words: bool):
+def _emit(
+    job: Job, segments, formats, output_dir: Path | None, several: bool, words: bool
+):
     """Print one format on stdout (several files: ``path<TAB>text`` lines for txt,
     one JSON object a line for json, ``==> path <==`` headers for tsv), or write
     every format under ``output_dir``."""

@@ -55,7 +55,8 @@ class StreamResampler:
         self.step_in, self.step_out = rate // gcd, target_rate // gcd
         units = -(-(self.resample.width + 1) // self.step_in)  # ceil division
         self.context = units * self.step_in  # input samples of context on each side
-        self.buffer = np.zeros(self.context, dtype=np.float32)  # zeros, as torchaudio pads
+        # zeros, as torchaudio pads
+        self.buffer = np.zeros(self.context, dtype=np.float32)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Resample the next (N,) float32 chunk; returns the output that is final."""

@@ -92,8 +92,12 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
             f"data ({str(error).splitlines()[0][:200]})"
         ) from None
     except Exception as error:  # torch.load on arbitrary bytes raises many kinds
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason})") from None
+        reason = (
+            str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        )
+        raise CheckpointError(
+            f"{path}: truncated or corrupt checkpoint ({reason})"
+        ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not an asr checkpoint (no dict inside)")
     missing = [k for k in REQUIRED_KEYS if k not in state]
@@ -112,7 +116,9 @@ def config_from_dict(cls, values: dict[str, Any]):
     and ignoring keys a newer version may have added."""
     known = {f.name for f in fields(cls)}
     kwargs = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in values.items()
+        if k in known
     }
     return cls(**kwargs)
 

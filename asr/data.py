@@ -44,13 +44,17 @@ def read_manifest(path: str | Path, training: bool = False) -> list[dict]:
             try:
                 entry = json.loads(line)
                 audio = Path(entry["audio"])
-                entry["audio"] = str(audio if audio.is_absolute() else path.parent / audio)
+                entry["audio"] = str(
+                    audio if audio.is_absolute() else path.parent / audio
+                )
                 entry["text"], entry["duration"] = str(entry["text"]), float(
                     entry["duration"]
                 )
                 _check_entry(entry, training)
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-                raise ValueError(f"{path}:{number}: bad manifest line ({error})") from None
+                raise ValueError(
+                    f"{path}:{number}: bad manifest line ({error})"
+                ) from None
             entries.append(entry)
     if training and not entries:
         raise ValueError(f"{path}: the manifest has no entries")
@@ -96,7 +100,11 @@ class AudioDataset(Dataset):
     """
 
     def __init__(
-        self, entries: list[dict], tokenizer: CharTokenizer, transform=None, seed: int = 0
+        self,
+        entries: list[dict],
+        tokenizer: CharTokenizer,
+        transform=None,
+        seed: int = 0,
     ):
         self.entries = entries
         self.tokenizer = tokenizer
@@ -157,7 +165,7 @@ def collate(items: list) -> Batch:
         empty = torch.zeros(0, dtype=torch.long)
         return Batch(torch.zeros(0, 0), empty, torch.zeros(0, 0, dtype=torch.long),
                      empty, skipped=len(items))  # fmt: skip
-    waves, targets = zip(*good)
+    waves, targets = zip(*good, strict=True)  # every item is a (wave, target) pair
     return Batch(
         torch.nn.utils.rnn.pad_sequence(waves, batch_first=True),
         torch.tensor([len(w) for w in waves]),

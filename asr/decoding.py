@@ -33,11 +33,18 @@ from .wordlm import (
     trie_entries,
 )
 
-__all__ = ["BeamSearchDecoder", "DecodeConfig", "HotwordLM", "load_lm", "clear_lm_cache"]
+__all__ = [
+    "BeamSearchDecoder",
+    "DecodeConfig",
+    "HotwordLM",
+    "load_lm",
+    "clear_lm_cache",
+]
 
 
 def ctc_collapse(ids: list[int], blank: int = BLANK) -> list[int]:
-    """Merge runs of the same label, then remove blanks: [a, a, _, a, b] -> [a, a, b]."""
+    """Merge runs of the same label, then remove blanks:
+    [a, a, _, a, b] -> [a, a, b]."""
     out, previous = [], None
     for i in ids:
         if i != previous and i != blank:
@@ -61,7 +68,7 @@ def greedy_decode(
     """
     best = log_probs.argmax(dim=-1).cpu()  # (B, T, V) -> (B, T)
     texts = []
-    for path, length in zip(best.tolist(), out_lens.tolist()):
+    for path, length in zip(best.tolist(), out_lens.tolist(), strict=True):  # B each
         text = tokenizer.decode(ctc_collapse(path[:length]))
         texts.append(" ".join(text.split()))
     return texts
@@ -89,7 +96,9 @@ class DecodeConfig:
         """Refuse values that would crash or stall the native decoder."""
         _check_number("beam_size", self.beam_size, 1, MAX_BEAM_SIZE, whole=True)
         if self.beam_size_token is not None:
-            _check_number("beam_size_token", self.beam_size_token, 1, MAX_BEAM_SIZE, True)
+            _check_number(
+                "beam_size_token", self.beam_size_token, 1, MAX_BEAM_SIZE, True
+            )
         _check_number("beam_threshold", self.beam_threshold, low=0.0)
         _check_number("lm_weight", self.lm_weight)
         _check_number("word_score", self.word_score)
@@ -116,16 +125,23 @@ def check_hotwords(hotwords) -> None:
         ValueError: one line saying which hotword and why.
     """
     if not isinstance(hotwords, (tuple, list)):
-        raise ValueError(f"hotwords must be (phrase, bonus) pairs, not {hotwords!r:.40}")
+        raise ValueError(
+            f"hotwords must be (phrase, bonus) pairs, not {hotwords!r:.40}"
+        )
     if len(hotwords) > MAX_HOTWORDS:
-        raise ValueError(f"{len(hotwords)} hotwords; at most {MAX_HOTWORDS} are allowed")
+        raise ValueError(
+            f"{len(hotwords)} hotwords; at most {MAX_HOTWORDS} are allowed"
+        )
     for item in hotwords:
-        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+        pair = isinstance(item, (tuple, list)) and len(item) == 2
+        if not (pair and isinstance(item[0], str)):
             raise ValueError(f"hotword {item!r:.40} is not a (phrase, bonus) pair")
         phrase, bonus = item
         if len(phrase) > MAX_HOTWORD_CHARS:
-            raise ValueError(f"hotword {phrase[:20]!r}... has {len(phrase)} characters; "
-                             f"at most {MAX_HOTWORD_CHARS} are allowed")  # fmt: skip
+            raise ValueError(
+                f"hotword {phrase[:20]!r}... has {len(phrase)} characters; "
+                f"at most {MAX_HOTWORD_CHARS} are allowed"
+            )  # fmt: skip
         bound = MAX_HOTWORD_BONUS
         _check_number(f"hotword {phrase!r}: bonus", bonus, -bound, bound)
 
@@ -261,13 +277,18 @@ class HotwordLM(CTCDecoderLM):
             if ids:
                 self.phrases[ids] = max(weight, self.phrases.get(ids, weight))
                 for k in range(1, len(ids) + 1):
-                    self.prefix_weight[ids[:k]] = max(weight, self.prefix_weight.get(ids[:k], weight))
-        self.states: dict = {}  # our state -> (inner state, open match, score to reach it)
+                    self.prefix_weight[ids[:k]] = max(
+                        weight, self.prefix_weight.get(ids[:k], weight)
+                    )
+        # our state -> (inner state, open match, score to reach it)
+        self.states: dict = {}
 
     def _potential(self, match: tuple[int, ...]) -> float:
         return len(match) * self.prefix_weight[match] if match else 0.0
 
-    def advance(self, match: tuple[int, ...], word: int) -> tuple[tuple[int, ...], float]:
+    def advance(
+        self, match: tuple[int, ...], word: int
+    ) -> tuple[tuple[int, ...], float]:
         """The open match after ``word`` and the bonus that step earns."""
         candidate = (*match, word)
         while candidate and candidate not in self.prefix_weight:
@@ -301,8 +322,10 @@ class HotwordLM(CTCDecoderLM):
 
 # --- command-line flags shared by transcribe, evaluate and tune-decoder ---
 
-TUNING_NOTES = ("dev_wer", "manifest", "model")  # decoder-config keys that are not settings
-HOTWORD_WEIGHT = 3.0  # default bonus per hotword word, in beam-score (natural log) units
+# decoder-config keys that are not settings
+TUNING_NOTES = ("dev_wer", "manifest", "model")
+# default bonus per hotword word, in beam-score (natural log) units
+HOTWORD_WEIGHT = 3.0
 
 
 def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
@@ -313,18 +336,26 @@ def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
         ValueError: a weight that is not a finite number, no hotword at all, or
             too many or too long hotwords (``check_hotwords``).
     """
-    path = Path(spec) if len(spec) < 4096 and "\0" not in spec else None  # else not a path
+    # else not a path
+    path = Path(spec) if len(spec) < 4096 and "\0" not in spec else None
     is_file = path is not None and path.is_file()
-    items = path.read_text(encoding="utf-8").splitlines() if is_file else spec.split(",")
+    if is_file:
+        items = path.read_text(encoding="utf-8").splitlines()
+    else:
+        items = spec.split(",")
     hotwords = []
     for item in items:
         phrase, _, weight = item.strip().partition(":")
         if not phrase.strip():
             continue
         try:
-            hotwords.append((phrase.strip(), float(weight) if weight else HOTWORD_WEIGHT))
+            hotwords.append(
+                (phrase.strip(), float(weight) if weight else HOTWORD_WEIGHT)
+            )
         except ValueError:
-            raise ValueError(f"hotword {item.strip()[:40]!r}: weight is not a number") from None
+            raise ValueError(
+                f"hotword {item.strip()[:40]!r}: weight is not a number"
+            ) from None
     if not hotwords:
         raise ValueError(f"no hotwords in {spec[:40]!r}")
     check_hotwords(hotwords)
@@ -353,26 +384,41 @@ def add_decoder_arguments(parser, lm_required: bool = False, greedy: bool = Fals
         "else greedy; any beam flag asks for beam search)"
     )
     if greedy:
-        group.add_argument("--greedy", action="store_true",
-                           help="greedy decoding (fastest; wins over beam flags)")  # fmt: skip
-    group.add_argument("--lm", type=Path, required=lm_required, default=None,
-                       help="word n-gram LM (ARPA, .gz ok) for beam search")  # fmt: skip
-    group.add_argument("--beam", dest="beam_size", type=beam_size_arg, default=None,
-                       help=f"beam size (default {DecodeConfig.beam_size})")  # fmt: skip
-    group.add_argument("--lm-weight", type=finite_float, default=None,
-                       help=f"LM weight (default {DecodeConfig.lm_weight})")  # fmt: skip
-    group.add_argument("--word-score", type=finite_float, default=None,
-                       help=f"score added per word (default {DecodeConfig.word_score})")  # fmt: skip
-    group.add_argument("--beam-threshold", type=non_negative_float, default=None,
-                       help=f"score margin kept in the beam (default {DecodeConfig.beam_threshold})")  # fmt: skip
+        group.add_argument(
+            "--greedy", action="store_true",
+            help="greedy decoding (fastest; wins over beam flags)",
+        )  # fmt: skip
+    group.add_argument(
+        "--lm", type=Path, required=lm_required, default=None,
+        help="word n-gram LM (ARPA, .gz ok) for beam search",
+    )  # fmt: skip
+    group.add_argument(
+        "--beam", dest="beam_size", type=beam_size_arg, default=None,
+        help=f"beam size (default {DecodeConfig.beam_size})",
+    )  # fmt: skip
+    group.add_argument(
+        "--lm-weight", type=finite_float, default=None,
+        help=f"LM weight (default {DecodeConfig.lm_weight})",
+    )  # fmt: skip
+    group.add_argument(
+        "--word-score", type=finite_float, default=None,
+        help=f"score added per word (default {DecodeConfig.word_score})",
+    )  # fmt: skip
+    group.add_argument(
+        "--beam-threshold", type=non_negative_float, default=None,
+        help="score margin kept in the beam "
+        f"(default {DecodeConfig.beam_threshold})",
+    )  # fmt: skip
     group.add_argument(
         "--hotwords", default=None, type=hotwords_arg,
         help="words or phrases to favour: 'name:5,new york' or a file of "
         f"'phrase[:weight]' lines (default weight {HOTWORD_WEIGHT}; at most "
         f"{MAX_HOTWORDS} of {MAX_HOTWORD_CHARS} characters); needs an LM",
     )  # fmt: skip
-    group.add_argument("--decoder-config", type=Path, default=None,
-                       help="JSON written by `asr tune-decoder`; flags given here win")  # fmt: skip
+    group.add_argument(
+        "--decoder-config", type=Path, default=None,
+        help="JSON written by `asr tune-decoder`; flags given here win",
+    )  # fmt: skip
 
 
 def read_decoder_config(path: Path) -> dict:
@@ -386,7 +432,9 @@ def read_decoder_config(path: Path) -> dict:
     try:
         settings = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: not a readable JSON decoder config ({error})") from None
+        raise ValueError(
+            f"{path}: not a readable JSON decoder config ({error})"
+        ) from None
     if not isinstance(settings, dict):
         raise ValueError(f"{path}: expected a JSON object of decoder settings")
     for note in TUNING_NOTES:  # what tune-decoder records beside the settings
@@ -406,7 +454,8 @@ def read_decoder_config(path: Path) -> dict:
         raise ValueError(f"{path}: {error}") from None
     if lm:
         beside = Path(path).parent / lm
-        settings["lm"] = str(beside) if beside.is_file() and not Path(lm).is_absolute() else lm
+        use_beside = beside.is_file() and not Path(lm).is_absolute()
+        settings["lm"] = str(beside) if use_beside else lm
     return settings
 
 

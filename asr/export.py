@@ -98,7 +98,9 @@ def quantize_int8(model: ASRModel) -> ASRModel:
 class ScriptedASRModel(ASRModel):
     """An exported TorchScript pipeline behind the ``ASRModel`` API."""
 
-    def __init__(self, module: torch.jit.ScriptModule, tokenizer: CharTokenizer, n_fft: int):
+    def __init__(
+        self, module: torch.jit.ScriptModule, tokenizer: CharTokenizer, n_fft: int
+    ):
         self.module, self.tokenizer, self.n_fft = module.eval(), tokenizer, n_fft
         self.device = torch.device("cpu")
         self.decoder_config = None  # no tuned beam settings travel with an export
@@ -123,7 +125,9 @@ class ScriptedASRModel(ASRModel):
         return self.module(batch.to(self.device), lens.to(self.device))
 
 
-def export_torchscript(model: ASRModel, path: str | Path, quantize: str | None = None) -> None:
+def export_torchscript(
+    model: ASRModel, path: str | Path, quantize: str | None = None
+) -> None:
     """Trace frontend + encoder (optionally int8-quantised first) and save it.
 
     Raises:
@@ -156,7 +160,9 @@ def load_exported(path: str | Path, device: str = "cpu") -> ScriptedASRModel:
     return ScriptedASRModel(module, tokenizer, meta["n_fft"]).to(device)
 
 
-def compare_models(reference: ASRModel, candidate: ASRModel, entries: list[dict]) -> dict:
+def compare_models(
+    reference: ASRModel, candidate: ASRModel, entries: list[dict]
+) -> dict:
     """Score two models on the same manifest entries, greedily (this compares the
     acoustic models, not decoders).
 
@@ -186,7 +192,8 @@ def _example_batch(seconds: tuple[float, ...], seed: int):
 
 
 def _check_same(eager: nn.Module, traced: torch.jit.ScriptModule) -> None:
-    waves, lens = _example_batch((0.9, 5.2, 2.4), seed=1)  # other batch size and lengths
+    # other batch size and lengths
+    waves, lens = _example_batch((0.9, 5.2, 2.4), seed=1)
     (ref, ref_lens), (got, got_lens) = eager(waves, lens), traced(waves, lens)
     if got.shape != ref.shape or not torch.equal(got_lens, ref_lens):
         raise ValueError("traced model gives other shapes than the eager one")
@@ -194,7 +201,9 @@ def _check_same(eager: nn.Module, traced: torch.jit.ScriptModule) -> None:
         raise ValueError("traced model gives other numbers than the eager one")
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="asr export", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -206,9 +215,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--format", default="torchscript", choices=["torchscript"],
                         help="export format")
     parser.add_argument("--quantize", default=None, choices=["int8"],
-                        help="dynamic int8 quantisation of the LSTM/GRU and linear layers")
+                        help="dynamic int8 quantisation of the LSTM/GRU and linear "
+                        "layers")
     parser.add_argument("--check-manifest", type=Path, default=None,
-                        help="JSONL manifest to compare the export with the float model on")
+                        help="JSONL manifest to compare the export with the float "
+                        "model on")
     parser.add_argument("--max-wer-delta", type=float, default=0.5,
                         help="fail when the export's WER is this many points worse")
     add_threads_argument(parser)
@@ -239,7 +250,9 @@ def run(args: argparse.Namespace) -> int:
         tmp.unlink(missing_ok=True)
 
 
-def _check_export(model, tmp: Path, args: argparse.Namespace, entries: list[dict]) -> int:
+def _check_export(
+    model, tmp: Path, args: argparse.Namespace, entries: list[dict]
+) -> int:
     scores = compare_models(model, load_exported(tmp), entries)
     delta = 100 * scores["wer_delta"]
     print(

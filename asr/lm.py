@@ -303,8 +303,9 @@ def build_parser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
     build.description = (
-        "Estimate an interpolated modified Kneser-Ney word n-gram model from text files "
-        "(one sentence per line, .gz allowed), normalised like the training targets."
+        "Estimate an interpolated modified Kneser-Ney word n-gram model from text "
+        "files (one sentence per line, .gz allowed), normalised like the training "
+        "targets."
     )
     build.add_argument(
         "text", nargs="+", type=Path, help="text files, one sentence a line"
@@ -313,8 +314,10 @@ def build_parser(
         "-o", "--output", type=Path, required=True, help="ARPA file (.gz ok)"
     )
     build.add_argument("--order", type=int, default=LMConfig.order, help="n-gram order")
-    build.add_argument("--max-vocab", type=int, default=LMConfig.max_vocab,
-                       help="keep this many most frequent words; the rest become <unk>")  # fmt: skip
+    build.add_argument(
+        "--max-vocab", type=int, default=LMConfig.max_vocab,
+        help="keep this many most frequent words; the rest become <unk>",
+    )  # fmt: skip
     build.add_argument(
         "--min-counts", type=int, nargs="+", default=list(LMConfig.min_counts),
         help="least count per order (1, 2, ...) for a word / n-gram to be kept",
@@ -342,6 +345,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     sizes = ", ".join(f"{len(o)} {n}-grams" for n, o in enumerate(orders, 1))
-    print(f"{args.output}: {len(sentences)} sentences ({len(exclude)} excluded texts), {sizes}, "
+    print(f"{args.output}: {len(sentences)} sentences "
+          f"({len(exclude)} excluded texts), {sizes}, "
           f"{args.output.stat().st_size / 1e6:.1f} MB")  # fmt: skip
     return 0

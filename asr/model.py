@@ -24,7 +24,8 @@ class ModelConfig:
     conv_channels: int = 32  # channels of each subsampling convolution
     time_strides: tuple[int, ...] = (2, 1)  # one conv layer per entry; their product
     #                                         is the time subsampling factor
-    rnn_type: str = "lstm"  # "lstm", "gru" or "rnn" (Elman: h_t = f(W_hh h + W_hx x + b))
+    rnn_type: str = "lstm"  # "lstm", "gru" or "rnn" (Elman:
+    #                         h_t = f(W_hh h + W_hx x + b))
     rnn_nonlinearity: str = "tanh"  # f of the Elman RNN: "tanh" or "relu"
     hidden_size: int = 256  # units per direction in each recurrent layer
     num_layers: int = 3  # stacked bidirectional recurrent layers
@@ -32,9 +33,13 @@ class ModelConfig:
 
 
 def _conv_output_size(conv: nn.Conv2d, size, dim: int):
-    """Output length of ``conv`` along ``dim`` for inputs of ``size`` (int or tensor)."""
+    """Output length of ``conv`` along ``dim`` for inputs of ``size`` (int or
+    tensor)."""
     return (
-        size + 2 * conv.padding[dim] - conv.dilation[dim] * (conv.kernel_size[dim] - 1) - 1
+        size
+        + 2 * conv.padding[dim]
+        - conv.dilation[dim] * (conv.kernel_size[dim] - 1)
+        - 1
     ) // conv.stride[dim] + 1
 
 

@@ -24,7 +24,8 @@ class Segment:
     start: float  # seconds from the start of the audio
     end: float  # seconds from the start of the audio
     text: str  # transcript of the segment (may be empty)
-    words: tuple = ()  # WordTiming per word, times from the start of the audio, if asked
+    words: tuple = ()  # WordTiming per word, times from the start of the audio,
+    #                    if asked
 
 
 def format_timestamp(seconds: float, decimal: str = ",", hours: bool = True) -> str:
@@ -104,7 +105,9 @@ def to_tsv(segments: list[Segment]) -> str:
         rows = [f"{round(w.start * 1000)}\t{round(w.end * 1000)}\t{w.word}\t"
                 f"{w.confidence:.3f}" for s in segments for w in s.words]  # fmt: skip
         return "\n".join(["start\tend\ttext\tconfidence", *rows]) + "\n"
-    rows = [f"{round(s.start * 1000)}\t{round(s.end * 1000)}\t{s.text}" for s in segments]
+    rows = [
+        f"{round(s.start * 1000)}\t{round(s.end * 1000)}\t{s.text}" for s in segments
+    ]
     return "\n".join(["start\tend\ttext", *rows]) + "\n"
 
 
@@ -183,5 +186,7 @@ def render(segments: list[Segment], fmt: str, audio: str | None = None) -> str:
     """The document for ``segments`` in format ``fmt`` (one of FORMATS); ``audio``
     names the source file in JSON."""
     if fmt not in WRITERS:
-        raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+        raise ValueError(
+            f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}"
+        )
     return to_json(segments, audio) if fmt == "json" else WRITERS[fmt](segments)

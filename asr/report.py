@@ -83,7 +83,9 @@ def plot_curves(metrics_csv: Path, png: Path) -> None:
     ax_loss.legend()
     for key in ("dev_wer", "dev_cer"):
         if rows and rows[0].get(key):
-            ax_wer.plot(epochs, [100 * float(r[key]) for r in rows], marker="o", label=key)
+            ax_wer.plot(
+                epochs, [100 * float(r[key]) for r in rows], marker="o", label=key
+            )
         if within:
             ax_wer.plot([float(r["epoch"]) for r in within],
                         [100 * float(r[key]) for r in within], marker=".",

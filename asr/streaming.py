@@ -1,10 +1,10 @@
 """Live transcription: feed audio chunks as they arrive, get partial and final results.
 
     recognizer = StreamingRecognizer(asr.load_model())
-    for chunk in microphone_chunks():           # any rate, mono or (N, C), int or float
+    for chunk in microphone_chunks():  # any rate, mono or (N, C), int or float
         for event in recognizer.accept(chunk, sample_rate=48000):
-            print(event)                        # Partial(text=...) / Final(text, start, end)
-    recognizer.flush()                          # end of stream: the last Final, if any
+            print(event)               # Partial(text=...) / Final(text, start, end)
+    recognizer.flush()                 # end of stream: the last Final, if any
 
 The encoder is bidirectional, so it cannot emit text frame by frame; instead the VAD
 (``asr.vad``) closes a segment at each pause (or at ``max_segment_s``) and the
@@ -75,7 +75,9 @@ class StreamingRecognizer:
         vad_config = vad_config or VadConfig()
         if max_segment_s is not None:
             min_cut = min(vad_config.min_cut_s, max_segment_s / 2)
-            vad_config = replace(vad_config, max_segment_s=max_segment_s, min_cut_s=min_cut)
+            vad_config = replace(
+                vad_config, max_segment_s=max_segment_s, min_cut_s=min_cut
+            )
         set_threads(getattr(model, "threads", None))  # the model's, else $ASR_THREADS
         self.model = model
         self.decoder = decoder
@@ -148,7 +150,10 @@ class StreamingRecognizer:
         if segment is None or self.partial_every <= 0:
             return []
         start, decoded = self.partial_for
-        if start == segment.start and len(segment.samples) - decoded < self.partial_every:
+        if (
+            start == segment.start
+            and len(segment.samples) - decoded < self.partial_every
+        ):
             return []
         self.partial_for = (segment.start, len(segment.samples))
         self.decoded_last_call += len(segment.samples)

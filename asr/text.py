@@ -16,7 +16,13 @@ _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _DECIMAL = re.compile(r"\b(\d+)\.(\d+)\b")
 _GROUPED = re.compile(r"\b(\d{1,3}(?:,\d{3})+)\b")  # 1,000,000
 _NUMBER = re.compile(r"\d+")
-_SYMBOLS = {"%": " percent ", "&": " and ", "+": " plus ", "@": " at ", "$": " dollars "}
+_SYMBOLS = {
+    "%": " percent ",
+    "&": " and ",
+    "+": " plus ",
+    "@": " at ",
+    "$": " dollars ",
+}
 _NOT_IN_VOCAB = re.compile(r"[^a-z' ]+")
 MAX_NUMBER_DIGITS = 30  # longer digit strings are read digit by digit (num2words
 #                         would spell 10^4000 in kilobytes, and Python refuses more)

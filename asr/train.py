@@ -332,7 +332,8 @@ class Trainer:
         progress, improved = self.progress, False
         if self.info.is_main and self.dev_entries:
             row = {"epoch": round(epoch, 4), "step": progress.step,
-                   "lr": self.scheduler.get_last_lr()[0], **self._validate()}  # fmt: skip
+                   "lr": self.scheduler.get_last_lr()[0],
+                   **self._validate()}  # fmt: skip
             improved = progress.record_dev(row["dev_wer"], math.ceil(epoch))
             log_dev_curve(self.out_dir, row)
             tqdm.write(_format_row(row))

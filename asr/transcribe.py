@@ -41,7 +41,9 @@ from .vad import VadConfig, iter_segments, split_segments
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 DEFAULT_MODEL = MODELS_DIR / "default.pt"  # the shipped model; $ASR_MODEL overrides it
-DEFAULT_LM = MODELS_DIR / "english-3gram.arpa.gz"  # shipped word LM, used for --hotwords
+# shipped word LM, used for --hotwords
+DEFAULT_LM = MODELS_DIR / "english-3gram.arpa.gz"
+DEFAULT_VAD = VadConfig()  # transcribe_segments' vad= (frozen, so one is shared)
 DECODERS = ("auto", "greedy", "beam")  # decoder= by name ("auto": see ASRModel)
 _DEFAULT_DECODER_LOCK = threading.Lock()  # one LM load when threads ask at once
 
@@ -77,9 +79,12 @@ class ASRModel:
 
     @property
     def frame_seconds(self) -> float:
-        """Seconds per posterior frame: hop length x the encoder's time strides / rate."""
+        """Seconds per posterior frame: hop length x the encoder's time strides /
+        rate."""
         strides = int(np.prod(self.encoder.config.time_strides))
-        return self.frontend.config.hop_length * strides / self.frontend.config.sample_rate
+        return (
+            self.frontend.config.hop_length * strides / self.frontend.config.sample_rate
+        )
 
     def transcribe(
         self,
@@ -123,14 +128,16 @@ class ASRModel:
         min_confidence), times in seconds from the start of the audio. The words
         are those ``transcribe`` returns; CTC forced alignment places them.
         """
-        segments = self.transcribe_segments(audio, sample_rate, decoder=decoder, words=True)
+        segments = self.transcribe_segments(
+            audio, sample_rate, decoder=decoder, words=True
+        )
         return [w for segment in segments for w in segment.words]
 
     def transcribe_segments(
         self,
         audio: str | Path | np.ndarray | torch.Tensor,
         sample_rate: int | None = None,
-        vad: VadConfig = VadConfig(),
+        vad: VadConfig = DEFAULT_VAD,
         batch_size: int = 16,
         decoder: Decoder = "auto",
         words: bool = False,
@@ -186,19 +193,25 @@ class ASRModel:
             emissions = log_probs[0, : int(out_lens[0])].cpu()
             timed = tuple(
                 w._replace(start=round(w.start + start, 3), end=round(w.end + start, 3))
-                for w in align_words(emissions, text, self.tokenizer, self.frame_seconds)
+                for w in align_words(
+                    emissions, text, self.tokenizer, self.frame_seconds
+                )
             )
             segments.append(Segment(round(start, 3), round(end, 3), text, timed))
         return segments
 
-    def beam_decoder(self, hotwords: tuple[tuple[str, float], ...] = ()) -> BeamSearchDecoder:
+    def beam_decoder(
+        self, hotwords: tuple[tuple[str, float], ...] = ()
+    ) -> BeamSearchDecoder:
         """LM beam search as tuned for this model (its ``.decoder.json``: LM and
         weights), else over the shipped English LM with default weights.
 
         Args:
             hotwords: (word or phrase, bonus per word) pairs to favour.
         """
-        settings = read_decoder_config(self.decoder_config) if self.decoder_config else {}
+        settings = (
+            read_decoder_config(self.decoder_config) if self.decoder_config else {}
+        )
         lm = settings.pop("lm", None) or DEFAULT_LM
         if not Path(lm).is_file():
             source = self.decoder_config or "the package"
@@ -280,7 +293,8 @@ class ASRModel:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             log_probs, out_lens = self.posteriors([waves[i] for i in chunk])
-            for i, text in zip(chunk, decode(log_probs, out_lens)):
+            # decoders return one text per utterance of the batch
+            for i, text in zip(chunk, decode(log_probs, out_lens), strict=True):
                 texts[i] = text
         return texts
 
@@ -317,7 +331,9 @@ def load_model(
     try:
         encoder.load_state_dict(state["model"])
     except RuntimeError as error:
-        raise CheckpointError(f"{path}: weights do not match its config ({error})") from None
+        raise CheckpointError(
+            f"{path}: weights do not match its config ({error})"
+        ) from None
     tokenizer = CharTokenizer(state["vocab"])
     model = ASRModel(Frontend(frontend_config), encoder, tokenizer).to(device)
     sidecar = decoder_config_path(path)
@@ -326,11 +342,15 @@ def load_model(
     return model
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="asr transcribe", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.description = "Transcribe audio files (wav, flac, ogg, mp3; more with ffmpeg)."
+    parser.description = (
+        "Transcribe audio files (wav, flac, ogg, mp3; more with ffmpeg)."
+    )
     parser.add_argument(
         "files", nargs="+", metavar="INPUT",
         help="audio files, directories (searched recursively) and glob patterns",
@@ -427,7 +447,9 @@ def run(args: argparse.Namespace) -> int:
     formats = getattr(args, "output_format", ["txt"])
     output_dir = getattr(args, "output_dir", None)
     if len(formats) > 1 and output_dir is None:
-        print("error: several --output-format values need --output-dir", file=sys.stderr)
+        print(
+            "error: several --output-format values need --output-dir", file=sys.stderr
+        )
         return 2
     if getattr(args, "verbose", False):
         print(f"model: {args.model or 'default'}; decoding: "

@@ -27,14 +27,17 @@ CUT_FRAME = SAMPLE_RATE // 100  # samples per frame when looking for a quiet cut
 
 @dataclass(frozen=True)
 class VadConfig:
-    aggressiveness: int = 1  # webrtcvad mode: 0 calls the most audio speech, 3 the least
+    aggressiveness: int = 1  # webrtcvad mode: 0 calls the most audio speech,
+    #                          3 the least
     frame_ms: int = 30  # webrtcvad frame length: 10, 20 or 30 ms
     min_silence_s: float = 0.5  # a pause at least this long closes a segment
     max_segment_s: float = 20.0  # a longer voiced stretch is cut at its quietest frame
     min_cut_s: float = 10.0  # ... searched for between min_cut_s and max_segment_s
-    padding_s: float = 0.3  # audio kept before the first and after the last voiced frame
-    floor_dbfs: float = -70.0  # frames quieter than this (RMS) are never speech: WebRTC's
-    #                            adaptive model can call long digital silence speech
+    padding_s: float = 0.3  # audio kept before the first and after the last
+    #                         voiced frame
+    floor_dbfs: float = -70.0  # frames quieter than this (RMS) are never speech:
+    #                            WebRTC's adaptive model can call long digital
+    #                            silence speech
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,9 @@ class VadSegmenter:
         self.max_len = int(config.max_segment_s * SAMPLE_RATE)
         self.min_cut = int(config.min_cut_s * SAMPLE_RATE)
         self.floor_power = 10 ** (config.floor_dbfs / 10)  # mean square at floor_dbfs
-        self.silence_frames = max(1, round(config.min_silence_s * 1000 / config.frame_ms))
+        self.silence_frames = max(
+            1, round(config.min_silence_s * 1000 / config.frame_ms)
+        )
         self.buffer = np.zeros(0, dtype=np.float32)  # audio from buffer_start on
         self.buffer_start = 0  # stream sample index of buffer[0]
         self.done = 0  # samples already classified (a multiple of self.frame)
@@ -118,7 +123,9 @@ class VadSegmenter:
         frame_end = self.done + self.frame
         if self.seg_start is None:
             if voiced:
-                self.seg_start = max(self.floor, self.buffer_start, self.done - self.pad)
+                self.seg_start = max(
+                    self.floor, self.buffer_start, self.done - self.pad
+                )
                 self.voiced_end, self.silence = frame_end, 0
             return []
         if voiced:
@@ -136,7 +143,9 @@ class VadSegmenter:
         rest stays open as a new segment."""
         low = self.seg_start + self.min_cut
         region = self._slice(low, frame_end)
-        frames = region[: len(region) // self.frame * self.frame].reshape(-1, self.frame)
+        frames = region[: len(region) // self.frame * self.frame].reshape(
+            -1, self.frame
+        )
         quietest = int((frames**2).mean(axis=1).argmin())
         cut = low + quietest * self.frame + self.frame // 2
         segment = self._emit(cut)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 import asr
-from asr.data import read_manifest
 from asr.alignment import speech_confidence
+from asr.data import read_manifest
 from asr.vad import split_segments
 
 THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6)

@@ -7,11 +7,11 @@ with the English recipe's data loading and augmentation on.
 Each setting (threads, ranks, batch size, precision) trains one epoch over the same
 subset with ``asr train`` itself in a fresh process, once on the machine as it is
 and once beside ``--hog`` spinning processes (``cpuload.busy``) started and stopped
-by this script. Before that, a kernel table times one training step of the encoder (CPU time, one
-thread) each way it can run: the packed-sequence kernels that ``nn.GRU`` runs on a
-``PackedSequence``, ``asr.model.run_padded`` (the training default), bf16 autocast
-and ``torch.compile``, and the features of the same batch (what caching features
-would save). Achieved GFLOP/s count the multiply-adds of the
+by this script. Before that, a kernel table times one training step of the encoder
+(CPU time, one thread) each way it can run: the packed-sequence kernels that
+``nn.GRU`` runs on a ``PackedSequence``, ``asr.model.run_padded`` (the training
+default), bf16 autocast and ``torch.compile``, and the features of the same batch
+(what caching features would save). Achieved GFLOP/s count the multiply-adds of the
 convolutions, recurrent layers and head (x3 for forward + backward) against the
 CPU's fp32 peak: cores x 16 FMA lanes x 2 x clock.
 """
@@ -37,8 +37,10 @@ from cpuload import busy, cpu_mhz, cpu_name, load_average  # noqa: E402
 SHAPE = ["--rnn-type", "gru", "--hidden-size", "256", "--num-layers", "3",
          "--conv-channels", "32", "--time-strides", "2", "2"]  # fmt: skip
 AUGMENT = ["--noise-prob", "0.2", "--noise-snr-db", "10", "30", "--freq-masks", "2",
-           "--freq-mask-width", "8", "--time-masks", "2", "--time-mask-width", "10"]  # fmt: skip
-SETTINGS = {  # name -> (ranks, threads per rank, OMP_WAIT_POLICY, extra asr train flags)
+           "--freq-mask-width", "8", "--time-masks", "2",
+           "--time-mask-width", "10"]  # fmt: skip
+# name -> (ranks, threads per rank, OMP_WAIT_POLICY, extra asr train flags)
+SETTINGS = {
     "1 process, 2 threads (libgomp's default wait)": (1, 2, "", []),
     "1 process, 2 threads, OMP_WAIT_POLICY=PASSIVE": (1, 2, "PASSIVE", []),
     "1 process, 1 thread": (1, 1, "PASSIVE", []),
@@ -185,9 +187,11 @@ def _share(loaded: tuple[float, bool], idle: tuple[float, bool]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--manifest", type=Path,
-                        default=ROOT.parent / "shared/data/speech/kathleen/manifest.jsonl",
-                        help="JSONL manifest of real speech to train on")  # fmt: skip
+    parser.add_argument(
+        "--manifest", type=Path,
+        default=ROOT.parent / "shared/data/speech/kathleen/manifest.jsonl",
+        help="JSONL manifest of real speech to train on",
+    )  # fmt: skip
     parser.add_argument("--utterances", type=int, default=120, help="subset size")
     parser.add_argument("--limit", type=float, default=150.0,
                         help="stop a run after this many seconds (an upper bound)")
@@ -227,14 +231,16 @@ def main(argv: list[str] | None = None) -> None:
                 loaded = train_once(setting, manifest, Path(tmp) / f"b{index}", *limits)
             lines.append(f"| {name} | {_speed(*idle, args.limit)} | "
                          f"{_gflops(*idle, flops, peak)} | {load:.1f} | "
-                         f"{_speed(*loaded, args.limit)} | {_share(loaded, idle)} |")  # fmt: skip
+                         f"{_speed(*loaded, args.limit)} | "
+                         f"{_share(loaded, idle)} |")  # fmt: skip
             print(lines[-1], flush=True)
     lines += ["", f"Data: {len(entries)} utterances ({audio_s:.0f} s) of "
               f"`{args.manifest.name}`, one epoch each, one loader worker per rank, "
               f"augmentation as the English recipe. Machine: {cpu_name()}, "
               f"{os.cpu_count()} cores at {cpu_mhz():.0f} MHz, fp32 peak {peak:.0f} "
               f"GFLOP/s; model: {flops / 3 / 1e9:.2f} GFLOP per audio second forward. "
-              "`load avg` is the 1-minute load average before the idle run."]  # fmt: skip
+              "`load avg` is the 1-minute load average before the idle "
+              "run."]  # fmt: skip
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -263,7 +263,9 @@ def per_file_speed(setting: tuple, files: list, args: argparse.Namespace) -> flo
         )  # fmt: skip
         for i in range(processes)
     ]
-    reports = [json.loads(c.communicate()[0].strip().splitlines()[-1]) for c in children]
+    reports = [
+        json.loads(c.communicate()[0].strip().splitlines()[-1]) for c in children
+    ]
     return sum(r["audio_s"] for r in reports) / max(r["wall_s"] for r in reports)
 
 

@@ -90,7 +90,9 @@ def test_bad_inputs(tmp_path):
     zero = tmp_path / "zero.wav"
     sf.write(zero, np.zeros(0, dtype=np.float32), 16000)
     nan = tmp_path / "nan.wav"
-    sf.write(nan, np.array([0.0, np.nan, 0.1], dtype=np.float32), 16000, subtype="FLOAT")
+    sf.write(
+        nan, np.array([0.0, np.nan, 0.1], dtype=np.float32), 16000, subtype="FLOAT"
+    )
     cases = {
         tmp_path / "missing.wav": "no such file",
         tmp_path: "not a regular file",
@@ -110,7 +112,10 @@ def test_bad_inputs(tmp_path):
 def test_prepare_audio_from_arrays():
     int16 = (tone(48000) * 32767).astype(np.int16)
     wave = prepare_audio(int16, 48000)
-    assert len(wave) == SAMPLE_RATE // 2 and np.abs(wave).max() == pytest.approx(0.5, 0.01)
+    assert (
+        len(wave) == SAMPLE_RATE // 2
+        and np.abs(wave).max() == pytest.approx(0.5, 0.01)
+    )
     with pytest.raises(AudioError, match="implausible"):
         prepare_audio(int16, 0)
     with pytest.raises(AudioError):
@@ -164,7 +169,11 @@ def test_normalised_features_have_zero_mean_unit_variance(frontend):
 def test_deltas_triple_the_features():
     frontend = Frontend(FrontendConfig(deltas=2))
     feats, _ = frontend(torch.randn(2, 8000), torch.tensor([8000, 4000]))
-    assert feats.shape[-1] == 3 * FrontendConfig().n_mfcc == FrontendConfig(deltas=2).n_features
+    assert (
+        feats.shape[-1]
+        == 3 * FrontendConfig().n_mfcc
+        == FrontendConfig(deltas=2).n_features
+    )
 
 
 def test_silence_gives_finite_features(frontend):

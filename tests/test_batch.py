@@ -40,13 +40,16 @@ def test_collect_inputs_expands_dirs_and_globs_once(corpus):
     assert errors == [f"{corpus / 'none*.wav'}: no files match"]
 
 
-def test_output_dir_gets_one_file_per_input_and_format(tiny_checkpoint, corpus, tmp_path,
-                                                       capsys):  # fmt: skip
+def test_output_dir_gets_one_file_per_input_and_format(
+    tiny_checkpoint, corpus, tmp_path, capsys
+):
     out = tmp_path / "out"
     code = main(["transcribe", "--model", str(tiny_checkpoint), str(corpus),
                  "--output-format", "txt,srt,vtt,json,tsv", "--output-dir", str(out)])
     assert code == 0
-    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    written = sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+    )
     assert len(written) == 5 * 5 and "b/arctic_a0001.srt" in written
     document = json.loads((out / "b" / "arctic_a0001.json").read_text())
     assert document["audio"].endswith("arctic_a0001.flac")
@@ -57,13 +60,15 @@ def test_output_dir_gets_one_file_per_input_and_format(tiny_checkpoint, corpus, 
     assert match and match.groups() == ("5", "0")
 
 
-def test_bad_files_are_reported_skipped_and_fail_the_run(tiny_checkpoint, corpus, tmp_path,
-                                                         capsys):  # fmt: skip
+def test_bad_files_are_reported_skipped_and_fail_the_run(
+    tiny_checkpoint, corpus, tmp_path, capsys
+):
     bad = corpus / "a" / "broken.wav"
     bad.write_bytes(b"RIFF0000WAVEjunk")
     out = tmp_path / "out"
     code = main(["transcribe", "--model", str(tiny_checkpoint), str(corpus / "a"),
-                 str(tmp_path / "missing*.flac"), "--output-dir", str(out)])  # fmt: skip
+                 str(tmp_path / "missing*.flac"),
+                 "--output-dir", str(out)])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1
     assert len(list(out.glob("*.txt"))) == 4  # the good files were all written
@@ -88,7 +93,8 @@ def test_stdout_formats(tiny_checkpoint, capsys):
 
 
 def test_several_formats_need_an_output_dir(tiny_checkpoint, capsys):
-    code = main(["transcribe", "--model", str(tiny_checkpoint), str(DATA / "2_jackson_1.wav"),
+    code = main(["transcribe", "--model", str(tiny_checkpoint),
+                 str(DATA / "2_jackson_1.wav"),
                  "--output-format", "srt,vtt"])  # fmt: skip
     assert code == 2 and "--output-dir" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:

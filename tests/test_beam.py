@@ -178,8 +178,12 @@ def test_tune_decoder_writes_settings_transcribe_reads(
     tiny_checkpoint, tmp_path, capsys
 ):
     manifest = tmp_path / "dev.jsonl"
-    manifest.write_text("".join(json.dumps({"audio": str(DATA / n), "text": t, "duration": 1.0})
-                                + "\n" for n, t in DIGITS.items()))  # fmt: skip
+    manifest.write_text(
+        "".join(
+            json.dumps({"audio": str(DATA / n), "text": t, "duration": 1.0}) + "\n"
+            for n, t in DIGITS.items()
+        )
+    )
     lm = tmp_path / "digits.arpa"
     assert (
         main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"])
@@ -187,7 +191,8 @@ def test_tune_decoder_writes_settings_transcribe_reads(
     )
     best = tmp_path / "best.json"
     code = main(["tune-decoder", "--model", str(tiny_checkpoint), "--lm", str(lm),
-                 "--manifest", str(manifest), "--beam-sizes", "4", "--lm-weights", "0", "1",
+                 "--manifest", str(manifest), "--beam-sizes", "4",
+                 "--lm-weights", "0", "1",
                  "--word-scores", "0", "--output", str(best)])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "greedy WER" in out
@@ -198,7 +203,8 @@ def test_tune_decoder_writes_settings_transcribe_reads(
     assert settings["beam_size"] == 4 and settings["lm_weight"] in (0, 1)
     assert settings["lm"] == "digits.arpa"  # it lies beside best.json
     assert 0 <= settings["dev_wer"]
-    code = main(["transcribe", "--model", str(tiny_checkpoint), "--decoder-config", str(best),
+    code = main(["transcribe", "--model", str(tiny_checkpoint),
+                 "--decoder-config", str(best),
                  str(DATA / "2_jackson_1.wav")])  # fmt: skip
     text = capsys.readouterr().out.strip()
     assert code == 0 and set(text.split()) <= set(DIGITS.values()) | {
@@ -225,10 +231,11 @@ def test_transcribe_beam_flags(tiny_checkpoint, tmp_path, capsys):
     )
     capsys.readouterr()
     wav = str(DATA / "4_theo_2.wav")
-    assert main(["transcribe", "--model", str(tiny_checkpoint), "--lm", str(lm), "--beam", "5",
-                 "--lm-weight", "1", "--word-score", "0", "--hotwords", "four:2",
-                 "--word-timestamps", wav]) == 0  # fmt: skip
-    for line in capsys.readouterr().out.splitlines():  # the random model may say nothing
+    assert main(["transcribe", "--model", str(tiny_checkpoint), "--lm", str(lm),
+                 "--beam", "5", "--lm-weight", "1", "--word-score", "0",
+                 "--hotwords", "four:2", "--word-timestamps", wav]) == 0  # fmt: skip
+    # the random model may say nothing
+    for line in capsys.readouterr().out.splitlines():
         start, end, confidence, word = line.split("\t")
         assert float(start) < float(end) and 0 <= float(confidence) <= 1
         assert word in {
@@ -243,8 +250,8 @@ def test_transcribe_beam_flags(tiny_checkpoint, tmp_path, capsys):
             "eight",
             "nine",
         }
-    assert main(["transcribe", "--model", str(tiny_checkpoint), "--lm", str(tmp_path / "no.arpa"),
-                 wav]) == 2  # fmt: skip
+    assert main(["transcribe", "--model", str(tiny_checkpoint),
+                 "--lm", str(tmp_path / "no.arpa"), wav]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert err.startswith("error:") and "no.arpa" in err and len(err.splitlines()) == 1
 
@@ -274,8 +281,10 @@ def test_new_commands_help(command, capsys):
 
 
 def test_lm_that_kenlm_refuses_is_a_clear_error(tmp_path):
-    lm = tmp_path / "broken.arpa"  # unigrams fine (the lexicon reads), bigram line broken
-    lm.write_text("\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t0\n-1\ta\t0\n\n"
+    # unigrams fine (the lexicon reads), bigram line broken
+    lm = tmp_path / "broken.arpa"
+    lm.write_text("\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t0\n"
+                  "-1\ta\t0\n\n"
                   "\\2-grams:\nfoo\t<s> a\n\n\\end\\\n")  # fmt: skip
     with pytest.raises(ValueError, match="broken.arpa: KenLM cannot load it"):
         BeamSearchDecoder(TOK.vocab, lm)
@@ -290,10 +299,16 @@ def test_evaluate_with_lm_beam_search(tiny_checkpoint, tmp_path, capsys):
         )
     )
     lm = tmp_path / "digits.arpa"
-    assert main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"]) == 0
+    assert (
+        main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm), "--order", "2"])
+        == 0
+    )
     report = tmp_path / "report.json"
-    assert main(["evaluate", str(manifest), "--model", str(tiny_checkpoint), "--lm", str(lm),
-                 "--beam", "4", "--output", str(report)]) == 0  # fmt: skip
-    digits = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+    assert main(["evaluate", str(manifest), "--model", str(tiny_checkpoint),
+                 "--lm", str(lm), "--beam", "4",
+                 "--output", str(report)]) == 0  # fmt: skip
+    digits = {
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"
+    }
     for result in json.loads(report.read_text())["results"]:
         assert set(result["hyp"].split()) <= digits  # only LM words come out

@@ -28,7 +28,9 @@ def test_train_throughput_smoke(tmp_path):
     run("benchmarks/train_throughput.py", "--smoke", "--out", str(out))
     table = out.read_text()
     assert re.search(r"\| encoder step, packed .* \| [\d.]+ \| 1\.00x \|", table)
-    row = re.search(r"\| 1 process, 1 thread \| ([\d.]+) \| ([\d.]+) \((\d+) %\)", table)
+    row = re.search(
+        r"\| 1 process, 1 thread \| ([\d.]+) \| ([\d.]+) \((\d+) %\)", table
+    )
     assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0
     assert "fp32 peak" in table
 
@@ -37,7 +39,7 @@ def test_transcribe_per_file_smoke(tmp_path):
     out = tmp_path / "table.md"
     run("benchmarks/transcribe.py", "--smoke", "--write-readme", str(out))
     table = out.read_text()
-    row = re.search(r"\| 1 thread \(asr's default\) \| (\d+)× \| [\d.]+ \| ([\d.]+)× \|",
-                    table)  # fmt: skip
+    row = re.search(r"\| 1 thread \(asr's default\) \| (\d+)× \| [\d.]+ \| "
+                    r"([\d.]+)× \|", table)  # fmt: skip
     assert row and int(row.group(1)) > 0 and float(row.group(2)) > 0
     assert "--smoke" in table  # the command that produced it

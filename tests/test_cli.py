@@ -22,11 +22,12 @@ def test_train_help_documents_every_flag(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    for flag in ["--max-batch-seconds", "--rnn-type", "--rnn-nonlinearity", "--hidden-size",
-                 "--deltas", "--warmup-steps", "--resume", "--speed-factors",
-                 "--noise-snr-db", "--telephone-prob", "--freq-masks", "--time-masks",
-                 "--precision", "--accum-steps", "--save-every-steps", "--keep-last",
-                 "--average-last", "--max-failed-fraction"]:  # fmt: skip
+    for flag in ["--max-batch-seconds", "--rnn-type", "--rnn-nonlinearity",
+                 "--hidden-size", "--deltas", "--warmup-steps", "--resume",
+                 "--speed-factors", "--noise-snr-db", "--telephone-prob",
+                 "--freq-masks", "--time-masks", "--precision", "--accum-steps",
+                 "--save-every-steps", "--keep-last", "--average-last",
+                 "--max-failed-fraction"]:  # fmt: skip
         assert flag in out
 
 
@@ -45,7 +46,10 @@ def test_transcribe_goes_on_after_a_bad_file(tiny_checkpoint, tmp_path, capsys):
 def test_transcribe_bad_checkpoint(tmp_path, capsys):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
-    assert main(["transcribe", "--model", str(broken), str(DATA / "2_jackson_1.wav")]) == 2
+    assert (
+        main(["transcribe", "--model", str(broken), str(DATA / "2_jackson_1.wav")])
+        == 2
+    )
     assert "error:" in capsys.readouterr().err
 
 
@@ -65,7 +69,10 @@ def test_evaluate_prints_scores(tiny_checkpoint, tmp_path, capsys):
 
 def test_python_dash_m_is_the_same_program():
     result = subprocess.run(
-        [sys.executable, "-m", "asr", "--help"], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "asr", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 0 and "transcribe" in result.stdout
 

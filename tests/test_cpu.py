@@ -77,7 +77,9 @@ def test_python_api_uses_the_argument_the_environment_or_one(
     monkeypatch.setenv(cpu.THREADS_ENV, str(OTHER))
     model = asr.load_model(tiny_checkpoint)
     model.transcribe(wave, decoder="greedy")
-    assert seen_threads == [cpu.DEFAULT_THREADS, OTHER, OTHER] and model.threads == OTHER
+    assert (
+        seen_threads == [cpu.DEFAULT_THREADS, OTHER, OTHER] and model.threads == OTHER
+    )
 
 
 def test_streaming_recogniser_applies_the_model_setting(seen_threads, tiny_checkpoint):

@@ -24,7 +24,8 @@ def test_kn_discounts_hand_worked():
 
 
 def test_bigram_kneser_ney_worked_example(tmp_path):
-    # "<s> a b </s>" and "<s> b </s>"; counts of counts are too small, so D = 0.5, 1, 1.5.
+    # "<s> a b </s>" and "<s> b </s>"; counts of counts are too small, so
+    # D = 0.5, 1, 1.5.
     # Unigram continuation counts: a 1 (<s>), b 2 (a, <s>), </s> 1 (b); total 4,
     # discounts 0.5 + 1 + 0.5 = 2, so gamma = 2/4 spread over 4 words:
     # P(a) = 0.5/4 + 0.125 = 0.25, P(b) = 1/4 + 0.125, P(</s>) = 0.25, P(<unk>) = 0.125.
@@ -85,7 +86,10 @@ def test_arpa_round_trip_gzip(tmp_path):
     assert model.backoffs.get(tuple(words.split()), 0.0) == pytest.approx(bow, abs=1e-5)
 
 
-GOOD = "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t-0.3\n-1\ta\n\n\\2-grams:\n-0.5\t<s> a\n\n\\end\\\n"  # fmt: skip
+GOOD = (
+    "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t-0.3\n-1\ta\n\n"
+    "\\2-grams:\n-0.5\t<s> a\n\n\\end\\\n"
+)
 
 
 @pytest.mark.parametrize(

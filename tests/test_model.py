@@ -8,7 +8,8 @@ from asr.model import Encoder, ModelConfig
 
 
 @pytest.mark.parametrize(
-    "rnn_type, nonlinearity", [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu")]
+    "rnn_type, nonlinearity",
+    [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu")],
 )
 def test_shapes_and_lengths(rnn_type, nonlinearity):
     cfg = dataclasses.replace(TINY, rnn_type=rnn_type, rnn_nonlinearity=nonlinearity)
@@ -30,8 +31,12 @@ def test_elman_rnn_uses_requested_nonlinearity():
 def test_output_lengths_match_the_convolutions(strides):
     model = Encoder(dataclasses.replace(TINY, time_strides=strides)).eval()
     for T in [1, 2, 7, 40, 99]:
-        x, lens = model.subsampling(torch.randn(1, T, TINY.n_features), torch.tensor([T]))
-        assert x.shape[1] == lens.item() == model.output_lengths(torch.tensor([T])).item()
+        x, lens = model.subsampling(
+            torch.randn(1, T, TINY.n_features), torch.tensor([T])
+        )
+        assert (
+            x.shape[1] == lens.item() == model.output_lengths(torch.tensor([T])).item()
+        )
 
 
 def test_padding_does_not_change_the_output():

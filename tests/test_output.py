@@ -38,7 +38,8 @@ def test_vtt_has_header_and_dot_milliseconds():
 
 def test_tsv_in_milliseconds_and_txt_on_one_line():
     assert render(SEGMENTS, "tsv") == (
-        "start\tend\ttext\n0\t1250\ttwo four\n3661500\t3662000\tsix\n3700000\t3700500\t\n"
+        "start\tend\ttext\n0\t1250\ttwo four\n3661500\t3662000\tsix\n"
+        "3700000\t3700500\t\n"
     )
     assert render(SEGMENTS, "txt") == "two four six\n"
 

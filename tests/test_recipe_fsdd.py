@@ -10,7 +10,9 @@ from conftest import DATA, ROOT
 
 
 def load_recipe():
-    spec = importlib.util.spec_from_file_location("fsdd_prepare", ROOT / "recipes/fsdd/prepare.py")
+    spec = importlib.util.spec_from_file_location(
+        "fsdd_prepare", ROOT / "recipes/fsdd/prepare.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -18,7 +20,8 @@ def load_recipe():
 
 @pytest.fixture
 def fake_fsdd(tmp_path):
-    """recordings/{digit}_{speaker}_{take}.wav for takes 0, 7 and 20, plus a broken file."""
+    """recordings/{digit}_{speaker}_{take}.wav for takes 0, 7 and 20, plus a broken
+    file."""
     root = tmp_path / "free-spoken-digit-dataset-master" / "recordings"
     root.mkdir(parents=True)
     for take in (0, 7, 20):

@@ -14,7 +14,9 @@ CHUNK_S = 0.5
 
 def stereo_int16_at_48k(wave: np.ndarray) -> np.ndarray:
     """16 kHz float mono -> (N, 2) int16 at 48 kHz, as a sound card delivers it."""
-    up = torchaudio.functional.resample(torch.from_numpy(wave), SAMPLE_RATE, RATE).numpy()
+    up = torchaudio.functional.resample(
+        torch.from_numpy(wave), SAMPLE_RATE, RATE
+    ).numpy()
     pcm = np.clip(np.round(up * 32768), -32768, 32767).astype(np.int16)
     return np.stack([pcm, pcm], axis=1)
 
@@ -44,7 +46,10 @@ def test_finals_match_the_file_transcript(model):
     assert len(finals) == len(expected) >= len(spans)
     for final, segment in zip(finals, expected, strict=True):
         assert final.text == segment.text
-        assert abs(final.start - segment.start) < 1e-3 and abs(final.end - segment.end) < 1e-3
+        assert (
+            abs(final.start - segment.start) < 1e-3
+            and abs(final.end - segment.end) < 1e-3
+        )
     assert any(isinstance(e, Partial) for e in events)
     assert [f.start for f in finals] == sorted(f.start for f in finals)
 

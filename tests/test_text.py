@@ -7,9 +7,16 @@ from asr.text import BLANK, CharTokenizer, normalize_text
     "raw, expected",
     [
         ("Hello, World!", "hello world"),
-        ("Author of the danger trail, Philip Steels, etc.", "author of the danger trail philip steels etc"),
+        (
+            "Author of the danger trail, Philip Steels, etc.",
+            "author of the danger trail philip steels etc",
+        ),
         ("I have 2 cats.", "i have two cats"),
-        ("In 1984 there were 1,000 people", "in one thousand nine hundred and eighty four there were one thousand people"),
+        (
+            "In 1984 there were 1,000 people",
+            "in one thousand nine hundred and eighty four there were one thousand "
+            "people",
+        ),
         ("the 3rd time", "the third time"),
         ("pi is 3.14", "pi is three point one four"),
         ("100%", "one hundred percent"),

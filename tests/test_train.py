@@ -313,7 +313,9 @@ def test_init_from_starts_with_a_checkpoints_weights(tmp_path):
     cfg = tiny_config(tmp_path, out_dir=str(tmp_path / "second"), init_from=str(source))
     fresh = Trainer(cfg, *asr.train.distributed.init_distributed("cpu"))  # not trained
     weights = load_checkpoint(source)["model"]
-    assert all(torch.equal(v, fresh.encoder.state_dict()[k]) for k, v in weights.items())
+    assert all(
+        torch.equal(v, fresh.encoder.state_dict()[k]) for k, v in weights.items()
+    )
     other = dataclasses.replace(cfg, model=dataclasses.replace(TINY, hidden_size=8))
     with pytest.raises(asr.checkpoint.CheckpointError, match="same model"):
         Trainer(other, *asr.train.distributed.init_distributed("cpu"))

@@ -21,7 +21,10 @@ def within_one(start, end, spans, config: VadConfig | None = None) -> bool:
     """The segment lies inside one utterance, widened by the padding (and the VAD's
     hangover at the end): it neither straddles a pause nor drifts in time."""
     config = config or VadConfig()
-    before, after = config.padding_s + config.frame_ms / 1000, config.padding_s + HANGOVER_S
+    before, after = (
+        config.padding_s + config.frame_ms / 1000,
+        config.padding_s + HANGOVER_S,
+    )
     return any(a - before <= start and end <= b + after for a, b in spans)
 
 
