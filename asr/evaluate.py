@@ -18,7 +18,7 @@ from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
 from .cpu import add_threads_argument
 from .data import AudioDataset, collate, read_manifest
-from .decoding import add_decoder_arguments
+from .decoder_args import add_decoder_arguments
 from .metrics import error_counts
 from .text import BLANK
 from .transcribe import (

@@ -19,14 +19,8 @@ from .audio import SAMPLE_RATE, Frontend, load_audio, prepare_audio
 from .batch import transcribe_files
 from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
 from .cpu import add_threads_argument, set_threads
-from .decoding import (
-    BeamSearchDecoder,
-    DecodeConfig,
-    add_decoder_arguments,
-    decoder_from_args,
-    greedy_decode,
-    read_decoder_config,
-)
+from .decoder_args import add_decoder_arguments, decoder_from_args, read_decoder_config
+from .decoding import BeamSearchDecoder, DecodeConfig, greedy_decode
 from .match import (
     GrammarDecoder,
     Match,

@@ -17,7 +17,8 @@ from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
 from .cpu import add_threads_argument
 from .data import read_manifest
-from .decoding import BeamSearchDecoder, DecodeConfig, beam_size_arg
+from .decoder_args import beam_size_arg
+from .decoding import BeamSearchDecoder, DecodeConfig
 from .metrics import error_counts
 from .transcribe import ASRModel, load_model
 from .vad import split_long_audio

@@ -9,12 +9,12 @@ from conftest import DATA, DIGITS
 from asr.alignment import align_words
 from asr.arpa import write_arpa
 from asr.cli import main
+from asr.decoder_args import parse_hotwords
 from asr.decoding import (
     BeamSearchDecoder,
     DecodeConfig,
     HotwordLM,
     greedy_decode,
-    parse_hotwords,
 )
 from asr.lm import LMConfig, estimate
 from asr.text import CharTokenizer

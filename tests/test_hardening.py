@@ -26,7 +26,8 @@ import demo
 from asr.checkpoint import load_checkpoint, save_checkpoint
 from asr.cli import main
 from asr.data import read_manifest
-from asr.decoding import DecodeConfig, parse_hotwords, read_decoder_config
+from asr.decoder_args import parse_hotwords, read_decoder_config
+from asr.decoding import DecodeConfig
 from asr.output import MAX_CUE_LINES, MAX_LINE_CHARS, Segment, render
 from asr.text import normalize_text
 

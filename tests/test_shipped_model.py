@@ -15,7 +15,7 @@ from conftest import DIGITS_MODEL, KATHLEEN, ROOT
 
 import asr
 from asr.cli import main
-from asr.decoding import read_decoder_config
+from asr.decoder_args import read_decoder_config
 from asr.transcribe import DEFAULT_MODEL
 
 SAMPLES = sorted((ROOT / "data" / "samples").glob("*.wav"))

@@ -1,0 +1,181 @@
+"""Beam-search settings from the command line and from ``asr tune-decoder`` JSON
+files: the flags ``asr transcribe``, ``asr evaluate`` and ``asr tune-decoder``
+share, hotword lists, and the ``BeamSearchDecoder`` they describe."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .decoding import (
+    MAX_BEAM_SIZE,
+    MAX_HOTWORD_CHARS,
+    MAX_HOTWORDS,
+    BeamSearchDecoder,
+    DecodeConfig,
+    check_hotwords,
+)
+from .options import bounded_int, finite_float, non_negative_float
+
+# decoder-config keys that are not settings
+TUNING_NOTES = ("dev_wer", "manifest", "model")
+# default bonus per hotword word, in beam-score (natural log) units
+HOTWORD_WEIGHT = 3.0
+
+
+def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
+    """Hotwords from a file (one ``phrase[:weight]`` a line) or a comma-separated
+    list of them: ``"Zorblax:5,new york"``. Weights default to HOTWORD_WEIGHT.
+
+    Raises:
+        ValueError: a weight that is not a finite number, no hotword at all, or
+            too many or too long hotwords (``check_hotwords``).
+    """
+    # else not a path
+    path = Path(spec) if len(spec) < 4096 and "\0" not in spec else None
+    is_file = path is not None and path.is_file()
+    if is_file:
+        items = path.read_text(encoding="utf-8").splitlines()
+    else:
+        items = spec.split(",")
+    hotwords = []
+    for item in items:
+        phrase, _, weight = item.strip().partition(":")
+        if not phrase.strip():
+            continue
+        try:
+            hotwords.append(
+                (phrase.strip(), float(weight) if weight else HOTWORD_WEIGHT)
+            )
+        except ValueError:
+            raise ValueError(
+                f"hotword {item.strip()[:40]!r}: weight is not a number"
+            ) from None
+    if not hotwords:
+        raise ValueError(f"no hotwords in {spec[:40]!r}")
+    check_hotwords(hotwords)
+    return tuple(hotwords)
+
+
+def beam_size_arg(value: str) -> int:
+    """argparse type: a beam size, 1 to MAX_BEAM_SIZE."""
+    return bounded_int(value, 1, MAX_BEAM_SIZE)
+
+
+def hotwords_arg(value: str) -> str:
+    """argparse type: a --hotwords value ``parse_hotwords`` accepts, kept as given."""
+    try:
+        parse_hotwords(value)
+    except (ValueError, OSError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
+def add_decoder_arguments(parser, lm_required: bool = False, greedy: bool = False):
+    """Beam-search flags, and with ``greedy`` the ``--greedy`` switch that turns
+    the default LM beam search (for models that ship decoder settings) off."""
+    group = parser.add_argument_group(
+        "decoding (LM beam search when the model ships <name>.decoder.json, "
+        "else greedy; any beam flag asks for beam search)"
+    )
+    if greedy:
+        group.add_argument(
+            "--greedy", action="store_true",
+            help="greedy decoding (fastest; wins over beam flags)",
+        )  # fmt: skip
+    group.add_argument(
+        "--lm", type=Path, required=lm_required, default=None,
+        help="word n-gram LM (ARPA, .gz ok) for beam search",
+    )  # fmt: skip
+    group.add_argument(
+        "--beam", dest="beam_size", type=beam_size_arg, default=None,
+        help=f"beam size (default {DecodeConfig.beam_size})",
+    )  # fmt: skip
+    group.add_argument(
+        "--lm-weight", type=finite_float, default=None,
+        help=f"LM weight (default {DecodeConfig.lm_weight})",
+    )  # fmt: skip
+    group.add_argument(
+        "--word-score", type=finite_float, default=None,
+        help=f"score added per word (default {DecodeConfig.word_score})",
+    )  # fmt: skip
+    group.add_argument(
+        "--beam-threshold", type=non_negative_float, default=None,
+        help="score margin kept in the beam "
+        f"(default {DecodeConfig.beam_threshold})",
+    )  # fmt: skip
+    group.add_argument(
+        "--hotwords", default=None, type=hotwords_arg,
+        help="words or phrases to favour: 'name:5,new york' or a file of "
+        f"'phrase[:weight]' lines (default weight {HOTWORD_WEIGHT}; at most "
+        f"{MAX_HOTWORDS} of {MAX_HOTWORD_CHARS} characters); needs an LM",
+    )  # fmt: skip
+    group.add_argument(
+        "--decoder-config", type=Path, default=None,
+        help="JSON written by `asr tune-decoder`; flags given here win",
+    )  # fmt: skip
+
+
+def read_decoder_config(path: Path) -> dict:
+    """Settings from a ``tune-decoder`` JSON file, without its notes; a relative
+    ``lm`` is found beside the file when it is there.
+
+    Raises:
+        ValueError: unreadable or malformed JSON, or a setting of the wrong type or
+            range; the message names the file.
+    """
+    try:
+        settings = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{path}: not a readable JSON decoder config ({error})"
+        ) from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: expected a JSON object of decoder settings")
+    for note in TUNING_NOTES:  # what tune-decoder records beside the settings
+        settings.pop(note, None)
+    lm = settings.pop("lm", None)
+    if lm is not None and not (isinstance(lm, str) and lm):
+        raise ValueError(f"{path}: lm must be the path of an ARPA file, not {lm!r:.40}")
+    unknown = set(settings) - set(DecodeConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{path}: unknown decoder settings {sorted(unknown)}")
+    if isinstance(settings.get("hotwords"), list):  # JSON has no tuples
+        settings["hotwords"] = tuple(tuple(h) if isinstance(h, list) else h
+                                     for h in settings["hotwords"])  # fmt: skip
+    try:
+        DecodeConfig(**settings)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    if lm:
+        beside = Path(path).parent / lm
+        use_beside = beside.is_file() and not Path(lm).is_absolute()
+        settings["lm"] = str(beside) if use_beside else lm
+    return settings
+
+
+def decoder_from_args(args, vocab: list[str], default_lm: Path | None = None):
+    """A BeamSearchDecoder from the flags, or None for greedy decoding.
+
+    Raises:
+        ValueError, OSError: an unreadable decoder config, hotword list or LM.
+    """
+    fields = ("beam_size", "lm_weight", "word_score", "beam_threshold")
+    settings = read_decoder_config(args.decoder_config) if args.decoder_config else {}
+    for name in fields:
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    lm = args.lm or settings.pop("lm", None)
+    settings.pop("lm", None)
+    if args.hotwords:
+        settings["hotwords"] = parse_hotwords(args.hotwords)
+        lm = lm or default_lm
+    if not settings and lm is None:
+        return None
+    if lm is not None and not Path(lm).is_file():
+        raise ValueError(f"{lm}: no such language model file")
+    unknown = set(settings) - set(DecodeConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown decoder settings: {sorted(unknown)}")
+    return BeamSearchDecoder(vocab, lm, DecodeConfig(**settings))
