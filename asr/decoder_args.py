@@ -19,7 +19,7 @@ from .decoding import (
 from .options import bounded_int, finite_float, non_negative_float
 
 # decoder-config keys that are not settings
-TUNING_NOTES = ("dev_wer", "manifest", "model")
+TUNING_NOTES = ("dev_wer", "dev_rtf", "manifest", "model")
 # default bonus per hotword word, in beam-score (natural log) units
 HOTWORD_WEIGHT = 3.0
 

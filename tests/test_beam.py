@@ -202,7 +202,8 @@ def test_tune_decoder_writes_settings_transcribe_reads(
     settings = json.loads(best.read_text())
     assert settings["beam_size"] == 4 and settings["lm_weight"] in (0, 1)
     assert settings["lm"] == "digits.arpa"  # it lies beside best.json
-    assert 0 <= settings["dev_wer"]
+    assert 0 <= settings["dev_wer"] and 0 < settings["dev_rtf"]
+    assert out.count("<- chosen") == 1
     code = main(["transcribe", "--model", str(tiny_checkpoint),
                  "--decoder-config", str(best),
                  str(DATA / "2_jackson_1.wav")])  # fmt: skip
@@ -270,6 +271,29 @@ def test_help_lists_decoder_flags(command, capsys):
         "--decoder-config",
     ]:
         assert flag in out
+
+
+def test_tune_decoder_keeps_to_the_speed_budget(tiny_checkpoint, tmp_path, capsys):
+    from asr.tune import choose
+
+    rows = [{"beam_size": 800, "wer": 0.70, "rtf": 0.20},
+            {"beam_size": 50, "wer": 0.72, "rtf": 0.01}]  # fmt: skip
+    assert choose(rows, None)["beam_size"] == 800
+    assert choose(rows, 0.05)["beam_size"] == 50
+    with pytest.raises(ValueError, match="fastest took 0.0100"):
+        choose(rows, 0.001)
+    manifest = tmp_path / "dev.jsonl"
+    entry = {"audio": str(DATA / "2_jackson_1.wav"), "text": "two", "duration": 1.0}
+    manifest.write_text(json.dumps(entry) + "\n")
+    lm = tmp_path / "digits.arpa"
+    assert main(["lm", "build", str(_digits(tmp_path)), "-o", str(lm)]) == 0
+    out = tmp_path / "best.json"
+    code = main(["tune-decoder", "--model", str(tiny_checkpoint), "--lm", str(lm),
+                 "--manifest", str(manifest), "--beam-sizes", "4",
+                 "--lm-weights", "1", "--word-scores", "0", "--max-rtf", "1e-9",
+                 "--output", str(out)])  # fmt: skip
+    assert code == 2 and not out.exists()
+    assert "--max-rtf" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["lm", "build"], ["tune-decoder"], ["lm"]])
