@@ -129,3 +129,26 @@ def test_english_training_stage_on_cpu_and_on_gpus():
         assert gpu[gpu.index(flag) + 1] == value
     speeds = gpu.index("--speed-factors")
     assert gpu[speeds + 1 : speeds + 4] == ["0.9", "1.0", "1.1"]
+
+
+def test_english_export_tunes_beam_and_weights_within_a_speed_budget(tmp_path):
+    """Stage 4 copies best.pt and grid-searches beam size, LM weight and word score
+    on the dev set only, choosing within --max-rtf (the command, not a search)."""
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "best.pt").write_bytes(b"weights")
+    export = tmp_path / "models" / "english.pt"
+    export.parent.mkdir()
+    (tmp_path / "models" / "english.decoder.json").write_text("{}")  # for its ls -l
+    env = {**os.environ, "PYTHON": "echo"}
+    out = subprocess.run(
+        ["bash", str(ROOT / "recipes/english/run.sh"), "--stage", "4",
+         "--stop-stage", "4", "--exp", str(exp), "--export-to", str(export)],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert export.read_bytes() == b"weights"
+    words = out.split()
+    assert words[words.index("--manifest") + 1] == "data/english/dev.jsonl"
+    beams = words.index("--beam-sizes")
+    assert words[beams + 1 : beams + 4] == ["50", "100", "200"]
+    assert words[words.index("--max-rtf") + 1] == "0.025"
