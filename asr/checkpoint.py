@@ -18,6 +18,7 @@ import pickle
 import random
 import sys
 import tempfile
+import zipfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,15 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def is_exported(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive written by ``asr export``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.endswith("/extra/asr.json") for n in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:

@@ -20,7 +20,6 @@ import argparse
 import copy
 import json
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -73,15 +72,6 @@ class Pipeline(nn.Module):
             packed, batch_first=True, total_length=x.shape[1]
         )  # (B, T', 2H)
         return encoder.head(x).log_softmax(dim=-1), out_lens
-
-
-def is_exported(path: Path) -> bool:
-    """Whether ``path`` is a TorchScript archive written by ``asr export``."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(n.endswith("/extra/asr.json") for n in archive.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def quantize_int8(model: ASRModel) -> ASRModel:

@@ -17,7 +17,12 @@ from . import options
 from .alignment import WordTiming, align_words, speech_confidence
 from .audio import SAMPLE_RATE, Frontend, load_audio, prepare_audio
 from .batch import transcribe_files
-from .checkpoint import CheckpointError, configs_from_state, load_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    configs_from_state,
+    is_exported,
+    load_checkpoint,
+)
 from .cpu import add_threads_argument, set_threads
 from .decoder_args import add_decoder_arguments, decoder_from_args, read_decoder_config
 from .decoding import BeamSearchDecoder, DecodeConfig, greedy_decode
@@ -312,9 +317,8 @@ def load_model(
     path = Path(path or os.environ.get("ASR_MODEL") or DEFAULT_MODEL)
     if path.is_dir():  # a model folder (asr adapt): NAME/NAME.pt
         path = path / f"{path.name}.pt"
-    from .export import is_exported, load_exported  # export imports this module
-
     if is_exported(path):  # a TorchScript file from `asr export`
+        from .export import load_exported  # export imports this module
 
         exported = load_exported(path, device=device)
         exported.threads = threads
