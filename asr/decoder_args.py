@@ -32,7 +32,7 @@ def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
         ValueError: a weight that is not a finite number, no hotword at all, or
             too many or too long hotwords (``check_hotwords``).
     """
-    # else not a path
+    # a very long spec, or one with a NUL, cannot be a path
     path = Path(spec) if len(spec) < 4096 and "\0" not in spec else None
     is_file = path is not None and path.is_file()
     if is_file:

@@ -142,12 +142,7 @@ class VadSegmenter:
         """Cut a too-long open segment at the quietest frame after min_cut_s; the
         rest stays open as a new segment."""
         low = self.seg_start + self.min_cut
-        region = self._slice(low, frame_end)
-        frames = region[: len(region) // self.frame * self.frame].reshape(
-            -1, self.frame
-        )
-        quietest = int((frames**2).mean(axis=1).argmin())
-        cut = low + quietest * self.frame + self.frame // 2
+        cut = low + quietest_point(self._slice(low, frame_end), self.frame)
         segment = self._emit(cut)
         self.seg_start = cut
         return segment
@@ -205,6 +200,13 @@ def split_segments(
     return [_timed(s) for s in [*segmenter.push(samples), *segmenter.flush()]]
 
 
+def quietest_point(region: np.ndarray, frame: int) -> int:
+    """The middle of the quietest whole ``frame``-sample frame of ``region`` (lowest
+    mean square), as a sample offset into it: where a cut splits the fewest words."""
+    frames = region[: len(region) // frame * frame].reshape(-1, frame)
+    return int((frames**2).mean(axis=1).argmin()) * frame + frame // 2
+
+
 def _timed(segment: SpeechSegment) -> tuple[float, float, np.ndarray]:
     return segment.start / SAMPLE_RATE, segment.end / SAMPLE_RATE, segment.samples
 
@@ -217,9 +219,7 @@ def split_long_audio(samples: np.ndarray) -> list[np.ndarray]:
     windows, start = [], 0
     while len(samples) - start > max_len:
         region = samples[start + min_len : start + max_len]
-        frames = region[: len(region) // CUT_FRAME * CUT_FRAME].reshape(-1, CUT_FRAME)
-        quietest = int((frames**2).mean(axis=1).argmin())
-        cut = start + min_len + quietest * CUT_FRAME + CUT_FRAME // 2
+        cut = start + min_len + quietest_point(region, CUT_FRAME)
         windows.append(samples[start:cut])
         start = cut
     windows.append(samples[start:])
