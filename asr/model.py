@@ -9,6 +9,7 @@ Only the network lives here: no loss, optimizer, metric or decoder.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -192,3 +193,51 @@ class Encoder(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def widen_state(
+    state: dict[str, torch.Tensor], narrow: ModelConfig, encoder: Encoder
+) -> dict[str, torch.Tensor]:
+    """A narrower model's weights laid into ``encoder``'s wider recurrent layers.
+
+    Function-preserving widening (Net2Net, Chen et al. 2016, with zero fan-out): every
+    old weight keeps its place, the new units keep ``encoder``'s fresh random input and
+    recurrent weights, and every weight that reads a new unit (the next layer, the
+    recurrent matrix, the CTC head) starts at zero. So the wider model computes
+    exactly what the narrow one did, and gradients reach the new units through those
+    zero weights.
+
+    Args:
+        state: the narrow model's state dict.
+        narrow: its config; the same as ``encoder.config`` except a smaller hidden_size.
+        encoder: the wider model (its own weights are the new units' start).
+
+    Returns:
+        a state dict for ``encoder``.
+    """
+    wide = encoder.config
+    if dataclasses.replace(narrow, hidden_size=wide.hidden_size) != wide or not (
+        narrow.hidden_size <= wide.hidden_size
+    ):
+        raise ValueError(f"cannot widen {narrow} into {wide}")
+    old, new = narrow.hidden_size, wide.hidden_size
+    out = {name: t.detach().clone() for name, t in encoder.state_dict().items()}
+    for name, weight in state.items():
+        target = out[name]
+        if name == "head.weight":  # (V, 2H): columns read [forward H | backward H]
+            target.view(-1, 2, new)[:, :, old:] = 0
+            target.view(-1, 2, new)[:, :, :old] = weight.view(-1, 2, old)
+        elif name.startswith("rnn.weight_hh"):  # (G*H, H): G gates of H rows
+            gates = target.view(-1, new, new)
+            gates[:, :old, old:] = 0
+            gates[:, :old, :old] = weight.view(len(gates), old, old)
+        elif name.startswith("rnn.weight_ih_l") and "_l0" not in name:
+            gates = target.view(-1, new, 2, new)  # input: both directions below
+            gates[:, :old, :, old:] = 0
+            gates[:, :old, :, :old] = weight.view(len(gates), old, 2, old)
+        elif name.startswith("rnn."):  # first layer's input weights, biases: new rows
+            gates = target.view(-1, new, *target.shape[1:])
+            gates[:, :old] = weight.view(len(gates), old, *weight.shape[1:])
+        else:  # subsampling, head bias: the same shape
+            target.copy_(weight)
+    return out

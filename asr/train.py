@@ -49,7 +49,7 @@ from .config import add_config_flags, config_values
 from .cpu import set_threads
 from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
 from .evaluate import dev_scores
-from .model import Encoder, ModelConfig
+from .model import Encoder, ModelConfig, widen_state
 from .progress import Progress, RunCheckpoints
 from .report import log_dev_curve, log_metrics
 from .text import BLANK, CharTokenizer
@@ -82,8 +82,9 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads per process (per rank under torchrun);
     #                   0: $ASR_THREADS, else 1 (asr/cpu.py)
     resume: bool = False  # continue from out_dir/last.pt when it exists
-    init_from: str = ""  # start from this checkpoint's weights (same model shape and
-    #                      features; a fresh optimizer); ignored when resuming
+    init_from: str = ""  # start from this checkpoint's weights (same model shape, or
+    #                      fewer hidden units: widened, and features; a fresh
+    #                      optimizer); ignored when resuming
     save_every_steps: int = 200  # also write last.pt every N optimizer steps (0: only
     #                              at epoch ends)
     dev_every_steps: int = 0  # also score the dev set every N optimizer steps (rows in
@@ -349,13 +350,21 @@ def _load_weights(encoder: Encoder, path: str, frontend: FrontendConfig) -> None
     """
     state = load_checkpoint(path)
     model_config, frontend_config = configs_from_state(state)
-    if model_config != encoder.config or frontend_config != frontend:
+    wider = dataclasses.replace(model_config, hidden_size=encoder.config.hidden_size)
+    if wider != encoder.config or frontend_config != frontend or (
+        model_config.hidden_size > encoder.config.hidden_size
+    ):
         raise CheckpointError(
-            f"{path}: --init-from needs the same model and features as this run "
-            f"(it has {model_config} with {frontend_config})"
+            f"{path}: --init-from needs the same model (or the same with fewer "
+            f"hidden units) and features as this run (it has {model_config} with "
+            f"{frontend_config})"
         )
-    encoder.load_state_dict(state["model"])
-    log.info("initialised from %s", path)
+    if model_config == encoder.config:
+        encoder.load_state_dict(state["model"])
+    else:  # a narrower model: its function, plus new units that start silent
+        encoder.load_state_dict(widen_state(state["model"], model_config, encoder))
+    log.info("initialised from %s (%d -> %d units)", path,
+             model_config.hidden_size, encoder.config.hidden_size)  # fmt: skip
 
 
 def _format_row(row: dict) -> str:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import TINY
 
-from asr.model import Encoder, ModelConfig
+from asr.model import Encoder, ModelConfig, widen_state
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,31 @@ def test_unpacked_training_path_equals_the_packed_kernels(rnn_type):
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     for ga, gb in zip(grads_a, grads_b, strict=True):
         torch.testing.assert_close(ga, gb, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+def test_widening_keeps_the_function_and_trains_the_new_units(rnn_type):
+    """A 2-layer model widened 8 -> 12 units computes what it did (both RNN paths);
+    gradients reach the new units' zero outgoing weights."""
+    torch.manual_seed(0)
+    narrow = Encoder(ModelConfig(rnn_type=rnn_type, hidden_size=8, num_layers=2,
+                                 conv_channels=4, dropout=0.0))  # fmt: skip
+    wide = Encoder(dataclasses.replace(narrow.config, hidden_size=12))
+    wide.load_state_dict(widen_state(narrow.state_dict(), narrow.config, wide))
+    feats, lens = torch.randn(3, 40, 40), torch.tensor([40, 23, 9])
+    narrow.eval(), wide.eval()  # batch norm with its running statistics
+    with torch.no_grad():  # packed kernels
+        torch.testing.assert_close(wide(feats, lens), narrow(feats, lens))
+    log_probs, out_lens = wide(feats, lens)  # with gradients: run_padded
+    torch.testing.assert_close(log_probs.detach(), narrow(feats, lens)[0].detach())
+    log_probs[0, : out_lens[0], 5].sum().backward()
+    new_columns = wide.head.weight.view(-1, 2, 12)[:, :, 8:]  # read the new units
+    assert new_columns.eq(0).all()
+    assert wide.head.weight.grad.view(-1, 2, 12)[:, :, 8:].abs().sum() > 0
+
+
+def test_widening_refuses_another_shape():
+    small = Encoder(dataclasses.replace(TINY, hidden_size=8))
+    for config in (TINY, dataclasses.replace(TINY, hidden_size=4, num_layers=2)):
+        with pytest.raises(ValueError, match="cannot widen"):
+            widen_state(Encoder(config).state_dict(), config, small)

@@ -319,6 +319,10 @@ def test_init_from_starts_with_a_checkpoints_weights(tmp_path):
     other = dataclasses.replace(cfg, model=dataclasses.replace(TINY, hidden_size=8))
     with pytest.raises(asr.checkpoint.CheckpointError, match="same model"):
         Trainer(other, *asr.train.distributed.init_distributed("cpu"))
+    wider = dataclasses.replace(cfg, model=dataclasses.replace(TINY, hidden_size=24))
+    widened = Trainer(wider, *asr.train.distributed.init_distributed("cpu")).encoder
+    head = widened.state_dict()["head.weight"].view(-1, 2, 24)  # old units first
+    torch.testing.assert_close(head[:, :, :16], weights["head.weight"].view(-1, 2, 16))
 
 
 def test_dev_every_steps_scores_within_epochs_and_keeps_the_best(tmp_path):

@@ -23,7 +23,7 @@
 #   --threads T      torch threads per process for train/evaluate [1]
 #   --ranks R        training processes under torchrun, one per core or GPU [nproc]
 #   --device D       cpu or cuda [cpu]      --precision P  fp32 or bf16 [fp32]
-#   --init-from PT   start training from these weights (same model shape) [none]
+#   --init-from PT   start training from these weights (same shape, or narrower: widened) [none]
 #   --batch-size B   utterances per batch per rank, at most 5*B padded seconds [16]
 #   --workers W      DataLoader processes per rank reading audio [1; GPUs want more]
 #   --dev-every N    score the dev set every N optimizer steps (dev_curve.csv) [250]
@@ -51,7 +51,7 @@ ranks=$(nproc)                 # training processes under torchrun: one per core
                                # fastest on CPU (docs/cpu.md); on GPUs: the GPU count
 device=cpu                     # cpu, or cuda (each rank takes its own GPU)
 precision=fp32                 # fp32; bf16 autocast on GPUs
-init_from=""                   # start from these weights (same shape), e.g. an earlier model
+init_from=""                   # start from these weights (same shape or narrower), e.g. an earlier model
 dev_every=250                  # score the dev set every N optimizer steps (dev_curve.csv)
 batch=16                       # utterances per batch per rank (2 CPU ranks: 32 per step)
 workers=1                      # DataLoader processes per rank (one core each)
