@@ -28,6 +28,7 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from .model import widen_state
 from .report import reconcile_metrics
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,32 @@ class RunCheckpoints:
         self.encoder, self.vocab = encoder, list(vocab)
         self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
         self.last_row: dict | None = None  # metrics of the last finished epoch
+
+    def init_from(self, path: str) -> None:
+        """Copy a checkpoint's weights into the encoder (``--init-from``); a model
+        with fewer hidden units is widened (``model.widen_state``).
+
+        Raises:
+            CheckpointError: an unreadable checkpoint, or one of another shape.
+        """
+        state, encoder = load_checkpoint(path), self.encoder
+        theirs, frontend_config = configs_from_state(state)
+        ours = encoder.config
+        narrower = theirs.hidden_size <= ours.hidden_size
+        if dataclasses.replace(theirs, hidden_size=ours.hidden_size) != ours or (
+            frontend_config != self.cfg.frontend or not narrower
+        ):
+            raise CheckpointError(
+                f"{path}: --init-from needs the same model (or the same with fewer "
+                f"hidden units) and features as this run (it has {theirs} "
+                f"with {frontend_config})"
+            )
+        if theirs == ours:
+            encoder.load_state_dict(state["model"])
+        else:  # a narrower model: its function, plus new units that start silent
+            encoder.load_state_dict(widen_state(state["model"], theirs, encoder))
+        log.info("initialised from %s (%d -> %d units)", path,
+                 theirs.hidden_size, ours.hidden_size)  # fmt: skip
 
     def save(
         self, progress: Progress, device, row: dict | None, improved: bool = False

@@ -32,24 +32,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import distributed
 from .audio import SAMPLE_RATE, Frontend, FrontendConfig
 from .augment import AugmentConfig, SpecAugment, WaveAugment
-from .checkpoint import (
-    CheckpointError,
-    check_writable,
-    configs_from_state,
-    load_checkpoint,
-    remove_stale_temporaries,
-)
+from .checkpoint import CheckpointError, check_writable, remove_stale_temporaries
 from .config import add_config_flags, config_values
 from .cpu import set_threads
-from .data import AudioDataset, BucketBatchSampler, collate, read_manifest
+from .data import AudioDataset, read_manifest, train_loader
 from .evaluate import dev_scores
-from .model import Encoder, ModelConfig, widen_state
+from .model import Encoder, ModelConfig
 from .progress import Progress, RunCheckpoints
 from .report import log_dev_curve, log_metrics
 from .text import BLANK, CharTokenizer
@@ -136,7 +129,13 @@ class Trainer:
         self.encoder = Encoder(model_cfg).to(device)
         self.entries = read_manifest(cfg.train_manifest, training=True)
         self.dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
-        self.loader = self._make_loader()
+        augment = WaveAugment(cfg.augment) if cfg.augment.waveform_enabled else None
+        self.loader = train_loader(
+            AudioDataset(self.entries, CharTokenizer(), augment, seed=cfg.seed),
+            cfg.batch_size, cfg.max_batch_seconds, min(cfg.augment.speed_factors),
+            seed=cfg.seed, num_workers=cfg.num_workers, rank=info.rank,
+            world_size=info.world_size, pin_memory=device.type == "cuda",
+        )  # fmt: skip
         self.optimizer = torch.optim.AdamW(
             self.encoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
@@ -156,35 +155,13 @@ class Trainer:
         if cfg.resume and (self.out_dir / "last.pt").exists():
             self.progress = self.checkpoints.resume(self.out_dir / "last.pt")
         elif cfg.init_from:
-            _load_weights(self.encoder, cfg.init_from, cfg.frontend)
+            self.checkpoints.init_from(cfg.init_from)
         self.model = self.encoder
         if info.enabled:  # no collective in forward (see distributed.average_buffers)
             self.model = DistributedDataParallel(self.encoder, broadcast_buffers=False)
         if info.is_main:
             log.info("model: %s, %.2f M parameters", model_cfg,
                      self.encoder.num_parameters() / 1e6)  # fmt: skip
-
-    def _make_loader(self) -> DataLoader:
-        cfg = self.cfg
-        slowest = min(cfg.augment.speed_factors)  # a 0.9 speed makes audio 11 % longer
-        sampler = BucketBatchSampler(
-            [e["duration"] / min(slowest, 1.0) for e in self.entries],
-            cfg.batch_size, cfg.max_batch_seconds, seed=cfg.seed,
-            num_replicas=self.info.world_size, rank=self.info.rank,
-        )  # fmt: skip
-        augment = WaveAugment(cfg.augment) if cfg.augment.waveform_enabled else None
-        return DataLoader(
-            AudioDataset(self.entries, CharTokenizer(), augment, seed=cfg.seed),
-            batch_sampler=sampler,
-            collate_fn=collate,
-            num_workers=cfg.num_workers,
-            # workers restart each epoch so they see the dataset's new epoch seed
-            persistent_workers=False,
-            # its own generator: iterating never draws from the global torch RNG,
-            # which must replay exactly after a mid-epoch resume
-            generator=torch.Generator().manual_seed(cfg.seed),
-            pin_memory=self.device.type == "cuda",
-        )
 
     def fit(self) -> Progress:
         """Train the remaining epochs; rank 0 validates and saves after each."""
@@ -340,31 +317,6 @@ class Trainer:
             tqdm.write(_format_row(row))
             self.model.train()
         self.checkpoints.save(progress, self.device, None, improved)
-
-
-def _load_weights(encoder: Encoder, path: str, frontend: FrontendConfig) -> None:
-    """Copy a checkpoint's weights into ``encoder`` (--init-from).
-
-    Raises:
-        CheckpointError: an unreadable checkpoint, or one of another shape.
-    """
-    state = load_checkpoint(path)
-    model_config, frontend_config = configs_from_state(state)
-    wider = dataclasses.replace(model_config, hidden_size=encoder.config.hidden_size)
-    if wider != encoder.config or frontend_config != frontend or (
-        model_config.hidden_size > encoder.config.hidden_size
-    ):
-        raise CheckpointError(
-            f"{path}: --init-from needs the same model (or the same with fewer "
-            f"hidden units) and features as this run (it has {model_config} with "
-            f"{frontend_config})"
-        )
-    if model_config == encoder.config:
-        encoder.load_state_dict(state["model"])
-    else:  # a narrower model: its function, plus new units that start silent
-        encoder.load_state_dict(widen_state(state["model"], model_config, encoder))
-    log.info("initialised from %s (%d -> %d units)", path,
-             model_config.hidden_size, encoder.config.hidden_size)  # fmt: skip
 
 
 def _format_row(row: dict) -> str:
