@@ -45,13 +45,14 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .data import write_manifest
+from .decoder_args import DEFAULT_LM
 from .grammar import Grammar, GrammarError, load_grammar
 from .lm import LMConfig, estimate, lm_words, read_sentences
 from .match import check_spelling
 from .metrics import wer
 from .text import CharTokenizer
 from .train import TrainConfig, Trainer
-from .transcribe import DEFAULT_LM, load_model
+from .transcribe import load_model
 
 
 @dataclass(frozen=True)

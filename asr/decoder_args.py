@@ -1,11 +1,14 @@
 """Beam-search settings from the command line and from ``asr tune-decoder`` JSON
 files: the flags ``asr transcribe``, ``asr evaluate`` and ``asr tune-decoder``
-share, hotword lists, and the ``BeamSearchDecoder`` they describe."""
+share, hotword lists, and the ``BeamSearchDecoder`` they describe; which decoder a
+model uses (``DecoderChoice``: ``decoder=`` by name, the ``<name>.decoder.json``
+shipped beside a checkpoint, else the shipped English LM)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import threading
 from pathlib import Path
 
 from .decoding import (
@@ -22,6 +25,12 @@ from .options import bounded_int, finite_float, non_negative_float
 TUNING_NOTES = ("dev_wer", "dev_rtf", "manifest", "model")
 # default bonus per hotword word, in beam-score (natural log) units
 HOTWORD_WEIGHT = 3.0
+# shipped word LM, used for --hotwords (beside the shipped model, in data/models/)
+DEFAULT_LM = Path(__file__).resolve().parents[1] / "data/models/english-3gram.arpa.gz"
+DECODERS = ("auto", "greedy", "beam")  # decoder= by name ("auto": see DecoderChoice)
+_DEFAULT_DECODER_LOCK = threading.Lock()  # one LM load when threads ask at once
+
+Decoder = BeamSearchDecoder | str | None  # a decoder, one of DECODERS, or None (greedy)
 
 
 def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
@@ -179,3 +188,98 @@ def decoder_from_args(args, vocab: list[str], default_lm: Path | None = None):
     if unknown:
         raise ValueError(f"unknown decoder settings: {sorted(unknown)}")
     return BeamSearchDecoder(vocab, lm, DecodeConfig(**settings))
+
+
+def decoder_config_path(checkpoint: Path) -> Path:
+    """Where a checkpoint's tuned beam-search settings and LM name live:
+    ``<name>.decoder.json`` beside ``<name>.pt``."""
+    return checkpoint.with_name(checkpoint.stem + ".decoder.json")
+
+
+class DecoderChoice:
+    """Which decoder a model's ``decoder=`` means (see ``ASRModel``, which mixes
+    this in and provides ``self.tokenizer``): one of DECODERS, resolved against the
+    LM beam search tuned for the model (``decoder_config``), built once."""
+
+    decoder_config: Path | None = None  # tuned beam settings shipped with it
+    _default_decoder: BeamSearchDecoder | None = None
+
+    def beam_decoder(
+        self, hotwords: tuple[tuple[str, float], ...] = ()
+    ) -> BeamSearchDecoder:
+        """LM beam search as tuned for this model (its ``.decoder.json``: LM and
+        weights), else over the shipped English LM with default weights.
+
+        Args:
+            hotwords: (word or phrase, bonus per word) pairs to favour.
+        """
+        settings = (
+            read_decoder_config(self.decoder_config) if self.decoder_config else {}
+        )
+        lm = settings.pop("lm", None) or DEFAULT_LM
+        if not Path(lm).is_file():
+            source = self.decoder_config or "the package"
+            raise ValueError(f"{lm}: no such language model file (named by {source}); "
+                             "decode with --greedy / decoder='greedy'")  # fmt: skip
+        config = DecodeConfig(**{**settings, "hotwords": tuple(hotwords)})
+        return BeamSearchDecoder(self.tokenizer.vocab, lm, config)
+
+    @property
+    def default_decoder(self) -> BeamSearchDecoder | None:
+        """The decoder ``decoder="auto"`` means: the shipped LM beam search, built
+        on first use (the LM is read once per process), or None (greedy) for a
+        model without ``<name>.decoder.json``."""
+        if self.decoder_config is None:
+            return None
+        with _DEFAULT_DECODER_LOCK:
+            if self._default_decoder is None:
+                self._default_decoder = self.beam_decoder()
+            return self._default_decoder
+
+    def resolve_decoder(self, decoder: Decoder) -> BeamSearchDecoder | None:
+        """A decoder object (None: greedy) for a ``decoder=`` argument.
+
+        Raises:
+            ValueError: a name that is not one of DECODERS.
+        """
+        if decoder is None or decoder == "greedy":
+            return None
+        if decoder == "auto":
+            return self.default_decoder
+        if decoder == "beam":
+            return self.default_decoder or self.beam_decoder()
+        if isinstance(decoder, str):
+            raise ValueError(f"unknown decoder {decoder!r}; choose from {DECODERS}")
+        return decoder
+
+
+def _wants_beam(args: argparse.Namespace) -> bool:
+    flags = ("beam_size", "lm_weight", "word_score", "beam_threshold", "hotwords")
+    return any(getattr(args, name, None) is not None for name in flags)
+
+
+def decoder_for_args(args: argparse.Namespace, model: DecoderChoice):
+    """The decoder the command line asks for (None: greedy). ``--greedy`` wins;
+    beam flags without ``--lm``/``--decoder-config`` use the model's shipped LM
+    settings; no flag at all means the model's default (``decoder="auto"``).
+
+    Raises:
+        ValueError, OSError: an unreadable decoder config, hotword list or LM.
+    """
+    if getattr(args, "greedy", False):
+        return None
+    if not (args.lm or args.decoder_config or _wants_beam(args)):
+        return model.default_decoder
+    if not (args.lm or args.decoder_config):
+        args.decoder_config = model.decoder_config  # the LM shipped with the model
+    return decoder_from_args(args, model.tokenizer.vocab, DEFAULT_LM)
+
+
+def describe_decoder(decoder) -> str:
+    """One line for --verbose: greedy, or the LM and its settings."""
+    if decoder is None:
+        return "greedy"
+    c = decoder.config
+    return (f"LM beam search over {decoder.lm or 'no LM'} (beam {c.beam_size}, "
+            f"LM weight {c.lm_weight}, word score {c.word_score}, "
+            f"{len(c.hotwords)} hotwords)")  # fmt: skip

@@ -18,15 +18,10 @@ from .audio import AudioError, load_audio
 from .checkpoint import CheckpointError
 from .cpu import add_threads_argument
 from .data import AudioDataset, collate, read_manifest
-from .decoder_args import add_decoder_arguments
+from .decoder_args import Decoder, add_decoder_arguments, decoder_for_args
 from .metrics import error_counts
 from .text import BLANK
-from .transcribe import (
-    ASRModel,
-    Decoder,
-    decoder_for_args,
-    load_model,
-)
+from .transcribe import ASRModel, load_model
 from .vad import split_long_audio
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +23,15 @@ from .checkpoint import (
     load_checkpoint,
 )
 from .cpu import add_threads_argument, set_threads
-from .decoder_args import add_decoder_arguments, decoder_from_args, read_decoder_config
-from .decoding import BeamSearchDecoder, DecodeConfig, greedy_decode
+from .decoder_args import (
+    Decoder,
+    DecoderChoice,
+    add_decoder_arguments,
+    decoder_config_path,
+    decoder_for_args,
+    describe_decoder,
+)
+from .decoding import greedy_decode
 from .match import (
     GrammarDecoder,
     Match,
@@ -40,27 +46,19 @@ from .vad import VadConfig, iter_segments, split_segments
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 DEFAULT_MODEL = MODELS_DIR / "default.pt"  # the shipped model; $ASR_MODEL overrides it
-# shipped word LM, used for --hotwords
-DEFAULT_LM = MODELS_DIR / "english-3gram.arpa.gz"
 DEFAULT_VAD = VadConfig()  # transcribe_segments' vad= (frozen, so one is shared)
-DECODERS = ("auto", "greedy", "beam")  # decoder= by name ("auto": see ASRModel)
-_DEFAULT_DECODER_LOCK = threading.Lock()  # one LM load when threads ask at once
-
-Decoder = BeamSearchDecoder | str | None  # a decoder, one of DECODERS, or None (greedy)
 
 
-class ASRModel:
+class ASRModel(DecoderChoice):
     """A frontend, an encoder and a tokenizer: everything needed to turn audio into
     text. Build it with ``load_model``.
 
-    Every ``transcribe*`` method takes ``decoder=``: "auto" (the default) decodes
-    with the LM beam search the model ships (``<name>.decoder.json``), or greedily
-    when it ships none; "greedy" (or None) always decodes greedily; "beam" uses the
-    shipped LM settings, else the shipped English LM; or pass a ``BeamSearchDecoder``.
+    Every ``transcribe*`` method takes ``decoder=`` (resolved by ``DecoderChoice``,
+    asr/decoder_args.py): "auto" (the default) decodes with the LM beam search the
+    model ships (``<name>.decoder.json``), or greedily when it ships none; "greedy"
+    (or None) always decodes greedily; "beam" uses the shipped LM settings, else the
+    shipped English LM; or pass a ``BeamSearchDecoder``.
     """
-
-    decoder_config: Path | None = None  # tuned beam settings shipped with it
-    _default_decoder: BeamSearchDecoder | None = None
 
     def __init__(self, frontend: Frontend, encoder: Encoder, tokenizer: CharTokenizer):
         self.frontend = frontend.eval()
@@ -198,54 +196,6 @@ class ASRModel:
             )
             segments.append(Segment(round(start, 3), round(end, 3), text, timed))
         return segments
-
-    def beam_decoder(
-        self, hotwords: tuple[tuple[str, float], ...] = ()
-    ) -> BeamSearchDecoder:
-        """LM beam search as tuned for this model (its ``.decoder.json``: LM and
-        weights), else over the shipped English LM with default weights.
-
-        Args:
-            hotwords: (word or phrase, bonus per word) pairs to favour.
-        """
-        settings = (
-            read_decoder_config(self.decoder_config) if self.decoder_config else {}
-        )
-        lm = settings.pop("lm", None) or DEFAULT_LM
-        if not Path(lm).is_file():
-            source = self.decoder_config or "the package"
-            raise ValueError(f"{lm}: no such language model file (named by {source}); "
-                             "decode with --greedy / decoder='greedy'")  # fmt: skip
-        config = DecodeConfig(**{**settings, "hotwords": tuple(hotwords)})
-        return BeamSearchDecoder(self.tokenizer.vocab, lm, config)
-
-    @property
-    def default_decoder(self) -> BeamSearchDecoder | None:
-        """The decoder ``decoder="auto"`` means: the shipped LM beam search, built
-        on first use (the LM is read once per process), or None (greedy) for a
-        model without ``<name>.decoder.json``."""
-        if self.decoder_config is None:
-            return None
-        with _DEFAULT_DECODER_LOCK:
-            if self._default_decoder is None:
-                self._default_decoder = self.beam_decoder()
-            return self._default_decoder
-
-    def resolve_decoder(self, decoder: Decoder) -> BeamSearchDecoder | None:
-        """A decoder object (None: greedy) for a ``decoder=`` argument.
-
-        Raises:
-            ValueError: a name that is not one of DECODERS.
-        """
-        if decoder is None or decoder == "greedy":
-            return None
-        if decoder == "auto":
-            return self.default_decoder
-        if decoder == "beam":
-            return self.default_decoder or self.beam_decoder()
-        if isinstance(decoder, str):
-            raise ValueError(f"unknown decoder {decoder!r}; choose from {DECODERS}")
-        return decoder
 
     def grammar_decoder(self, grammar, allow_unk: bool | None = None) -> GrammarDecoder:
         """A decoder constrained to ``grammar`` (path, phrases or ``Grammar``) for
@@ -386,44 +336,6 @@ def build_parser(
     add_grammar_arguments(parser)
     add_threads_argument(parser)
     return parser
-
-
-def _wants_beam(args: argparse.Namespace) -> bool:
-    flags = ("beam_size", "lm_weight", "word_score", "beam_threshold", "hotwords")
-    return any(getattr(args, name, None) is not None for name in flags)
-
-
-def decoder_config_path(checkpoint: Path) -> Path:
-    """Where a checkpoint's tuned beam-search settings and LM name live:
-    ``<name>.decoder.json`` beside ``<name>.pt``."""
-    return checkpoint.with_name(checkpoint.stem + ".decoder.json")
-
-
-def decoder_for_args(args: argparse.Namespace, model: ASRModel):
-    """The decoder the command line asks for (None: greedy). ``--greedy`` wins;
-    beam flags without ``--lm``/``--decoder-config`` use the model's shipped LM
-    settings; no flag at all means the model's default (``decoder="auto"``).
-
-    Raises:
-        ValueError, OSError: an unreadable decoder config, hotword list or LM.
-    """
-    if getattr(args, "greedy", False):
-        return None
-    if not (args.lm or args.decoder_config or _wants_beam(args)):
-        return model.default_decoder
-    if not (args.lm or args.decoder_config):
-        args.decoder_config = model.decoder_config  # the LM shipped with the model
-    return decoder_from_args(args, model.tokenizer.vocab, DEFAULT_LM)
-
-
-def describe_decoder(decoder) -> str:
-    """One line for --verbose: greedy, or the LM and its settings."""
-    if decoder is None:
-        return "greedy"
-    c = decoder.config
-    return (f"LM beam search over {decoder.lm or 'no LM'} (beam {c.beam_size}, "
-            f"LM weight {c.lm_weight}, word score {c.word_score}, "
-            f"{len(c.hotwords)} hotwords)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -521,6 +522,6 @@ def test_path_like_hotwords_are_never_read(method, model, shipped, monkeypatch):
     for hotwords in (secret, f"../../..{secret}, ~/.ssh/id_rsa", "file:///etc/passwd"):
         text, _, files, _ = transcribe(str(SPEECH), "model", method, hotwords)
         assert isinstance(text, str)
-        temp = Path(demo.tempfile.gettempdir()).resolve()
+        temp = Path(tempfile.gettempdir()).resolve()
         assert all(Path(f).resolve().is_relative_to(temp) for f in files)
     assert opened == []
