@@ -75,8 +75,8 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads per process (per rank under torchrun);
     #                   0: $ASR_THREADS, else 1 (asr/cpu.py)
     resume: bool = False  # continue from out_dir/last.pt when it exists
-    init_from: str = ""  # start from this checkpoint's weights (same model shape, or
-    #                      fewer hidden units: widened, and features; a fresh
+    init_from: str = ""  # start from this checkpoint's weights (same features and
+    #                      model shape, or fewer hidden units, then widened; a fresh
     #                      optimizer); ignored when resuming
     save_every_steps: int = 200  # also write last.pt every N optimizer steps (0: only
     #                              at epoch ends)
