@@ -23,20 +23,24 @@ from .data import read_manifest
 from .decoder_args import beam_size_arg
 from .decoding import BeamSearchDecoder, DecodeConfig
 from .metrics import error_counts
-from .transcribe import ASRModel, load_model
-from .vad import split_long_audio
+from .transcribe import DEFAULT_VAD, ASRModel, load_model
+from .vad import split_segments
 
 
 def dev_posteriors(model: ASRModel, entries: list[dict], batch_size: int = 32):
-    """The log posteriors of every window of every readable entry.
+    """The log posteriors of every speech segment of every readable entry: the
+    segments ``model.transcribe`` decodes (voice-activity segmentation,
+    ``DEFAULT_VAD``), so the settings are tuned on what users' audio goes through.
 
     Returns:
-        (references, windows): windows[i] is a list of (1, T, V) tensors for entry i.
+        (references, windows): windows[i] is a list of (1, T, V) tensors for entry i
+        (none for an entry without speech).
     """
     refs, windows = [], []
     for entry in entries:
         try:
-            waves = split_long_audio(load_audio(entry["audio"]))
+            audio = load_audio(entry["audio"])
+            waves = [samples for _, _, samples in split_segments(audio, DEFAULT_VAD)]
         except AudioError as error:
             print(f"warning: skipping {error}", file=sys.stderr)
             continue

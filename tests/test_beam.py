@@ -2,12 +2,15 @@
 
 import json
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from conftest import DATA, DIGITS
 
 from asr.alignment import align_words
 from asr.arpa import write_arpa
+from asr.audio import load_audio
 from asr.cli import main
 from asr.decoder_args import parse_hotwords
 from asr.decoding import (
@@ -18,6 +21,8 @@ from asr.decoding import (
 )
 from asr.lm import LMConfig, estimate
 from asr.text import CharTokenizer
+from asr.transcribe import load_model
+from asr.tune import dev_posteriors
 
 TOK = CharTokenizer()
 
@@ -336,3 +341,18 @@ def test_evaluate_with_lm_beam_search(tiny_checkpoint, tmp_path, capsys):
     }
     for result in json.loads(report.read_text())["results"]:
         assert set(result["hyp"].split()) <= digits  # only LM words come out
+
+
+def test_tune_decoder_scores_the_segments_transcribe_decodes(tmp_path):
+    """Two spoken digits 1.5 s apart: tune-decoder's dev pass decodes the same two
+    voice-activity segments that ``transcribe`` does, not the whole recording."""
+    model = load_model("data/models/digits.pt")
+    pause = np.zeros(24000, dtype=np.float32)
+    wave = np.concatenate([load_audio(DATA / "4_theo_2.wav"), pause,
+                           load_audio(DATA / "8_george_3.wav")])  # fmt: skip
+    sf.write(tmp_path / "two.wav", wave, 16000)
+    entry = {"audio": str(tmp_path / "two.wav"), "text": "four eight", "duration": 3.0}
+    refs, windows = dev_posteriors(model, [entry])
+    assert refs == ["four eight"] and len(windows[0]) == 2
+    texts = [model.greedy(w, torch.tensor([w.shape[1]]))[0] for w in windows[0]]
+    assert " ".join(texts) == model.transcribe(wave, decoder="greedy")
