@@ -15,7 +15,7 @@
 #   --data DIR       synthesis (DIR/synth) and manifests [data/english]
 #   --hours H        synthetic speech to make [32]    --seed S  seeds everything [0]
 #   --jobs J         synthesis processes [nproc]      --exp DIR  training output [exp/english]
-#   --epochs E [1]   --hidden-size H [320]  --num-layers L [3]  (BiGRU shape)
+#   --epochs E [1]   --hidden-size H [256]  --num-layers L [3]  (BiGRU shape)
 #   --real-repeat N  times each real training utterance (Kathleen, wake words, FSDD)
 #                    is listed in train.jsonl: the real:synthetic ratio [1]
 #   --kathleen-repeat N  the same for Kathleen alone [--real-repeat]
@@ -41,7 +41,7 @@ seed=0
 jobs=$(nproc)
 exp=exp/english
 epochs=1                       # one pass over ~15 h fits ~1 h of one CPU core
-hidden=320                     # BiGRU units per direction (chosen on dev against 256, see README)
+hidden=256                     # BiGRU units per direction (chosen on dev against 320, see README)
 layers=3
 real_repeat=1                  # real training speech (3.4 h) is listed this many times
 kathleen_repeat=""             # Kathleen alone, if not --real-repeat
