@@ -30,6 +30,8 @@ from .audio import FrontendConfig
 from .model import RNN_TYPES, Encoder, ModelConfig
 from .text import BLANK, BLANK_TOKEN
 
+MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"  # shipped ones
+
 FORMAT_VERSION = 1  # bump when the layout of the dict above changes
 REQUIRED_KEYS = ("format_version", "model_config", "frontend_config", "vocab", "model")
 LIMITS = {  # (low, high) of each whole-number config value a checkpoint may hold

@@ -11,6 +11,7 @@ import json
 import threading
 from pathlib import Path
 
+from .checkpoint import MODELS_DIR
 from .decoding import (
     MAX_BEAM_SIZE,
     MAX_HOTWORD_CHARS,
@@ -25,8 +26,7 @@ from .options import bounded_int, finite_float, non_negative_float
 TUNING_NOTES = ("dev_wer", "dev_rtf", "manifest", "model")
 # default bonus per hotword word, in beam-score (natural log) units
 HOTWORD_WEIGHT = 3.0
-# shipped word LM, used for --hotwords (beside the shipped model, in data/models/)
-DEFAULT_LM = Path(__file__).resolve().parents[1] / "data/models/english-3gram.arpa.gz"
+DEFAULT_LM = MODELS_DIR / "english-3gram.arpa.gz"  # shipped word LM, for --hotwords
 DECODERS = ("auto", "greedy", "beam")  # decoder= by name ("auto": see DecoderChoice)
 _DEFAULT_DECODER_LOCK = threading.Lock()  # one LM load when threads ask at once
 

@@ -195,6 +195,13 @@ class Encoder(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def can_widen(narrow: ModelConfig, wide: ModelConfig) -> bool:
+    """Whether ``widen_state`` can lay a ``narrow`` model's weights into a ``wide``
+    one: the same config but for as many or more hidden units."""
+    same_shape = dataclasses.replace(narrow, hidden_size=wide.hidden_size) == wide
+    return same_shape and narrow.hidden_size <= wide.hidden_size
+
+
 def widen_state(
     state: dict[str, torch.Tensor], narrow: ModelConfig, encoder: Encoder
 ) -> dict[str, torch.Tensor]:
@@ -216,9 +223,7 @@ def widen_state(
         a state dict for ``encoder``.
     """
     wide = encoder.config
-    if dataclasses.replace(narrow, hidden_size=wide.hidden_size) != wide or not (
-        narrow.hidden_size <= wide.hidden_size
-    ):
+    if not can_widen(narrow, wide):
         raise ValueError(f"cannot widen {narrow} into {wide}")
     old, new = narrow.hidden_size, wide.hidden_size
     out = {name: t.detach().clone() for name, t in encoder.state_dict().items()}

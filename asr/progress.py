@@ -28,7 +28,7 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from .model import widen_state
+from .model import can_widen, widen_state
 from .report import reconcile_metrics
 
 log = logging.getLogger(__name__)
@@ -127,10 +127,7 @@ class RunCheckpoints:
         state, encoder = load_checkpoint(path), self.encoder
         theirs, frontend_config = configs_from_state(state)
         ours = encoder.config
-        narrower = theirs.hidden_size <= ours.hidden_size
-        if dataclasses.replace(theirs, hidden_size=ours.hidden_size) != ours or (
-            frontend_config != self.cfg.frontend or not narrower
-        ):
+        if frontend_config != self.cfg.frontend or not can_widen(theirs, ours):
             raise CheckpointError(
                 f"{path}: --init-from needs the same model (or the same with fewer "
                 f"hidden units) and features as this run (it has {theirs} "

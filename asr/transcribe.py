@@ -17,6 +17,7 @@ from .alignment import WordTiming, align_words, speech_confidence
 from .audio import SAMPLE_RATE, Frontend, load_audio, prepare_audio
 from .batch import transcribe_files
 from .checkpoint import (
+    MODELS_DIR,
     CheckpointError,
     configs_from_state,
     is_exported,
@@ -44,7 +45,6 @@ from .output import FORMATS, Segment, output_formats
 from .text import CharTokenizer
 from .vad import VadConfig, iter_segments, split_segments
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 DEFAULT_MODEL = MODELS_DIR / "default.pt"  # the shipped model; $ASR_MODEL overrides it
 DEFAULT_VAD = VadConfig()  # transcribe_segments' vad= (frozen, so one is shared)
 
