@@ -78,6 +78,7 @@ MAX_HOTWORD_CHARS = 100  # characters per phrase: flashlight's lexicon trie cras
 #                          (signal 11) on a word of ~100,000 characters
 MAX_HOTWORD_BONUS = 100.0  # |bonus| per word, in beam-score (natural log) units
 MAX_BEAM_SIZE = 10_000  # hypotheses kept; far beyond any useful beam
+CLOSING_FLOOR = -1e4  # log-prob of every label but the boundary in the closing frame
 
 
 @dataclass(frozen=True)
@@ -246,9 +247,13 @@ class BeamSearchDecoder:
         return " ".join(chars.split())
 
     def _words(self, emissions: torch.Tensor, b: int, frames: int) -> str:
-        """The best word sequence for utterance ``b`` of a contiguous float32 batch."""
-        start = emissions.data_ptr() + 4 * b * emissions.stride(0)  # 4 bytes a float
-        results = self.decoder.decode(start, frames, emissions.shape[-1])
+        """The best word sequence for utterance ``b`` of a float32 batch."""
+        # every lexicon word ends in a word boundary (trie_entries): one certain
+        # boundary frame after the audio closes the last word
+        closing = torch.full((1, emissions.shape[-1]), CLOSING_FLOOR)
+        closing[0, self.vocab.index(" ")] = 0.0
+        padded = torch.cat([emissions[b, :frames], closing]).contiguous()
+        results = self.decoder.decode(padded.data_ptr(), frames + 1, padded.shape[1])
         best = results[0].words if results else []
         return " ".join(self.words.get_entry(w) for w in best if w >= 0)
 

@@ -21,8 +21,8 @@ from .data import AudioDataset, collate, read_manifest
 from .decoder_args import Decoder, add_decoder_arguments, decoder_for_args
 from .metrics import error_counts
 from .text import BLANK
-from .transcribe import ASRModel, load_model
-from .vad import split_long_audio
+from .transcribe import DEFAULT_VAD, ASRModel, load_model
+from .vad import split_segments
 
 
 def evaluate(
@@ -32,7 +32,10 @@ def evaluate(
     progress: bool = True,
     decoder: Decoder = "auto",
 ) -> dict:
-    """Transcribe every entry and score it. ``decoder`` as in
+    """Transcribe every entry and score it. Each is cut into the voice-activity
+    segments ``ASRModel.transcribe`` decodes (``DEFAULT_VAD``), so the figures are
+    those of the path users' audio takes (and of ``asr tune-decoder``); segments
+    of several entries are decoded in batches. ``decoder`` as in
     ``ASRModel.transcribe``: by default the model's LM beam search if it ships
     one, else greedy.
 
@@ -52,7 +55,8 @@ def evaluate(
         chunk, waves = [], []
         for entry in entries[start : start + batch_size]:
             try:
-                windows = split_long_audio(load_audio(entry["audio"]))
+                audio = load_audio(entry["audio"])
+                windows = [piece for *_, piece in split_segments(audio, DEFAULT_VAD)]
             except AudioError as error:
                 print(f"warning: skipping {error}", file=sys.stderr)
                 failed += 1
@@ -123,11 +127,15 @@ def build_parser(
         "(default: $ASR_MODEL, else the shipped default model)",
     )  # fmt: skip
     parser.add_argument(
-        "--device", default="cpu", type=options.device,
+        "--device",
+        default="cpu",
+        type=options.device,
         help="torch device: cpu, cuda, cuda:1",
     )
     parser.add_argument(
-        "--batch-size", type=options.positive_int, default=32,
+        "--batch-size",
+        type=options.positive_int,
+        default=32,
         help="utterances per batch",
     )
     parser.add_argument(

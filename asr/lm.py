@@ -268,9 +268,9 @@ def estimate(sentences: list[str], config: LMConfig = LMConfig()) -> list[list[t
 def lexicon_lines(
     words: list[str], characters: list[str]
 ) -> tuple[list[str], list[str]]:
-    """Flashlight lexicon lines, ``word<TAB>w o r d``: each LM word spelled in the
-    acoustic model's characters. Words between which the model emits a space are
-    separated by the decoder's silence token, so spellings carry no trailing '|'.
+    """Lexicon lines, ``word<TAB>w o r d``: each LM word spelled in the acoustic
+    model's characters (the word boundary the decoder requires after each word is
+    added where the trie is built, ``asr.wordlm.trie_entries``).
 
     Returns:
         (lexicon lines, words left out because a character is not in ``characters``).

@@ -20,10 +20,6 @@ import webrtcvad
 from .audio import SAMPLE_RATE
 from .blocks import BLOCK_S, read_blocks
 
-MAX_WINDOW_S = 20.0  # split_long_audio: windows of at most this many seconds
-MIN_CUT_S = 10.0  # a cut falls at the quietest 10 ms frame between MIN_CUT_S and MAX
-CUT_FRAME = SAMPLE_RATE // 100  # samples per frame when looking for a quiet cut
-
 
 @dataclass(frozen=True)
 class VadConfig:
@@ -209,18 +205,3 @@ def quietest_point(region: np.ndarray, frame: int) -> int:
 
 def _timed(segment: SpeechSegment) -> tuple[float, float, np.ndarray]:
     return segment.start / SAMPLE_RATE, segment.end / SAMPLE_RATE, segment.samples
-
-
-def split_long_audio(samples: np.ndarray) -> list[np.ndarray]:
-    """Cut audio longer than MAX_WINDOW_S at the quietest 10 ms frame between
-    MIN_CUT_S and MAX_WINDOW_S into each window, so words are rarely split and
-    memory stays bounded however long the file."""
-    max_len, min_len = int(MAX_WINDOW_S * SAMPLE_RATE), int(MIN_CUT_S * SAMPLE_RATE)
-    windows, start = [], 0
-    while len(samples) - start > max_len:
-        region = samples[start + min_len : start + max_len]
-        cut = start + min_len + quietest_point(region, CUT_FRAME)
-        windows.append(samples[start:cut])
-        start = cut
-    windows.append(samples[start:])
-    return windows

@@ -36,7 +36,7 @@ class LoadedLM:
 
 class TrieEntry(NamedTuple):
     word: int  # index in the word dictionary
-    labels: list[int]  # its spelling as label indices (space -> SILENCE)
+    labels: list[int]  # its spelling as label indices, then SILENCE (see trie_entries)
     score: float  # its unigram LM score, the trie's look-ahead
 
 
@@ -98,7 +98,13 @@ def _tokens(vocab: list[str]) -> Dictionary:
 
 
 def trie_entries(vocab: list[str], words, lexicon: dict, lm) -> list[TrieEntry]:
-    """Every spelling of ``lexicon`` with its word's index and unigram score."""
+    """Every spelling of ``lexicon`` with its word's index and unigram score.
+
+    Each spelling ends in SILENCE (the space the model emits between words), as
+    wav2letter's lexicons do: a word is complete only where the model put a word
+    boundary, so the search cannot cut one heard word into several short LM words
+    ("six" as "si xx"). The decoder closes the last word with one silence frame
+    appended after the utterance (``BeamSearchDecoder``)."""
     label = {SILENCE if c == " " else c: i for i, c in enumerate(vocab)}  # as _tokens
     start = lm.start(False)
     entries = []
@@ -106,7 +112,8 @@ def trie_entries(vocab: list[str], words, lexicon: dict, lm) -> list[TrieEntry]:
         index = words.get_index(word)
         _, score = lm.score(start, index)
         for spelling in spellings:
-            entries.append(TrieEntry(index, [label[t] for t in spelling], score))
+            labels = [label[t] for t in [*spelling, SILENCE]]
+            entries.append(TrieEntry(index, labels, score))
     return entries
 
 

@@ -19,6 +19,7 @@ from asr.decoding import (
     HotwordLM,
     greedy_decode,
 )
+from asr.evaluate import evaluate
 from asr.lm import LMConfig, estimate
 from asr.text import CharTokenizer
 from asr.transcribe import load_model
@@ -105,6 +106,20 @@ def test_hotword_outside_the_lm_vocabulary_can_be_output(lm_path):
     assert "zorg" not in plain(log_probs, lens)[0]  # not in the lexicon
     boosted = BeamSearchDecoder(TOK.vocab, lm, DecodeConfig(hotwords=(("zorg", 1.0),)))
     assert boosted(log_probs, lens) == ["the zorg sat"]
+
+
+def test_words_end_only_where_the_model_puts_a_boundary(lm_path):
+    """A heard word is not cut into shorter LM words without a space between them,
+    however much the LM prefers them: "six" with a doubtful second x stays "six"."""
+    lm = lm_path(["si xx"] * 3 + ["six"])
+    doubtful_x = [{"x": 0.6, "_": 0.3}, {"_": 0.9}, {"x": 0.45, "_": 0.45}, {"_": 0.9}]
+    log_probs, lens = emissions(spell("si") + doubtful_x)
+    for weight in (0.5, 2.0):
+        decoder = BeamSearchDecoder(TOK.vocab, lm, DecodeConfig(lm_weight=weight))
+        assert decoder(log_probs, lens) == ["six"]
+    # where the model does put a boundary, the two words are found
+    log_probs, lens = emissions(spell("si xx"))
+    assert decoder(log_probs, lens) == ["si xx"]
 
 
 class Words:
@@ -337,22 +352,54 @@ def test_evaluate_with_lm_beam_search(tiny_checkpoint, tmp_path, capsys):
                  "--lm", str(lm), "--beam", "4",
                  "--output", str(report)]) == 0  # fmt: skip
     digits = {
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
     }
     for result in json.loads(report.read_text())["results"]:
         assert set(result["hyp"].split()) <= digits  # only LM words come out
 
 
-def test_tune_decoder_scores_the_segments_transcribe_decodes(tmp_path):
-    """Two spoken digits 1.5 s apart: tune-decoder's dev pass decodes the same two
-    voice-activity segments that ``transcribe`` does, not the whole recording."""
-    model = load_model("data/models/digits.pt")
+def two_digits_apart(tmp_path) -> tuple[np.ndarray, dict]:
+    """Two spoken digits 1.5 s apart, as a wave and a manifest entry."""
     pause = np.zeros(24000, dtype=np.float32)
     wave = np.concatenate([load_audio(DATA / "4_theo_2.wav"), pause,
                            load_audio(DATA / "8_george_3.wav")])  # fmt: skip
     sf.write(tmp_path / "two.wav", wave, 16000)
     entry = {"audio": str(tmp_path / "two.wav"), "text": "four eight", "duration": 3.0}
+    return wave, entry
+
+
+def test_tune_decoder_scores_the_segments_transcribe_decodes(tmp_path):
+    """tune-decoder's dev pass decodes the same two voice-activity segments that
+    ``transcribe`` does, not the whole recording."""
+    model = load_model("data/models/digits.pt")
+    wave, entry = two_digits_apart(tmp_path)
     refs, windows = dev_posteriors(model, [entry])
     assert refs == ["four eight"] and len(windows[0]) == 2
     texts = [model.greedy(w, torch.tensor([w.shape[1]]))[0] for w in windows[0]]
     assert " ".join(texts) == model.transcribe(wave, decoder="greedy")
+
+
+def test_evaluate_scores_the_segments_transcribe_decodes(tmp_path, monkeypatch):
+    """``asr evaluate`` (and training's dev pass) decode the voice-activity
+    segments too, so their figures are those of ``transcribe``."""
+    model = load_model("data/models/digits.pt")
+    wave, entry = two_digits_apart(tmp_path)
+    decoded, transcribe_batch = [], model.transcribe_batch
+
+    def counting(waves, *args, **kwargs):
+        decoded.append(len(waves))
+        return transcribe_batch(waves, *args, **kwargs)
+
+    monkeypatch.setattr(model, "transcribe_batch", counting)
+    report = evaluate(model, [entry], progress=False, decoder="greedy")
+    assert decoded == [2]  # one batch of the two segments
+    assert report["results"][0]["hyp"] == model.transcribe(wave, decoder="greedy")
