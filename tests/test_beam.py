@@ -26,6 +26,7 @@ from asr.transcribe import load_model
 from asr.tune import dev_posteriors
 
 TOK = CharTokenizer()
+DIGIT_WORDS = set("zero one two three four five six seven eight nine".split())
 
 
 def emissions(frames: list[dict[str, float]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -259,18 +260,7 @@ def test_transcribe_beam_flags(tiny_checkpoint, tmp_path, capsys):
     for line in capsys.readouterr().out.splitlines():
         start, end, confidence, word = line.split("\t")
         assert float(start) < float(end) and 0 <= float(confidence) <= 1
-        assert word in {
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-        }
+        assert word in DIGIT_WORDS
     assert main(["transcribe", "--model", str(tiny_checkpoint),
                  "--lm", str(tmp_path / "no.arpa"), wav]) == 2  # fmt: skip
     err = capsys.readouterr().err
@@ -351,20 +341,8 @@ def test_evaluate_with_lm_beam_search(tiny_checkpoint, tmp_path, capsys):
     assert main(["evaluate", str(manifest), "--model", str(tiny_checkpoint),
                  "--lm", str(lm), "--beam", "4",
                  "--output", str(report)]) == 0  # fmt: skip
-    digits = {
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-    }
     for result in json.loads(report.read_text())["results"]:
-        assert set(result["hyp"].split()) <= digits  # only LM words come out
+        assert set(result["hyp"].split()) <= DIGIT_WORDS  # only LM words come out
 
 
 def two_digits_apart(tmp_path) -> tuple[np.ndarray, dict]:
