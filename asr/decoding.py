@@ -163,6 +163,11 @@ class BeamSearchDecoder:
     ):
         self.vocab, self.lm = list(vocab), lm
         self.loaded = load_lm(lm, self.vocab) if lm is not None else None
+        if self.loaded is not None:
+            # every lexicon word ends in a word boundary (trie_entries): one certain
+            # boundary frame after the audio closes the last word
+            self.closing = torch.full((1, len(self.vocab)), CLOSING_FLOOR)
+            self.closing[0, self.vocab.index(" ")] = 0.0
         self.lock = threading.Lock()
         self.config = None
         self.configure(config)
@@ -247,12 +252,9 @@ class BeamSearchDecoder:
         return " ".join(chars.split())
 
     def _words(self, emissions: torch.Tensor, b: int, frames: int) -> str:
-        """The best word sequence for utterance ``b`` of a float32 batch."""
-        # every lexicon word ends in a word boundary (trie_entries): one certain
-        # boundary frame after the audio closes the last word
-        closing = torch.full((1, emissions.shape[-1]), CLOSING_FLOOR)
-        closing[0, self.vocab.index(" ")] = 0.0
-        padded = torch.cat([emissions[b, :frames], closing]).contiguous()
+        """The best word sequence for utterance ``b`` of a float32 batch, closed by
+        the boundary frame ``self.closing``."""
+        padded = torch.cat([emissions[b, :frames], self.closing]).contiguous()
         results = self.decoder.decode(padded.data_ptr(), frames + 1, padded.shape[1])
         best = results[0].words if results else []
         return " ".join(self.words.get_entry(w) for w in best if w >= 0)

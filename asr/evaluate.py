@@ -14,15 +14,14 @@ import torch
 from tqdm import tqdm
 
 from . import options
-from .audio import AudioError, load_audio
+from .audio import AudioError
 from .checkpoint import CheckpointError
 from .cpu import add_threads_argument
 from .data import AudioDataset, collate, read_manifest
 from .decoder_args import Decoder, add_decoder_arguments, decoder_for_args
 from .metrics import error_counts
 from .text import BLANK
-from .transcribe import DEFAULT_VAD, ASRModel, load_model
-from .vad import split_segments
+from .transcribe import ASRModel, load_model, speech_waves
 
 
 def evaluate(
@@ -33,7 +32,7 @@ def evaluate(
     decoder: Decoder = "auto",
 ) -> dict:
     """Transcribe every entry and score it. Each is cut into the voice-activity
-    segments ``ASRModel.transcribe`` decodes (``DEFAULT_VAD``), so the figures are
+    segments ``ASRModel.transcribe`` decodes (``speech_waves``), so the figures are
     those of the path users' audio takes (and of ``asr tune-decoder``); segments
     of several entries are decoded in batches. ``decoder`` as in
     ``ASRModel.transcribe``: by default the model's LM beam search if it ships
@@ -55,8 +54,7 @@ def evaluate(
         chunk, waves = [], []
         for entry in entries[start : start + batch_size]:
             try:
-                audio = load_audio(entry["audio"])
-                windows = [piece for *_, piece in split_segments(audio, DEFAULT_VAD)]
+                windows = speech_waves(entry["audio"])
             except AudioError as error:
                 print(f"warning: skipping {error}", file=sys.stderr)
                 failed += 1
@@ -127,15 +125,11 @@ def build_parser(
         "(default: $ASR_MODEL, else the shipped default model)",
     )  # fmt: skip
     parser.add_argument(
-        "--device",
-        default="cpu",
-        type=options.device,
+        "--device", default="cpu", type=options.device,
         help="torch device: cpu, cuda, cuda:1",
     )
     parser.add_argument(
-        "--batch-size",
-        type=options.positive_int,
-        default=32,
+        "--batch-size", type=options.positive_int, default=32,
         help="utterances per batch",
     )
     parser.add_argument(

@@ -49,6 +49,18 @@ DEFAULT_MODEL = MODELS_DIR / "default.pt"  # the shipped model; $ASR_MODEL overr
 DEFAULT_VAD = VadConfig()  # transcribe_segments' vad= (frozen, so one is shared)
 
 
+def speech_waves(path: str | Path) -> list[np.ndarray]:
+    """The 16 kHz waveforms ``ASRModel.transcribe`` decodes for the file at
+    ``path``: its voice-activity segments (``DEFAULT_VAD``), none without speech.
+    What ``asr evaluate`` and ``asr tune-decoder`` score, so their figures are
+    those of the path users' audio takes.
+
+    Raises:
+        AudioError: unreadable, empty or non-finite audio.
+    """
+    return [samples for *_, samples in split_segments(load_audio(path), DEFAULT_VAD)]
+
+
 class ASRModel(DecoderChoice):
     """A frontend, an encoder and a tokenizer: everything needed to turn audio into
     text. Build it with ``load_model``.

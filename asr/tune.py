@@ -16,21 +16,20 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import options
-from .audio import AudioError, load_audio
+from .audio import AudioError
 from .checkpoint import CheckpointError
 from .cpu import add_threads_argument
 from .data import read_manifest
 from .decoder_args import beam_size_arg
 from .decoding import BeamSearchDecoder, DecodeConfig
 from .metrics import error_counts
-from .transcribe import DEFAULT_VAD, ASRModel, load_model
-from .vad import split_segments
+from .transcribe import ASRModel, load_model, speech_waves
 
 
 def dev_posteriors(model: ASRModel, entries: list[dict], batch_size: int = 32):
     """The log posteriors of every speech segment of every readable entry: the
-    segments ``model.transcribe`` decodes (voice-activity segmentation,
-    ``DEFAULT_VAD``), so the settings are tuned on what users' audio goes through.
+    segments ``model.transcribe`` decodes (``speech_waves``), so the settings are
+    tuned on what users' audio goes through.
 
     Returns:
         (references, windows): windows[i] is a list of (1, T, V) tensors for entry i
@@ -39,8 +38,7 @@ def dev_posteriors(model: ASRModel, entries: list[dict], batch_size: int = 32):
     refs, windows = [], []
     for entry in entries:
         try:
-            audio = load_audio(entry["audio"])
-            waves = [samples for _, _, samples in split_segments(audio, DEFAULT_VAD)]
+            waves = speech_waves(entry["audio"])
         except AudioError as error:
             print(f"warning: skipping {error}", file=sys.stderr)
             continue
