@@ -22,7 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .arpa import BOS, EOS, NO_PROB, UNK, ArpaError, open_text, read_arpa, write_arpa
+from .arpa import (
+    BOS,
+    EOS,
+    NO_PROB,
+    UNK,
+    ArpaError,
+    ArpaModel,
+    open_text,
+    read_arpa,
+    write_arpa,
+)
 from .text import normalize_text
 
 SPECIAL = (UNK, BOS, EOS)  # word ids 0, 1, 2; real words follow
@@ -56,18 +66,51 @@ def read_sentences(paths: list[Path], exclude: set[str] = frozenset()) -> list[s
     return sentences
 
 
-def read_exclusions(paths: list[Path]) -> set[str]:
-    """Normalised sentences to keep out of the LM: the ``text`` of each line of a
-    ``.jsonl`` manifest, or each line of a text file."""
-    texts = set()
-    for path in paths:
-        with open_text(path) as f:
-            for line in f:
-                if path.suffix == ".jsonl" and line.strip():
-                    line = json.loads(line)["text"]
-                texts.add(normalize_text(line))
-    texts.discard("")
+def read_texts(path: Path) -> list[str]:
+    """Normalised non-empty sentences of a file: the ``text`` of each line of a
+    ``.jsonl`` manifest, or each line of a (optionally .gz) text file."""
+    texts = []
+    with open_text(path) as f:
+        for line in f:
+            if path.suffix == ".jsonl" and line.strip():
+                line = json.loads(line)["text"]
+            if text := normalize_text(line):
+                texts.append(text)
     return texts
+
+
+def read_exclusions(paths: list[Path]) -> set[str]:
+    """Normalised sentences to keep out of the LM (see ``read_texts``)."""
+    return {text for path in paths for text in read_texts(path)}
+
+
+@dataclass(frozen=True)
+class TextScore:
+    sentences: int
+    words: int
+    oov: int  # words outside the LM's vocabulary (scored as <unk>)
+    log10_prob: float  # of every word and each sentence end
+
+    @property
+    def perplexity(self) -> float:
+        return 10 ** (-self.log10_prob / max(1, self.words + self.sentences))
+
+
+def score_texts(model: ArpaModel, sentences: list[str]) -> TextScore:
+    """How well an LM predicts sentences: out-of-vocabulary words and perplexity
+    over every word and sentence end, unknown words scored as <unk> (as KenLM's
+    ``query`` counts them)."""
+    vocab = set(model.vocab)
+    words = oov = 0
+    total = 0.0
+    for sentence in sentences:
+        context = [BOS]
+        for word in [*sentence.split(), EOS]:
+            total += model.log10_prob(word, context)
+            context.append(word)
+        words += len(context) - 2
+        oov += sum(word not in vocab for word in context[1:-1])
+    return TextScore(len(sentences), words, oov, total)
 
 
 def build_vocab(sentences: list[str], config: LMConfig) -> list[str]:
@@ -327,10 +370,27 @@ def build_parser(
         help="leave out sentences found in this file (a .jsonl manifest's text, or one "
         "sentence a line), e.g. the test or held-out transcripts; repeatable",
     )  # fmt: skip
+    score = sub.add_parser(
+        "score", help="out-of-vocabulary rate and perplexity of an LM on texts",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )  # fmt: skip
+    score.description = (
+        "How well an ARPA LM predicts texts (e.g. a dev manifest's transcripts, "
+        "normalised like the training targets): the share of words outside its "
+        "vocabulary and the perplexity over every word and sentence end, unknown "
+        "words scored as <unk>. Lower is better for both."
+    )
+    score.add_argument("lm", type=Path, help="ARPA file (.gz ok)")
+    score.add_argument(
+        "text", nargs="+", type=Path,
+        help="a .jsonl manifest (its text field) or a text file, one sentence a line",
+    )  # fmt: skip
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.lm_command == "score":
+        return run_score(args)
     config = LMConfig(args.order, args.max_vocab, tuple(args.min_counts))
     try:
         exclude = read_exclusions(args.exclude)
@@ -348,4 +408,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.output}: {len(sentences)} sentences "
           f"({len(exclude)} excluded texts), {sizes}, "
           f"{args.output.stat().st_size / 1e6:.1f} MB")  # fmt: skip
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    try:
+        model = read_arpa(args.lm)
+        for path in args.text:
+            result = score_texts(model, read_texts(path))
+            share = 100 * result.oov / max(1, result.words)
+            print(f"{path}: {result.sentences:,} sentences, {result.words:,} words, "
+                  f"{result.oov:,} OOV ({share:.2f} %), "
+                  f"perplexity {result.perplexity:.1f}")  # fmt: skip
+    except (OSError, ValueError, KeyError, ArpaError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0

@@ -5,7 +5,14 @@ import pytest
 
 from asr.arpa import ArpaError, read_arpa, write_arpa
 from asr.cli import main
-from asr.lm import LMConfig, estimate, kn_discounts, lexicon_lines, read_exclusions
+from asr.lm import (
+    LMConfig,
+    estimate,
+    kn_discounts,
+    lexicon_lines,
+    read_exclusions,
+    score_texts,
+)
 
 PREDICTABLE = ["<unk>", "</s>", "a", "b"]  # every word but <s>
 
@@ -164,3 +171,21 @@ def test_lm_build_cli_bad_input_exits_nonzero(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+
+
+def test_lm_score_counts_oov_and_perplexity_by_hand(tmp_path, capsys):
+    # a unigram model: P(a) = 0.5, P(b) = 0.25, P(</s>) = 0.125, P(<unk>) = 0.125
+    arpa = _write(tmp_path / "u.arpa", "\\data\\\nngram 1=5\n\n\\1-grams:\n"
+                  "-0.903090\t<unk>\n-99\t<s>\n-0.903090\t</s>\n"
+                  "-0.301030\ta\n-0.602060\tb\n\n\\end\\\n")  # fmt: skip
+    result = score_texts(read_arpa(arpa), ["a b", "a zebra"])
+    assert (result.sentences, result.words, result.oov) == (2, 4, 1)
+    # (0.5 * 0.25 * 0.125) * (0.5 * 0.125 * 0.125) over 6 predictions
+    expected = (0.5 * 0.25 * 0.125 * 0.5 * 0.125 * 0.125) ** (-1 / 6)
+    assert result.perplexity == pytest.approx(expected, rel=1e-5)
+    manifest = _write(tmp_path / "dev.jsonl", '{"audio": "x", "text": "A, b!"}\n')
+    assert main(["lm", "score", str(arpa), str(manifest)]) == 0
+    printed = capsys.readouterr().out
+    assert "1 sentences, 2 words, 0 OOV (0.00 %), perplexity " in printed
+    assert main(["lm", "score", str(tmp_path / "none.arpa"), str(manifest)]) == 2
+    assert "none.arpa" in capsys.readouterr().err

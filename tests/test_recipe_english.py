@@ -446,4 +446,9 @@ def test_tune_vad_joins_dev_speech_and_scores_every_setting(
     assert sorted((r[0], r[1]) for r in rows) == [("0.3", "0.1"), ("0.5", "0.1")]
     wers = [float(r[3]) for r in rows]
     assert wers == sorted(wers)  # best first
+    # a model that ships no decoder: "auto" (the default) decodes as greedy does
+    assert tune_vad.main([*argv, "--decoder", "greedy"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "decoder greedy" in out[0]
+    assert sorted(line.split() for line in out[2:]) == sorted(rows)
     assert tune_vad.main([str(manifest), "--model", str(tmp_path / "none.pt")]) == 2

@@ -26,8 +26,14 @@ $PYTHON recipes/commands/evaluate.py --data data/commands \
     --system adapted=exp/commands/commands,exp/commands/digits \
     --system pocketsphinx --output exp/commands/eval.json
 # the adapted models with a penalty chosen for each on the same train/dev data
-$PYTHON recipes/commands/tune_unk.py --model exp/commands/commands --data data/commands
-$PYTHON recipes/commands/tune_unk.py --model exp/commands/digits --data data/commands
+penalty() {  # the penalty tune_unk.py chooses for model $1 (its table goes to stderr)
+    local table
+    table=$($PYTHON recipes/commands/tune_unk.py --model "$1" --data data/commands)
+    printf '%s\n' "$table" >&2
+    sed -n 's/^chosen: penalty \([0-9.]*\) nats.*/\1/p' <<< "$table"
+}
+p_commands=$(penalty exp/commands/commands)
+p_digits=$(penalty exp/commands/digits)
 $PYTHON recipes/commands/evaluate.py --data data/commands \
-    --system "adapted-tuned=exp/commands/commands,exp/commands/digits@22.5,35" \
+    --system "adapted-tuned=exp/commands/commands,exp/commands/digits@$p_commands,$p_digits" \
     --output exp/commands/eval_tuned.json

@@ -5,9 +5,10 @@
 
 The dev utterances are joined into one long recording, separated by ``--gap`` seconds
 of faint noise (as between sentences of a real recording), and transcribed the way
-``asr transcribe`` does a long file: cut at pauses by the VAD, segments decoded
-greedily. Each (pause, padding) pair gets the WER of the whole transcript against the
-joined references; the table is printed best first.
+``asr transcribe`` does a long file: cut at pauses by the VAD, segments decoded with
+the model's shipped decoder (its LM beam search; ``--decoder greedy`` for greedy).
+Each (pause, padding) pair gets the WER of the whole transcript against the joined
+references; the table is printed best first.
 """
 
 from __future__ import annotations
@@ -40,13 +41,16 @@ def long_recording(entries: list[dict], gap_s: float, seed: int = 0) -> np.ndarr
     return np.concatenate(pieces).astype(np.float32)
 
 
-def sweep(model, samples, reference: str, pauses, paddings) -> list[dict]:
+def sweep(
+    model, samples, reference: str, pauses, paddings, decoder="auto"
+) -> list[dict]:
     """WER of the joined transcript for every (pause, padding), best first."""
+    decoder = model.resolve_decoder(decoder)  # the LM is read once, not per setting
     rows = []
     for pause, padding in itertools.product(pauses, paddings):
         vad = VadConfig(min_silence_s=pause, padding_s=padding)
         segments = list(
-            model.transcribe_segments(samples, SAMPLE_RATE, vad=vad, decoder="greedy")
+            model.transcribe_segments(samples, SAMPLE_RATE, vad=vad, decoder=decoder)
         )
         hyp = " ".join(s.text for s in segments if s.text)
         rows.append({"pause_s": pause, "padding_s": padding, "segments": len(segments),
@@ -71,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gap", type=float, default=1.0, help="seconds between utterances"
     )
+    parser.add_argument("--decoder", choices=["auto", "greedy"], default="auto",
+                        help="auto: the model's shipped decoder (LM beam search if it "
+                        "ships one, as asr transcribe); greedy: best path")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -82,9 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     samples = long_recording(entries, args.gap)
     reference = " ".join(e["text"] for e in entries)
-    print(f"{len(entries)} utterances, {len(samples) / SAMPLE_RATE / 60:.1f} min")
+    print(f"{len(entries)} utterances, {len(samples) / SAMPLE_RATE / 60:.1f} min, "
+          f"decoder {args.decoder}")  # fmt: skip
     print("pause_s  padding_s  segments  WER %")
-    for row in sweep(model, samples, reference, args.pauses, args.paddings):
+    rows = sweep(model, samples, reference, args.pauses, args.paddings, args.decoder)
+    for row in rows:
         print(f"{row['pause_s']:>7}  {row['padding_s']:>9}  {row['segments']:>8}  "
               f"{100 * row['wer']:.2f}")  # fmt: skip
     return 0
