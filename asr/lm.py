@@ -335,21 +335,25 @@ def lm_words(path: str | Path) -> list[str]:
     return read_arpa(path, max_order=1).vocab
 
 
+def _command(sub, name: str, summary: str, description: str):
+    return sub.add_parser(
+        name, help=summary, description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )  # fmt: skip
+
+
 def build_parser(
     parser: argparse.ArgumentParser | None = None,
 ) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="asr lm")
     parser.description = "Language models for beam search."
     sub = parser.add_subparsers(dest="lm_command", required=True, metavar="COMMAND")
-    build = sub.add_parser(
-        "build", help="estimate a pruned Kneser-Ney n-gram ARPA file from text",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )  # fmt: skip
-    build.description = (
+    build = _command(
+        sub, "build", "estimate a pruned Kneser-Ney n-gram ARPA file from text",
         "Estimate an interpolated modified Kneser-Ney word n-gram model from text "
         "files (one sentence per line, .gz allowed), normalised like the training "
-        "targets."
-    )
+        "targets.",
+    )  # fmt: skip
     build.add_argument(
         "text", nargs="+", type=Path, help="text files, one sentence a line"
     )
@@ -370,16 +374,13 @@ def build_parser(
         help="leave out sentences found in this file (a .jsonl manifest's text, or one "
         "sentence a line), e.g. the test or held-out transcripts; repeatable",
     )  # fmt: skip
-    score = sub.add_parser(
-        "score", help="out-of-vocabulary rate and perplexity of an LM on texts",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )  # fmt: skip
-    score.description = (
+    score = _command(
+        sub, "score", "out-of-vocabulary rate and perplexity of an LM on texts",
         "How well an ARPA LM predicts texts (e.g. a dev manifest's transcripts, "
         "normalised like the training targets): the share of words outside its "
         "vocabulary and the perplexity over every word and sentence end, unknown "
-        "words scored as <unk>. Lower is better for both."
-    )
+        "words scored as <unk>. Lower is better for both.",
+    )  # fmt: skip
     score.add_argument("lm", type=Path, help="ARPA file (.gz ok)")
     score.add_argument(
         "text", nargs="+", type=Path,
