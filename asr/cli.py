@@ -23,7 +23,7 @@ COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),
     "train": (train, "train a model on JSONL manifests"),
     "evaluate": (evaluate, "score a model on a JSONL manifest (WER, CER)"),
-    "lm": (lm, "build n-gram language models for beam search"),
+    "lm": (lm, "build and score n-gram language models for beam search"),
     "tune-decoder": (tune, "grid-search beam size, LM weight and word score"),
     "average": (checkpoint, "average the weights of several checkpoints"),
     "export": (export, "export frontend + encoder as TorchScript, optionally int8"),
