@@ -1,6 +1,8 @@
 """Shared fixtures: the committed recordings in tests/data and a tiny random model."""
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,16 @@ KATHLEEN = (
     DATA / "arctic_a0001.flac",
     "Author of the danger trail, Philip Steels, etc.",
 )
+
+def load_recipe(recipe: str, script: str = "prepare"):
+    """recipes/<recipe>/<script>.py as a module (recipes are scripts, not a package)."""
+    path = ROOT / "recipes" / recipe / f"{script}.py"
+    spec = importlib.util.spec_from_file_location(f"{recipe}_{script}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look modules up here
+    spec.loader.exec_module(module)
+    return module
+
 
 TINY = ModelConfig(conv_channels=4, hidden_size=16, num_layers=1, dropout=0.0)
 

@@ -1,16 +1,6 @@
 """recipes/commands: how tune_unk.py chooses the [unk] settings."""
 
-import importlib.util
-
-from conftest import ROOT
-
-
-def load(name):
-    path = ROOT / "recipes" / "commands" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"commands_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_recipe
 
 
 def table(tune_unk, inside, outside):
@@ -24,7 +14,7 @@ def table(tune_unk, inside, outside):
 
 
 def test_tune_unk_takes_the_middle_of_a_separating_range():
-    tune_unk = load("tune_unk")
+    tune_unk = load_recipe("commands", "tune_unk")
     # in-grammar margins down to -6, out-of-grammar up to -30, far transcripts:
     # every penalty 7.5 ... 27.5 makes no error, with or without a distance limit
     inside = [(0.0, 0.1), (-3.0, 0.3), (-6.0, 0.5)]
@@ -34,7 +24,7 @@ def test_tune_unk_takes_the_middle_of_a_separating_range():
 
 
 def test_tune_unk_uses_a_distance_limit_only_where_it_wins():
-    tune_unk = load("tune_unk")
+    tune_unk = load_recipe("commands", "tune_unk")
     # one out-of-grammar margin sits among the in-grammar ones: only the distance
     # (0.9 against at most 0.5 in grammar) tells it apart
     inside = [(0.0, 0.1), (-3.0, 0.3), (-6.0, 0.5)]

@@ -4,7 +4,6 @@ the manifest's engine/voice/variation, the train/dev/test manifests and the
 side-by-side evaluation."""
 
 import gzip
-import importlib.util
 import json
 import shutil
 import sys
@@ -13,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, load_recipe
 
 from asr import tts
 from asr.channel import draw_variation
@@ -22,17 +21,7 @@ from asr.data import read_manifest
 DIGITS_LM = ROOT / "data" / "models" / "digits.arpa"
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(
-        f"english_{name}", ROOT / f"recipes/english/{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and pickling look modules up here
-    spec.loader.exec_module(module)
-    return module
-
-
-synth = load("synthesize")
+synth = load_recipe("english", "synthesize")
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="no espeak-ng"
 )
@@ -201,7 +190,7 @@ def test_main_picks_engines_and_skips_voices(text_dir, tmp_path):
 def test_check_voices_scores_speed_and_intelligibility(text_dir, tmp_path, capsys):
     pytest.importorskip("pocketsphinx")
     sys.path.insert(0, str(ROOT / "recipes/english"))  # its sibling imports
-    check_voices = load("check_voices")
+    check_voices = load_recipe("english", "check_voices")
     out = tmp_path / "voices.json"
     argv = ["--text-dir", str(text_dir), "--sentences", "1", "--engines", "flite",
             "--output", str(out)]  # fmt: skip
@@ -273,7 +262,7 @@ def _shared(tmp_path):
 
 
 def test_wakeword_test_set_is_every_tenth_clip_of_each_keyword(tmp_path):
-    prepare = load("prepare")
+    prepare = load_recipe("english", "prepare")
     _, wake = _shared(tmp_path)
     train, test = prepare.split_wakewords(wake)
     alexa = [e["audio"] for e in wake if e["keyword"] == "alexa"]
@@ -286,7 +275,7 @@ def test_wakeword_test_set_is_every_tenth_clip_of_each_keyword(tmp_path):
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 def test_pack_puts_real_speech_first_and_fills_parts_within_budget(tmp_path):
-    pack = load("pack")
+    pack = load_recipe("english", "pack")
     src = DATA / "arctic_a0001.flac"
     real = [
         {"audio": str(src), "text": "author", "duration": 3.0, "source": "kathleen"}
@@ -347,7 +336,7 @@ def test_pack_puts_real_speech_first_and_fills_parts_within_budget(tmp_path):
 
 
 def test_prepare_keeps_tests_apart(tmp_path):
-    prepare = load("prepare")
+    prepare = load_recipe("english", "prepare")
     shared, _ = _shared(tmp_path)
     synth_manifest = tmp_path / "synth/manifest.jsonl"
     sentences = [
@@ -392,7 +381,7 @@ def test_prepare_keeps_tests_apart(tmp_path):
 
 def test_evaluate_scores_both_systems_side_by_side(tiny_checkpoint, tmp_path, capsys):
     pytest.importorskip("pocketsphinx")
-    evaluate = load("evaluate")
+    evaluate = load_recipe("english", "evaluate")
     manifest = tmp_path / "digits.jsonl"
     _write(manifest, [{"audio": str(DATA / "2_jackson_1.wav"), "text": "two",
                        "duration": 0.4}, {"audio": str(DATA / "arctic_a0001.flac"),
@@ -426,7 +415,7 @@ def test_evaluate_scores_both_systems_side_by_side(tiny_checkpoint, tmp_path, ca
 def test_tune_vad_joins_dev_speech_and_scores_every_setting(
     tiny_checkpoint, tmp_path, capsys
 ):
-    tune_vad = load("tune_vad")
+    tune_vad = load_recipe("english", "tune_vad")
     entries = [
         {"audio": str(DATA / "2_jackson_1.wav"), "text": "two", "duration": 0.4},
         {"audio": str(DATA / "arctic_a0001.flac"), "text": "author", "duration": 3.3},

@@ -1,21 +1,11 @@
 """recipes/fsdd/prepare.py on a tiny FSDD built in the real GitHub layout."""
 
-import importlib.util
 import json
 import shutil
 import zipfile
 
 import pytest
-from conftest import DATA, ROOT
-
-
-def load_recipe():
-    spec = importlib.util.spec_from_file_location(
-        "fsdd_prepare", ROOT / "recipes/fsdd/prepare.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import DATA, load_recipe
 
 
 @pytest.fixture
@@ -37,7 +27,7 @@ def read(path):
 
 def test_prepare_from_source(fake_fsdd, tmp_path, capsys):
     out = tmp_path / "out"
-    counts = load_recipe().prepare(fake_fsdd, out)
+    counts = load_recipe("fsdd").prepare(fake_fsdd, out)
     assert counts == {"train": 2, "dev": 2, "test": 2}
     assert "5_theo_30.wav" in capsys.readouterr().err  # reported, run went on
     test = read(out / "test.jsonl")
@@ -45,7 +35,7 @@ def test_prepare_from_source(fake_fsdd, tmp_path, capsys):
     assert all(e["take"] == 0 and e["duration"] > 0.1 for e in test)
     # idempotent: a second run writes the same manifests
     before = (out / "train.jsonl").read_text()
-    load_recipe().prepare(fake_fsdd, out)
+    load_recipe("fsdd").prepare(fake_fsdd, out)
     assert (out / "train.jsonl").read_text() == before
 
 
@@ -55,7 +45,7 @@ def test_prepare_downloads_and_extracts(fake_fsdd, tmp_path):
         for path in fake_fsdd.rglob("*.wav"):
             z.write(path, path.relative_to(fake_fsdd))
     out = tmp_path / "out"
-    counts = load_recipe().prepare(None, out, url=archive.as_uri())
+    counts = load_recipe("fsdd").prepare(None, out, url=archive.as_uri())
     assert counts["test"] == 2
     assert (out / "download").is_dir()
     assert all((out / e["audio"]).exists() for e in read(out / "test.jsonl"))
@@ -63,4 +53,4 @@ def test_prepare_downloads_and_extracts(fake_fsdd, tmp_path):
 
 def test_no_recordings_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no FSDD recordings"):
-        load_recipe().prepare(tmp_path, tmp_path / "out")
+        load_recipe("fsdd").prepare(tmp_path, tmp_path / "out")

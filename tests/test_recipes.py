@@ -3,7 +3,6 @@ dataset's real on-disk layout from the recordings in tests/data, with one broken
 audio file each that must be reported and skipped without stopping the run."""
 
 import hashlib
-import importlib.util
 import inspect
 import io
 import json
@@ -16,21 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import KATHLEEN, ROOT
+from conftest import KATHLEEN, load_recipe
 
 from asr.data import read_manifest
 from asr.prepare import download, extract, hash_split, readable_audio
 
 BROKEN = b"RIFF\x00\x00\x00\x00WAVEthis is not audio"
 SPEECH, SPEECH_RATE = sf.read(str(KATHLEEN[0]), dtype="int16")  # 16 kHz, 3.3 s
-
-
-def load_recipe(name):
-    path = ROOT / "recipes" / name / "prepare.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_prepare", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_audio(path, seconds=1.0, **kwargs):
