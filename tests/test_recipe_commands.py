@@ -3,23 +3,13 @@
 from conftest import load_recipe
 
 
-def table(tune_unk, inside, outside):
-    rows = []
-    for p in tune_unk.PENALTIES:
-        for d in tune_unk.DISTANCES:
-            fr = sum(tune_unk.rejected(t, p, d) for t in inside) / len(inside)
-            fa = sum(not tune_unk.rejected(t, p, d) for t in outside) / len(outside)
-            rows.append((fr + fa, p, d, fr, fa))
-    return rows
-
-
 def test_tune_unk_takes_the_middle_of_a_separating_range():
     tune_unk = load_recipe("commands", "tune_unk")
     # in-grammar margins down to -6, out-of-grammar up to -30, far transcripts:
     # every penalty 7.5 ... 27.5 makes no error, with or without a distance limit
     inside = [(0.0, 0.1), (-3.0, 0.3), (-6.0, 0.5)]
     outside = [(-30.0, 1.2), (-80.0, 1.5)]
-    error, penalty, distance, *_ = tune_unk.choose(table(tune_unk, inside, outside))
+    error, penalty, distance, *_ = tune_unk.choose(tune_unk.trade_offs(inside, outside))
     assert (error, penalty, distance) == (0.0, 17.5, float("inf"))  # not 7.5's edge
 
 
@@ -29,5 +19,5 @@ def test_tune_unk_uses_a_distance_limit_only_where_it_wins():
     # (0.9 against at most 0.5 in grammar) tells it apart
     inside = [(0.0, 0.1), (-3.0, 0.3), (-6.0, 0.5)]
     outside = [(-4.0, 0.9), (-80.0, 1.5)]
-    error, penalty, distance, *_ = tune_unk.choose(table(tune_unk, inside, outside))
+    error, penalty, distance, *_ = tune_unk.choose(tune_unk.trade_offs(inside, outside))
     assert error == 0.0 and 0.5 <= distance < 0.9 and penalty >= 6.0

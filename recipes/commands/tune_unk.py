@@ -53,6 +53,17 @@ def rejected(trial: tuple, penalty: float, distance: float) -> bool:
     return trial[0] < -penalty or trial[1] > distance
 
 
+def trade_offs(inside: list[tuple], outside: list[tuple]) -> list[tuple]:
+    """(false rejects + false accepts, penalty, distance, false rejects, false
+    accepts) for every setting of the grid, from (margin, distance) trials."""
+    table = []
+    for p, d in itertools.product(PENALTIES, DISTANCES):
+        fr = sum(rejected(t, p, d) for t in inside) / len(inside)
+        fa = sum(not rejected(t, p, d) for t in outside) / len(outside)
+        table.append((fr + fa, p, d, fr, fa))
+    return table
+
+
 def choose(table: list[tuple]) -> tuple:
     """The (error, penalty, distance, ...) row with the least error; among ties, no
     distance limit when one ties, then the median tied distance, then the median
@@ -77,11 +88,7 @@ def main(argv=None) -> None:
     outside = measure(
         model, read_manifest(args.data / "tune_oog.jsonl"), list(GRAMMARS)
     )
-    table = []
-    for p, d in itertools.product(PENALTIES, DISTANCES):
-        fr = sum(rejected(t, p, d) for t in inside) / len(inside)
-        fa = sum(not rejected(t, p, d) for t in outside) / len(outside)
-        table.append((fr + fa, p, d, fr, fa))
+    table = trade_offs(inside, outside)
     best = choose(table)
     for _, p, d, fr, fa in [t for t in table if t[2] in (best[2], float("inf"))][::4]:
         print(f"penalty {p:5.1f}  distance {d:4.1f}  false rejects {100 * fr:5.1f} %  "
