@@ -14,6 +14,7 @@ from . import (
     evaluate,
     export,
     lm,
+    pseudolabel,
     train,
     transcribe,
     tune,
@@ -27,6 +28,7 @@ COMMANDS = {
     "tune-decoder": (tune, "grid-search beam size, LM weight and word score"),
     "average": (checkpoint, "average the weights of several checkpoints"),
     "export": (export, "export frontend + encoder as TorchScript, optionally int8"),
+    "pseudo-label": (pseudolabel, "label untranscribed speech with a Whisper teacher"),
     "adapt": (adapt, "adapt a model to a grammar or phrase list from text alone"),
 }
 

@@ -258,6 +258,19 @@ def _shared(tmp_path):
     wake = [{"audio": f"w{i}.flac", "text": words[i], "duration": 3.0,
              "speaker": "unknown", "keyword": words[i]} for i in order]  # fmt: skip
     _write(shared / "speech/wakewords/manifest.jsonl", wake)
+    books = [{"audio": f"l{i}.ogg", "text": f"book line {i}", "duration": 12.0,
+              "speaker": f"r{i % 3}"} for i in range(4)]  # fmt: skip
+    _write(shared / "speech/librispeech_train/manifest.jsonl", books)
+    ocean = [{"audio": "o.ogg", "text": "we call it bear", "duration": 2.5,
+              "speaker": "0001"}]  # fmt: skip
+    _write(shared / "speech/speechocean762_train/manifest.jsonl", ocean)
+    commands = [{"audio": f"c{i}.ogg", "text": "go", "duration": 1.0,
+                 "speaker": f"s{i}", "split": "test" if i == 0 else "train"}
+                for i in range(3)]  # fmt: skip
+    _write(shared / "speech/speech_commands/manifest.jsonl", commands)
+    clean = [{"audio": "t.flac", "text": "a clean test line", "duration": 4.0,
+              "speaker": "1089"}]  # fmt: skip
+    _write(shared / "speech/librispeech_clean_test/manifest.jsonl", clean)
     return shared, wake
 
 
@@ -345,14 +358,26 @@ def test_prepare_keeps_tests_apart(tmp_path):
         for i in range(100)
     ]  # fmt: skip
     _write(synth_manifest, sentences)
-    counts = prepare.prepare(shared, synth_manifest, tmp_path / "out")
+    # pseudo-labels: an empty label (the teacher heard nothing) is left out
+    pseudo = tmp_path / "pseudo.jsonl"
+    _write(pseudo, [{"audio": "u1.ogg", "text": "a label", "duration": 9.0,
+                     "speaker": "p1", "teacher": "whisper-base"},
+                    {"audio": "u2.ogg", "text": "", "duration": 2.0,
+                     "speaker": "p2", "teacher": "whisper-base"}])  # fmt: skip
+    counts = prepare.prepare(shared, synth_manifest, tmp_path / "out",
+                             pseudo_manifest=pseudo)  # fmt: skip
     # synth: every 50th (0, 50) is dev_synth; wake words: 5 of 37 held out
-    expected = {"train": 98 + 10 + 32 + 1, "dev": 6, "dev_synth": 2,
-                "test_vctk_p239": 1, "test_fsdd": 1, "test_wakewords": 5}  # fmt: skip
+    real = 10 + 32 + 1 + 4 + 1 + 2 + 1  # kathleen ... speech_commands train, pseudo
+    expected = {"train": 98 + real, "dev": 6, "dev_synth": 2,
+                "test_vctk_p239": 1, "test_fsdd": 1, "test_wakewords": 5,
+                "test_librispeech_clean": 1, "test_speech_commands": 1}  # fmt: skip
     assert counts == expected
     out = tmp_path / "out"
     train = _read(out / "train.jsonl")
-    assert {e["source"] for e in train} == {"synth", "kathleen", "wakewords", "fsdd"}
+    assert {e["source"] for e in train} == {
+        "synth", "kathleen", "wakewords", "fsdd", "librispeech", "speechocean",
+        "speech_commands", "pseudo"}  # fmt: skip
+    assert [e["teacher"] for e in train if e["source"] == "pseudo"] == ["whisper-base"]
     synth_entry = next(e for e in train if e["source"] == "synth")
     assert synth_entry["voice"] == "hibari:heart" and "rate" not in synth_entry
     held = {e["audio"] for e in _read(out / "test_wakewords.jsonl")}
@@ -361,11 +386,13 @@ def test_prepare_keeps_tests_apart(tmp_path):
     assert {e["text"] for e in _read(out / "test_fsdd.jsonl")} == {"zero"}
     # repeat counts set the real:synthetic ratio, one per real set
     repeats = {"kathleen": 2, "wakewords": 3, "fsdd": 1}
-    more = prepare.prepare(shared, synth_manifest, tmp_path / "x", repeats)
-    assert more == {**expected, "train": 98 + 2 * 10 + 3 * 32 + 1}
+    more = prepare.prepare(shared, synth_manifest, tmp_path / "x", repeats, (),
+                           pseudo)  # fmt: skip
+    assert more == {**expected, "train": 98 + real + 10 + 2 * 32}
     prepare.main(["--shared", str(shared), "--synth-manifest", str(synth_manifest),
                   "--out-dir", str(tmp_path / "cli"), "--real-repeat", "2",
-                  "--fsdd-repeat", "5", "--skip-voices", "hibari"])  # fmt: skip
+                  "--fsdd-repeat", "5", "--skip-voices", "hibari",
+                  "--pseudo-manifest", str(pseudo)])  # fmt: skip
     cli = _read(tmp_path / "cli/train.jsonl")
     assert sum(e["source"] == "fsdd" for e in cli) == 5
     assert sum(e["source"] == "wakewords" for e in cli) == 64
@@ -377,6 +404,12 @@ def test_prepare_keeps_tests_apart(tmp_path):
         _write(synth_manifest, leaked)
         with pytest.raises(SystemExit, match=f"{held_out} sentences are in train"):
             prepare.prepare(shared, synth_manifest, tmp_path / "out2")
+    # a LibriSpeech test reader among the training readers is refused too
+    _write(synth_manifest, sentences)
+    reader = {"audio": "u.ogg", "text": "x", "duration": 1.0, "speaker": "1089"}
+    _write(pseudo, [reader])
+    with pytest.raises(SystemExit, match="test_librispeech_clean readers"):
+        prepare.prepare(shared, synth_manifest, tmp_path / "out3", None, (), pseudo)
 
 
 def test_evaluate_scores_both_systems_side_by_side(tiny_checkpoint, tmp_path, capsys):

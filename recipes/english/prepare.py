@@ -34,8 +34,12 @@ from asr.text import normalize_text
 
 SYNTH_DEV_EVERY = 50  # every n-th synthetic utterance is held out as dev_synth
 WAKEWORD_TEST_EVERY = 10  # every n-th clip of each keyword is held out as a test set
-KEPT_KEYS = ("speaker", "keyword", "engine", "voice")  # carried into the manifests
-REAL_SETS = ("kathleen", "wakewords", "fsdd")  # real training speech, repeatable
+# carried into the manifests
+KEPT_KEYS = ("speaker", "keyword", "engine", "voice", "teacher")
+# real training speech, repeatable: (shared speech folder, which entries train)
+REAL_SETS = ("kathleen", "wakewords", "fsdd", "librispeech", "speechocean",
+             "speech_commands", "pseudo")  # fmt: skip
+PSEUDO_MANIFEST = Path("data/pseudo/librispeech_untranscribed.jsonl")
 
 
 def split_wakewords(entries: list[dict], every: int = WAKEWORD_TEST_EVERY):
@@ -65,6 +69,7 @@ def prepare(
     out_dir: Path,
     repeats: dict[str, int] | None = None,
     skip_voices: tuple[str, ...] = (),
+    pseudo_manifest: Path = PSEUDO_MANIFEST,
 ) -> dict[str, int]:
     """Write the manifests; ``repeats``: times each real set (``REAL_SETS``) is
     listed in train.jsonl (1 where not given); ``skip_voices``: synthetic utterances
@@ -77,6 +82,10 @@ def prepare(
     wake_train, wake_test = split_wakewords(
         read_manifest(speech / "wakewords/manifest.jsonl")
     )
+    commands = read_manifest(speech / "speech_commands/manifest.jsonl")
+    pseudo = read_manifest(pseudo_manifest) if pseudo_manifest.is_file() else []
+    if not pseudo:
+        print(f"warning: no pseudo-labels in {pseudo_manifest} (asr pseudo-label)")
     synth = read_manifest(synth_manifest) if synth_manifest.is_file() else []
     if not synth:
         print(f"warning: no synthetic speech in {synth_manifest}; real speech only")
@@ -84,6 +93,16 @@ def prepare(
         "kathleen": _slim(kathleen, "kathleen"),
         "wakewords": _slim(wake_train, "wakewords"),
         "fsdd": _slim([e for e in fsdd if e["split"] == "train"], "fsdd"),
+        "librispeech": _slim(
+            read_manifest(speech / "librispeech_train/manifest.jsonl"), "librispeech"
+        ),
+        "speechocean": _slim(
+            read_manifest(speech / "speechocean762_train/manifest.jsonl"), "speechocean"
+        ),
+        "speech_commands": _slim(
+            [e for e in commands if e["split"] == "train"], "speech_commands"
+        ),
+        "pseudo": _slim([e for e in pseudo if e["text"]], "pseudo"),
     }
     synth_train = [
         e
@@ -100,9 +119,15 @@ def prepare(
                                 "vctk_p239"),
         "test_fsdd": _slim([e for e in fsdd if e["split"] == "test"], "fsdd"),
         "test_wakewords": _slim(wake_test, "wakewords"),
+        "test_librispeech_clean": _slim(
+            read_manifest(speech / "librispeech_clean_test/manifest.jsonl"),
+            "librispeech_clean_test"),
+        "test_speech_commands": _slim([e for e in commands if e["split"] == "test"],
+                                      "speech_commands"),
     }  # fmt: skip
     _check_unseen(splits, "test_vctk_p239", ("train", "dev", "dev_synth"))
     _check_unseen(splits, "dev", ("train", "dev_synth"))
+    _check_speakers(splits, ("dev", "test_librispeech_clean"))
     for name, entries in splits.items():
         write_manifest(out_dir / f"{name}.jsonl", entries)
     _report(splits, out_dir)
@@ -123,6 +148,16 @@ def _report(splits: dict[str, list[dict]], out_dir: Path) -> None:
     listed = ", ".join(f"{k} {v / 3600:.2f} h" for k, v in sorted(by_source.items()))
     print(f"train as listed: {listed}; real:synthetic = "
           f"{real / 3600:.2f} h : {synth / 3600:.2f} h")  # fmt: skip
+
+
+def _check_speakers(splits: dict[str, list[dict]], held: tuple[str, ...]) -> None:
+    """Refuse manifests where a LibriSpeech dev or test reader is trained on."""
+    trained = {e["speaker"] for e in splits["train"]
+               if e["source"] in ("librispeech", "pseudo") and "speaker" in e}
+    for name in held:
+        shared = trained & {e.get("speaker") for e in splits[name]}
+        if shared:
+            raise SystemExit(f"error: {name} readers {sorted(shared)} are in train")
 
 
 def _check_unseen(splits: dict[str, list[dict]], held: str, others) -> None:
@@ -153,6 +188,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out-dir", type=Path, default=Path("data/english"))
     parser.add_argument(
+        "--pseudo-manifest",
+        type=Path,
+        default=PSEUDO_MANIFEST,
+        help="labels of librispeech_untranscribed made by `asr pseudo-label` "
+        "(filtered there); left out when absent",
+    )
+    parser.add_argument(
         "--real-repeat",
         type=int,
         default=3,
@@ -179,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     if min(repeats.values()) < 1:
         parser.error("repeat counts must be at least 1")
     prepare(args.shared, args.synth_manifest, args.out_dir, repeats,
-            tuple(args.skip_voices))  # fmt: skip
+            tuple(args.skip_voices), args.pseudo_manifest)  # fmt: skip
 
 
 if __name__ == "__main__":
