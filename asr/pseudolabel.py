@@ -188,17 +188,15 @@ def read_inputs(inputs: list[str]) -> list[dict]:
                         raise ValueError(
                             f"{path}:{number}: bad manifest line ({error})"
                         ) from None
-                    entry["audio"] = str(
-                        audio if audio.is_absolute() else path.parent / audio
-                    )
+                    entry["audio"] = str((path.parent / audio).resolve())
                     entries.append(entry)
         elif path.is_dir():
             files = sorted(
                 p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
             )
-            entries += [{"audio": str(p)} for p in files]
+            entries += [{"audio": str(p.resolve())} for p in files]
         elif path.is_file():
-            entries.append({"audio": str(path)})
+            entries.append({"audio": str(path.resolve())})
         else:
             raise ValueError(f"{path}: no such file, folder or manifest")
     return entries
@@ -447,10 +445,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(path: Path, entries: list[dict]) -> None:
+    """The manifest, its audio paths relative to its folder (as every manifest)."""
     temporary = path.with_name(path.name + ".tmp")
+    folder = path.parent.resolve()
     with temporary.open("w", encoding="utf-8") as f:
         for entry in entries:
-            f.write(json.dumps(entry) + "\n")
+            audio = os.path.relpath(entry["audio"], folder)
+            f.write(json.dumps({**entry, "audio": audio}) + "\n")
     temporary.replace(path)
 
 
