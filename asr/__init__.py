@@ -1,8 +1,8 @@
 """asr: speech to text with MFCC features, a bidirectional RNN encoder and CTC.
 
-    >>> import asr
-    >>> model = asr.load_model()          # the shipped default model
-    >>> model.transcribe("speech.wav")    # any rate, channels or common format
+>>> import asr
+>>> model = asr.load_model()          # the shipped default model
+>>> model.transcribe("speech.wav")    # any rate, channels or common format
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -144,8 +144,10 @@ def to_float(samples: np.ndarray | torch.Tensor) -> np.ndarray:
     if samples.ndim == 2 and samples.shape[0] <= MAX_CHANNELS < samples.shape[1]:
         samples = samples.T  # (C, N) -> (N, C)
     if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
-        raise AudioError(f"expected (samples, channels) audio with at most "
-                         f"{MAX_CHANNELS} channels, got shape {samples.shape}")
+        raise AudioError(
+            f"expected (samples, channels) audio with at most "
+            f"{MAX_CHANNELS} channels, got shape {samples.shape}"
+        )
     if samples.ndim == 2:
         samples = samples.mean(axis=1)  # (N, C) -> (N,)
     if samples.ndim != 1:
@@ -174,8 +176,10 @@ def _as_array(samples) -> np.ndarray:
     if not isinstance(samples, np.ndarray) or samples.dtype.kind not in "iuf":
         what = (f"an array of {samples.dtype}" if isinstance(samples, np.ndarray)
                 else type(samples).__name__)  # fmt: skip
-        raise TypeError("expected a path, or samples as a numeric numpy array or "
-                        f"torch tensor of shape (N,) or (N, channels), not {what}")
+        raise TypeError(
+            "expected a path, or samples as a numeric numpy array or "
+            f"torch tensor of shape (N,) or (N, channels), not {what}"
+        )
     return samples
 
 
@@ -367,8 +371,9 @@ class Frontend(torch.nn.Module):
                 orders.append(torchaudio.functional.compute_deltas(last))
             feats = torch.cat(orders, dim=1)
         feats = feats.transpose(1, 2)  # (B, F, T) -> (B, T, F)
-        mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < (
-            feat_lens[:, None]
+        mask = (
+            torch.arange(feats.shape[1], device=feats.device)[None, :]
+            < (feat_lens[:, None])
         )  # (B, T)
         mask = mask.unsqueeze(-1).to(feats.dtype)
         if self.config.normalize:

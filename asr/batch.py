@@ -24,8 +24,8 @@ from .checkpoint import check_writable
 from .output import SUBTITLE_FORMATS, render
 
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .flac .ogg .oga .opus .mp3 .m4a .aac .webm .aif .aiff .au .caf .wma .mka"
-    .split()
+    ".wav .flac .ogg .oga .opus .mp3 .m4a .aac .webm".split()
+    + ".aif .aiff .au .caf .wma .mka".split()
 )  # what a directory is searched for; files named on the command line may be any type
 GLOB_CHARACTERS = frozenset("*?[")
 

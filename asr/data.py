@@ -47,8 +47,9 @@ def read_manifest(path: str | Path, training: bool = False) -> list[dict]:
                 entry["audio"] = str(
                     audio if audio.is_absolute() else path.parent / audio
                 )
-                entry["text"], entry["duration"] = str(entry["text"]), float(
-                    entry["duration"]
+                entry["text"], entry["duration"] = (
+                    str(entry["text"]),
+                    float(entry["duration"]),
                 )
                 _check_entry(entry, training)
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:

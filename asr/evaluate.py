@@ -125,11 +125,15 @@ def build_parser(
         "(default: $ASR_MODEL, else the shipped default model)",
     )  # fmt: skip
     parser.add_argument(
-        "--device", default="cpu", type=options.device,
+        "--device",
+        default="cpu",
+        type=options.device,
         help="torch device: cpu, cuda, cuda:1",
     )
     parser.add_argument(
-        "--batch-size", type=options.positive_int, default=32,
+        "--batch-size",
+        type=options.positive_int,
+        default=32,
         help="utterances per batch",
     )
     parser.add_argument(

@@ -198,20 +198,35 @@ def build_parser(
         prog="asr export", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.description = "Export frontend + encoder as TorchScript, optionally int8."
-    parser.add_argument("--model", type=Path, default=None,
-                        help="checkpoint (default: $ASR_MODEL, else the shipped model)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="checkpoint (default: $ASR_MODEL, else the shipped model)",
+    )
     parser.add_argument("-o", "--output", "--out", dest="out", type=Path, required=True,
                         help="TorchScript file to write")  # fmt: skip
-    parser.add_argument("--format", default="torchscript", choices=["torchscript"],
-                        help="export format")
-    parser.add_argument("--quantize", default=None, choices=["int8"],
-                        help="dynamic int8 quantisation of the LSTM/GRU and linear "
-                        "layers")
-    parser.add_argument("--check-manifest", type=Path, default=None,
-                        help="JSONL manifest to compare the export with the float "
-                        "model on")
-    parser.add_argument("--max-wer-delta", type=float, default=0.5,
-                        help="fail when the export's WER is this many points worse")
+    parser.add_argument(
+        "--format", default="torchscript", choices=["torchscript"], help="export format"
+    )
+    parser.add_argument(
+        "--quantize",
+        default=None,
+        choices=["int8"],
+        help="dynamic int8 quantisation of the LSTM/GRU and linear layers",
+    )
+    parser.add_argument(
+        "--check-manifest",
+        type=Path,
+        default=None,
+        help="JSONL manifest to compare the export with the float model on",
+    )
+    parser.add_argument(
+        "--max-wer-delta",
+        type=float,
+        default=0.5,
+        help="fail when the export's WER is this many points worse",
+    )
     add_threads_argument(parser)
     return parser  # fmt: skip
 
@@ -257,4 +272,3 @@ def _check_export(
     tmp.replace(args.out)
     print(f"wrote {args.out}")
     return 0
-

@@ -255,7 +255,7 @@ def readable_audio(
 
 
 def hash_split(key: str, dev_percent: int, test_percent: int) -> str:
-    """"train", "dev" or "test" for ``key`` (an utterance, prompt or speaker id), from
+    """ "train", "dev" or "test" for ``key`` (an utterance, prompt or speaker id), from
     a hash of it: stable across runs and machines, about the given percentages."""
     bucket = int(hashlib.sha1(key.encode()).hexdigest(), 16) % 100
     if bucket < test_percent:

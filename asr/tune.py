@@ -126,11 +126,15 @@ def build_parser(
         "--beam-sizes", type=beam_size_arg, nargs="+", default=[DecodeConfig.beam_size]
     )
     parser.add_argument(
-        "--lm-weights", type=options.finite_float, nargs="+",
+        "--lm-weights",
+        type=options.finite_float,
+        nargs="+",
         default=[0.0, 0.5, 1.0, 2.0],
     )
     parser.add_argument(
-        "--word-scores", type=options.finite_float, nargs="+",
+        "--word-scores",
+        type=options.finite_float,
+        nargs="+",
         default=[-1.0, 0.0, 1.0],
     )
     parser.add_argument(

@@ -193,18 +193,27 @@ def main(argv: list[str] | None = None) -> None:
         help="JSONL manifest of real speech to train on",
     )  # fmt: skip
     parser.add_argument("--utterances", type=int, default=120, help="subset size")
-    parser.add_argument("--limit", type=float, default=150.0,
-                        help="stop a run after this many seconds (an upper bound)")
+    parser.add_argument(
+        "--limit",
+        type=float,
+        default=150.0,
+        help="stop a run after this many seconds (an upper bound)",
+    )
     parser.add_argument("--hog", type=int, default=2,
                         help="spinning processes beside each loaded run")  # fmt: skip
     parser.add_argument("--settings", nargs="+", default=list(range(len(SETTINGS))),
                         type=int, help="which settings (indices) to run")  # fmt: skip
-    parser.add_argument("--smoke", action="store_true",
-                        help="4 utterances, one setting, one hog, one kernel repeat "
-                        "(for tests)")
-    parser.add_argument("--compile", action="store_true",
-                        help="add a torch.compile row to the kernel table (compiling "
-                        "takes minutes on 2 cores)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="4 utterances, one setting, one hog, one kernel repeat (for tests)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="add a torch.compile row to the kernel table (compiling "
+        "takes minutes on 2 cores)",
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     args = parser.parse_args(argv)
     if args.smoke:

@@ -256,10 +256,22 @@ def per_file_speed(setting: tuple, files: list, args: argparse.Namespace) -> flo
     env = {**os.environ, "OMP_WAIT_POLICY": wait, "PYTHONPATH": str(ROOT)}
     children = [
         subprocess.Popen(
-            [sys.executable, __file__, "--child", "per-file", "--model",
-             str(args.model), "--threads", str(threads),
-             "--files", json.dumps(files[i::processes])],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "per-file",
+                "--model",
+                str(args.model),
+                "--threads",
+                str(threads),
+                "--files",
+                json.dumps(files[i::processes]),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for i in range(processes)
     ]
@@ -330,10 +342,17 @@ def main(argv: list[str] | None = None) -> None:
         help="instead of the systems table: time N VCTK files one at a time with "
         "each thread setting, idle and under load (the README used 40)",
     )  # fmt: skip
-    parser.add_argument("--hog", type=int, default=2,
-                        help="spinning processes beside each loaded --per-file run")
-    parser.add_argument("--smoke", action="store_true",
-                        help="--per-file 2 with one thread setting and one hog (tests)")
+    parser.add_argument(
+        "--hog",
+        type=int,
+        default=2,
+        help="spinning processes beside each loaded --per-file run",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="--per-file 2 with one thread setting and one hog (tests)",
+    )
     parser.add_argument("--files", default="[]", help=argparse.SUPPRESS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument(

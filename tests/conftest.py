@@ -27,6 +27,7 @@ KATHLEEN = (
     "Author of the danger trail, Philip Steels, etc.",
 )
 
+
 def load_recipe(recipe: str, script: str = "prepare"):
     """recipes/<recipe>/<script>.py as a module (recipes are scripts, not a package)."""
     path = ROOT / "recipes" / recipe / f"{script}.py"

@@ -47,8 +47,7 @@ def test_transcribe_bad_checkpoint(tmp_path, capsys):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     assert (
-        main(["transcribe", "--model", str(broken), str(DATA / "2_jackson_1.wav")])
-        == 2
+        main(["transcribe", "--model", str(broken), str(DATA / "2_jackson_1.wav")]) == 2
     )
     assert "error:" in capsys.readouterr().err
 

@@ -58,8 +58,17 @@ def test_stream_resampler_matches_one_shot(rate):
 def test_read_blocks_equals_load_audio(tmp_path):
     wave = load_audio(KATHLEEN[0])
     path = tmp_path / "k44.flac"
-    sf.write(path, np.repeat(torchaudio.functional.resample(
-        torch.from_numpy(wave), SAMPLE_RATE, 44100).numpy()[:, None], 2, axis=1), 44100)
+    sf.write(
+        path,
+        np.repeat(
+            torchaudio.functional.resample(
+                torch.from_numpy(wave), SAMPLE_RATE, 44100
+            ).numpy()[:, None],
+            2,
+            axis=1,
+        ),
+        44100,
+    )
     blocks = list(read_blocks(path, block_s=0.7))
     assert len(blocks) > 4
     np.testing.assert_allclose(np.concatenate(blocks), load_audio(path), atol=1e-4)

@@ -144,8 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         help="what to score: our model greedy, our model with LM beam search, "
         "PocketSphinx (the peer baseline)",
     )  # fmt: skip
-    parser.add_argument("--threads", type=positive_int, default=1,
-                        help="torch CPU threads (see docs/cpu.md)")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=1,
+        help="torch CPU threads (see docs/cpu.md)",
+    )
     parser.add_argument(
         "--decoder-config", type=Path, default=None,
         help="tune-decoder JSON for the LM beam row (default: the model's own "
