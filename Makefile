@@ -22,8 +22,8 @@ test-slow: system-deps $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check asr tests recipes demo.py demo_models.py demo_handlers.py benchmarks
-	$(BIN)/ruff format --check asr tests recipes demo.py demo_models.py demo_handlers.py benchmarks
+	$(BIN)/ruff check asr tests recipes demo.py benchmarks
+	$(BIN)/ruff format --check asr tests recipes demo.py benchmarks
 
 venv: $(STAMP)
 

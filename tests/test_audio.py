@@ -8,15 +8,8 @@ import torch
 import torchaudio
 from conftest import DATA, KATHLEEN
 
-from asr.audio import (
-    HOP_LENGTH,
-    SAMPLE_RATE,
-    AudioError,
-    Frontend,
-    FrontendConfig,
-    load_audio,
-    prepare_audio,
-)
+from asr.audio.features import Frontend, FrontendConfig
+from asr.audio.io import HOP_LENGTH, SAMPLE_RATE, AudioError, load_audio, prepare_audio
 
 
 def tone(rate: int, seconds: float = 0.5, channels: int = 1, freq=440.0) -> np.ndarray:

@@ -5,9 +5,9 @@ import shutil
 import pytest
 from conftest import DATA, DIGITS, KATHLEEN
 
-from asr.batch import collect_inputs
 from asr.cli import main
-from asr.output import Segment, to_srt
+from asr.inference.batch import collect_inputs
+from asr.inference.output import Segment, to_srt
 
 SUMMARY = re.compile(
     r"(\d+) files, (\d+) failed, [\d.]+ [sh] of audio in [\d.]+ s "

@@ -77,7 +77,7 @@ def test_python_dash_m_is_the_same_program():
 
 
 def test_every_train_flag_has_help():
-    from asr.train import build_parser
+    from asr.training.train import build_parser
 
     for action in build_parser()._actions:
         if action.option_strings and action.dest != "help":

@@ -4,9 +4,9 @@ import torch
 import torchaudio
 from test_vad import speech_with_pauses
 
-from asr.audio import SAMPLE_RATE
-from asr.streaming import Final, Partial, StreamingRecognizer
-from asr.transcribe import load_model
+from asr.audio.io import SAMPLE_RATE
+from asr.inference.streaming import Final, Partial, StreamingRecognizer
+from asr.inference.transcribe import load_model
 
 RATE = 48_000  # a typical microphone rate
 CHUNK_S = 0.5

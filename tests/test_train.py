@@ -9,15 +9,18 @@ import soundfile as sf
 import torch
 from conftest import DATA, DIGITS, TINY
 
-import asr.checkpoint
-import asr.progress
-import asr.train
-from asr.audio import Frontend, FrontendConfig, load_audio
-from asr.augment import AugmentConfig
-from asr.checkpoint import load_checkpoint, save_checkpoint
-from asr.model import Encoder, ModelConfig
-from asr.text import BLANK, CharTokenizer
-from asr.train import (
+import asr.model.checkpoint
+import asr.training.progress
+import asr.training.train
+from asr.audio.features import Frontend, FrontendConfig
+from asr.audio.io import load_audio
+from asr.core.text import BLANK, CharTokenizer
+from asr.inference.transcribe import load_model
+from asr.model.checkpoint import load_checkpoint
+from asr.model.encoder import Encoder, ModelConfig
+from asr.training.augment import AugmentConfig
+from asr.training.checkpoint import save_checkpoint
+from asr.training.train import (
     DataError,
     TrainConfig,
     Trainer,
@@ -25,7 +28,6 @@ from asr.train import (
     config_from_args,
     train,
 )
-from asr.transcribe import load_model
 
 
 def write_digit_manifest(path, names=DIGITS):
@@ -277,7 +279,9 @@ def test_mid_epoch_resume_gives_the_same_weights_as_an_uninterrupted_run(
             raise KeyboardInterrupt  # as if killed right after step 3 of epoch 1
 
     interrupted = dataclasses.replace(cfg, out_dir=str(tmp_path / "interrupted"))
-    monkeypatch.setattr(asr.progress, "save_checkpoint", crash_after_the_third_save)
+    monkeypatch.setattr(
+        asr.training.progress, "save_checkpoint", crash_after_the_third_save
+    )
     with pytest.raises(KeyboardInterrupt):
         train(interrupted)
     monkeypatch.undo()
@@ -311,16 +315,20 @@ def test_init_from_starts_with_a_checkpoints_weights(tmp_path):
     train(first)
     source = Path(first.out_dir) / "best.pt"
     cfg = tiny_config(tmp_path, out_dir=str(tmp_path / "second"), init_from=str(source))
-    fresh = Trainer(cfg, *asr.train.distributed.init_distributed("cpu"))  # not trained
+    fresh = Trainer(
+        cfg, *asr.training.train.distributed.init_distributed("cpu")
+    )  # not trained
     weights = load_checkpoint(source)["model"]
     assert all(
         torch.equal(v, fresh.encoder.state_dict()[k]) for k, v in weights.items()
     )
     other = dataclasses.replace(cfg, model=dataclasses.replace(TINY, hidden_size=8))
-    with pytest.raises(asr.checkpoint.CheckpointError, match="same model"):
-        Trainer(other, *asr.train.distributed.init_distributed("cpu"))
+    with pytest.raises(asr.model.checkpoint.CheckpointError, match="same model"):
+        Trainer(other, *asr.training.train.distributed.init_distributed("cpu"))
     wider = dataclasses.replace(cfg, model=dataclasses.replace(TINY, hidden_size=24))
-    widened = Trainer(wider, *asr.train.distributed.init_distributed("cpu")).encoder
+    widened = Trainer(
+        wider, *asr.training.train.distributed.init_distributed("cpu")
+    ).encoder
     head = widened.state_dict()["head.weight"].view(-1, 2, 24)  # old units first
     torch.testing.assert_close(head[:, :, :16], weights["head.weight"].view(-1, 2, 16))
 

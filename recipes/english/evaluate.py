@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from asr.audio import load_audio
-from asr.data import read_manifest
-from asr.metrics import error_counts
-from asr.options import positive_int
-from asr.transcribe import ASRModel, load_model
+from asr.audio.io import load_audio
+from asr.core.metrics import error_counts
+from asr.core.options import positive_int
+from asr.data.manifest import read_manifest
+from asr.inference.recognizer import ASRModel
+from asr.inference.transcribe import load_model
 
 SYSTEMS = ("greedy", "beam", "pocketsphinx")  # in the order they are scored
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.data import read_manifest, write_manifest
-from asr.text import normalize_text
+from asr.core.text import normalize_text
+from asr.data.manifest import read_manifest, write_manifest
 
 SYNTH_DEV_EVERY = 50  # every n-th synthetic utterance is held out as dev_synth
 WAKEWORD_TEST_EVERY = 10  # every n-th clip of each keyword is held out as a test set
