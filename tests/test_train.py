@@ -343,3 +343,37 @@ def test_dev_every_steps_scores_within_epochs_and_keeps_the_best(tmp_path):
     kept = load_checkpoint(Path(cfg.out_dir) / "best.pt")
     assert kept["best_wer"] <= best  # the epoch-end score may improve on it further
     assert (Path(cfg.out_dir) / "curves.png").stat().st_size > 1000
+
+
+def plain(value) -> bool:
+    """Only tensors and plain data: nothing a module path could break."""
+    if isinstance(value, dict):
+        return all(isinstance(k, (str, int)) and plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(plain(v) for v in value)
+    return isinstance(value, (torch.Tensor, str, int, float, bool, type(None)))
+
+
+def test_checkpoints_hold_no_module_paths_and_resume_from_the_command_line(tmp_path):
+    """last.pt and best.pt load with ``weights_only=True`` and no allow-listed
+    globals, so moving the package's modules cannot break them; ``asr train
+    --resume`` continues from a last.pt an earlier run wrote."""
+    from asr.cli import main
+
+    train(tiny_config(tmp_path, epochs=1))
+    run = tmp_path / "run"
+    for name in ("last.pt", "best.pt"):
+        state = torch.load(run / name, map_location="cpu", weights_only=True)
+        assert plain(state), name
+    flags = [
+        "train", "--train-manifest", str(tmp_path / "train.jsonl"),
+        "--dev-manifest", str(tmp_path / "train.jsonl"), "--out-dir", str(run),
+        "--epochs", "2", "--batch-size", "2", "--warmup-steps", "2",
+        "--num-workers", "0", "--resume", "--conv-channels", str(TINY.conv_channels),
+        "--hidden-size", str(TINY.hidden_size), "--num-layers", str(TINY.num_layers),
+        "--dropout", str(TINY.dropout),
+    ]  # fmt: skip
+    assert main(flags) == 0
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert load_checkpoint(run / "last.pt")["step"] == 4
