@@ -2,7 +2,7 @@
 #             (default.pt first, digits.pt in the picker;
 #             flags: make demo DEMO_ARGS="--port 8000 --model data/models/digits.pt")
 # make test   create or update .venv and run the test suite
-# make lint   ruff over the package, tests, recipes and demo
+# make lint   ruff (lint and format check) over the package, tests, recipes and demo
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,7 +22,8 @@ test-slow: system-deps $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check asr tests recipes demo.py demo_models.py demo_handlers.py benchmarks
+	$(BIN)/ruff check asr tests recipes demo.py benchmarks
+	$(BIN)/ruff format --check asr tests recipes demo.py benchmarks
 
 venv: $(STAMP)
 

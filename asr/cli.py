@@ -7,18 +7,11 @@ import argparse
 import os
 import sys
 
-from . import (
-    __version__,
-    adapt,
-    checkpoint,
-    evaluate,
-    export,
-    lm,
-    pseudolabel,
-    train,
-    transcribe,
-    tune,
-)
+from . import __version__
+from .decoding import lm
+from .inference import evaluate, export, transcribe, tune
+from .synthesis import adapt
+from .training import checkpoint, pseudolabel, train
 
 COMMANDS = {
     "transcribe": (transcribe, "transcribe audio files"),

@@ -16,8 +16,8 @@ import resource
 import time
 
 import asr
-from asr.decoding import DecodeConfig
-from asr.transcribe import DEFAULT_MODEL
+from asr.decoding.beam import DecodeConfig
+from asr.inference.transcribe import DEFAULT_MODEL
 
 HOTWORDS = "philip steels danger trail author london paris window".split()
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 import asr
-from asr.alignment import speech_confidence
-from asr.data import read_manifest
-from asr.vad import split_segments
+from asr.audio.vad import split_segments
+from asr.data.manifest import read_manifest
+from asr.decoding.alignment import speech_confidence
 
 THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6)
 LEVELS = (0.03, 0.1, 0.3)  # peak amplitude of each noise

@@ -9,7 +9,7 @@ subset with ``asr train`` itself in a fresh process, once on the machine as it i
 and once beside ``--hog`` spinning processes (``cpuload.busy``) started and stopped
 by this script. Before that, a kernel table times one training step of the encoder
 (CPU time, one thread) each way it can run: the packed-sequence kernels that
-``nn.GRU`` runs on a ``PackedSequence``, ``asr.model.run_padded`` (the training
+``nn.GRU`` runs on a ``PackedSequence``, ``asr.model.encoder.run_padded`` (the training
 default), bf16 autocast and ``torch.compile``, and the features of the same batch
 (what caching features would save). Achieved GFLOP/s count the multiply-adds of the
 convolutions, recurrent layers and head (x3 for forward + backward) against the
@@ -53,7 +53,7 @@ SETTINGS = {
 
 def subset(manifest: Path, count: int) -> list[dict]:
     """``count`` utterances spread evenly over the manifest (deterministic)."""
-    from asr.data import read_manifest
+    from asr.data.manifest import read_manifest
 
     entries = read_manifest(manifest)
     return entries[:: max(1, len(entries) // count)][:count]
@@ -86,8 +86,8 @@ def train_once(
 
 def flops_per_audio_second(hidden: int = 256, layers: int = 3) -> float:
     """Multiply-adds x 2 of one forward pass over one second of audio."""
-    from asr.audio import FrontendConfig
-    from asr.model import ConvSubsampling
+    from asr.audio.features import FrontendConfig
+    from asr.model.encoder import ConvSubsampling
 
     feats = FrontendConfig().n_features
     conv = ConvSubsampling(feats, 32, (2, 2))
@@ -113,9 +113,9 @@ def kernel_table(
     ``batch`` x 4-5 s, each way the step can run, and of the features for it."""
     import torch
 
-    from asr.audio import Frontend, FrontendConfig
-    from asr.augment import AugmentConfig, SpecAugment
-    from asr.model import Encoder, ModelConfig
+    from asr.audio.features import Frontend, FrontendConfig
+    from asr.model.encoder import Encoder, ModelConfig
+    from asr.training.augment import AugmentConfig, SpecAugment
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -142,7 +142,7 @@ def kernel_table(
 
     runs = {
         "encoder step, packed RNN (nn.GRU on a PackedSequence)": packed,
-        "encoder step, unpacked RNN (asr.model.run_padded; training default)":
+        "encoder step, unpacked RNN (asr.model.encoder.run_padded; training default)":
             lambda: step(encoder),
         "encoder step, unpacked, bf16 autocast": lambda: step(encoder, bf16=True),
     }  # fmt: skip
@@ -193,18 +193,27 @@ def main(argv: list[str] | None = None) -> None:
         help="JSONL manifest of real speech to train on",
     )  # fmt: skip
     parser.add_argument("--utterances", type=int, default=120, help="subset size")
-    parser.add_argument("--limit", type=float, default=150.0,
-                        help="stop a run after this many seconds (an upper bound)")
+    parser.add_argument(
+        "--limit",
+        type=float,
+        default=150.0,
+        help="stop a run after this many seconds (an upper bound)",
+    )
     parser.add_argument("--hog", type=int, default=2,
                         help="spinning processes beside each loaded run")  # fmt: skip
     parser.add_argument("--settings", nargs="+", default=list(range(len(SETTINGS))),
                         type=int, help="which settings (indices) to run")  # fmt: skip
-    parser.add_argument("--smoke", action="store_true",
-                        help="4 utterances, one setting, one hog, one kernel repeat "
-                        "(for tests)")
-    parser.add_argument("--compile", action="store_true",
-                        help="add a torch.compile row to the kernel table (compiling "
-                        "takes minutes on 2 cores)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="4 utterances, one setting, one hog, one kernel repeat (for tests)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="add a torch.compile row to the kernel table (compiling "
+        "takes minutes on 2 cores)",
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -218,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
               f"| beside {args.hog} spinning processes: audio s / s | share of idle |",
               "|---|---|---|---|---|---|"]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        from asr.data import write_manifest
+        from asr.data.manifest import write_manifest
 
         manifest = Path(tmp) / "subset.jsonl"
         write_manifest(manifest, entries, relative_to_manifest=False)

@@ -11,7 +11,7 @@ loaded into memory at 16 kHz before the clock starts:
 - the first ``--vctk-count`` utterances of VCTK speaker p239.
 
 Systems: MFCC extraction alone, greedy decoding with the float model, greedy with
-the int8 dynamically quantised model, LM beam search (when ``asr.decoding`` has
+the int8 dynamically quantised model, LM beam search (when ``asr.decoding.beam`` has
 ``BeamSearchDecoder`` and ``--lm`` is given) and PocketSphinx with its bundled US
 English model as the peer. Speed is audio seconds per wall-clock second ("x real
 time"); the CPU-time column is steadier on a shared machine.
@@ -45,8 +45,8 @@ BATCH_SIZE = 16  # utterances decoded together, as `asr transcribe` does
 def load_sets(
     data: Path, vctk_count: int, fsdd_takes: int
 ) -> dict[str, list[tuple[np.ndarray, str]]]:
-    from asr.audio import load_audio
-    from asr.data import read_manifest
+    from asr.audio.io import load_audio
+    from asr.data.manifest import read_manifest
 
     fsdd = [e for e in read_manifest(data / "fsdd" / "manifest.jsonl")
             if e["split"] == "test" and e["take"] < fsdd_takes]  # fmt: skip
@@ -81,7 +81,7 @@ def make_runner(system: str, args: argparse.Namespace):
         return sphinx
     import torch
 
-    from asr.transcribe import load_model
+    from asr.inference.transcribe import load_model
 
     model = load_model(args.model, threads=args.threads)
     if system == "mfcc":
@@ -99,7 +99,7 @@ def make_runner(system: str, args: argparse.Namespace):
 
         return mfcc
     if system == "int8":
-        from asr.export import quantize_int8
+        from asr.inference.export import quantize_int8
 
         model = quantize_int8(model)
     if system == "lm-beam":
@@ -112,7 +112,7 @@ def make_runner(system: str, args: argparse.Namespace):
 def lm_beam_runner(model, args):
     """LM beam search: over ``--lm`` with default settings, else with the decoder
     the model ships (its ``.decoder.json``)."""
-    from asr.decoding import BeamSearchDecoder
+    from asr.decoding.beam import BeamSearchDecoder
 
     if args.lm is not None:
         decoder = BeamSearchDecoder(model.tokenizer.vocab, lm=args.lm)
@@ -201,7 +201,7 @@ def speed(audio_s: float, spent_s: float) -> str:
 
 
 def table(results: dict[str, dict]) -> list[str]:
-    from asr.metrics import wer
+    from asr.core.metrics import wer
 
     rows = ["| system | test audio | audio | wall | × real time | × real time (CPU) "
             "| peak RSS | WER |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -256,10 +256,22 @@ def per_file_speed(setting: tuple, files: list, args: argparse.Namespace) -> flo
     env = {**os.environ, "OMP_WAIT_POLICY": wait, "PYTHONPATH": str(ROOT)}
     children = [
         subprocess.Popen(
-            [sys.executable, __file__, "--child", "per-file", "--model",
-             str(args.model), "--threads", str(threads),
-             "--files", json.dumps(files[i::processes])],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "per-file",
+                "--model",
+                str(args.model),
+                "--threads",
+                str(threads),
+                "--files",
+                json.dumps(files[i::processes]),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for i in range(processes)
     ]
@@ -272,7 +284,7 @@ def per_file_speed(setting: tuple, files: list, args: argparse.Namespace) -> flo
 def per_file_table(args: argparse.Namespace) -> list[str]:
     """x real time of each thread setting, idle and beside ``--hog`` spinning
     processes, on the first ``--per-file`` VCTK p239 recordings."""
-    from asr.data import read_manifest
+    from asr.data.manifest import read_manifest
 
     entries = read_manifest(args.data / "vctk_p239" / "manifest.jsonl")
     files = [(e["audio"], e["duration"]) for e in entries[: args.per_file]]
@@ -330,10 +342,17 @@ def main(argv: list[str] | None = None) -> None:
         help="instead of the systems table: time N VCTK files one at a time with "
         "each thread setting, idle and under load (the README used 40)",
     )  # fmt: skip
-    parser.add_argument("--hog", type=int, default=2,
-                        help="spinning processes beside each loaded --per-file run")
-    parser.add_argument("--smoke", action="store_true",
-                        help="--per-file 2 with one thread setting and one hog (tests)")
+    parser.add_argument(
+        "--hog",
+        type=int,
+        default=2,
+        help="spinning processes beside each loaded --per-file run",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="--per-file 2 with one thread setting and one hog (tests)",
+    )
     parser.add_argument("--files", default="[]", help=argparse.SUPPRESS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument(

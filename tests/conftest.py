@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.audio import SAMPLE_RATE, Frontend, FrontendConfig, load_audio
-from asr.checkpoint import model_state, save_checkpoint
-from asr.model import Encoder, ModelConfig
-from asr.text import CharTokenizer
+from asr.audio.features import Frontend, FrontendConfig
+from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.core.text import CharTokenizer
+from asr.model.checkpoint import model_state
+from asr.model.encoder import Encoder, ModelConfig
+from asr.training.checkpoint import save_checkpoint
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -26,6 +28,7 @@ KATHLEEN = (
     DATA / "arctic_a0001.flac",
     "Author of the danger trail, Philip Steels, etc.",
 )
+
 
 def load_recipe(recipe: str, script: str = "prepare"):
     """recipes/<recipe>/<script>.py as a module (recipes are scripts, not a package)."""

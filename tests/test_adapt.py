@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 import asr
-from asr.adapt import AdaptConfig, adapt, build_parser, plan_takes, run
-from asr.grammar import parse_grammar
+from asr.decoding.grammar import parse_grammar
+from asr.synthesis.adapt import AdaptConfig, adapt, build_parser, plan_takes, run
 
 VOICES = ("espeak-ng:en-US", "espeak-ng:en-GB-x-rp", "flite:kal", "flite:slt")
 

@@ -8,15 +8,8 @@ import torch
 import torchaudio
 from conftest import DATA, KATHLEEN
 
-from asr.audio import (
-    HOP_LENGTH,
-    SAMPLE_RATE,
-    AudioError,
-    Frontend,
-    FrontendConfig,
-    load_audio,
-    prepare_audio,
-)
+from asr.audio.features import Frontend, FrontendConfig
+from asr.audio.io import HOP_LENGTH, SAMPLE_RATE, AudioError, load_audio, prepare_audio
 
 
 def tone(rate: int, seconds: float = 0.5, channels: int = 1, freq=440.0) -> np.ndarray:
@@ -112,9 +105,8 @@ def test_bad_inputs(tmp_path):
 def test_prepare_audio_from_arrays():
     int16 = (tone(48000) * 32767).astype(np.int16)
     wave = prepare_audio(int16, 48000)
-    assert (
-        len(wave) == SAMPLE_RATE // 2
-        and np.abs(wave).max() == pytest.approx(0.5, 0.01)
+    assert len(wave) == SAMPLE_RATE // 2 and np.abs(wave).max() == pytest.approx(
+        0.5, 0.01
     )
     with pytest.raises(AudioError, match="implausible"):
         prepare_audio(int16, 0)
@@ -138,7 +130,7 @@ def test_mfcc_matches_torchaudio_reference():
         f_min=cfg.f_min, f_max=cfg.f_max,
     )(wave)  # fmt: skip
     dct = torchaudio.functional.create_dct(cfg.n_mfcc, cfg.n_mels, "ortho")
-    expected = (torch.log(mel + 1e-6).T @ dct)  # (T, n_mfcc)
+    expected = torch.log(mel + 1e-6).T @ dct  # (T, n_mfcc)
     feats, _ = Frontend(cfg)(wave[None], torch.tensor([len(wave)]))
     torch.testing.assert_close(feats[0], expected, rtol=1e-4, atol=1e-3)
 

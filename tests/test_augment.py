@@ -5,8 +5,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.audio import SAMPLE_RATE
-from asr.augment import (
+from asr.audio.io import SAMPLE_RATE
+from asr.training.augment import (
     AugmentConfig,
     SpecAugment,
     WaveAugment,
@@ -125,8 +125,8 @@ def test_dataset_augments_the_same_in_a_worker_process_and_per_epoch():
     from conftest import DATA, DIGITS
     from torch.utils.data import DataLoader
 
-    from asr.data import AudioDataset
-    from asr.text import CharTokenizer
+    from asr.core.text import CharTokenizer
+    from asr.data.dataset import AudioDataset
 
     entries = [
         {"audio": str(DATA / n), "text": t, "duration": 1.0} for n, t in DIGITS.items()

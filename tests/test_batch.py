@@ -5,9 +5,9 @@ import shutil
 import pytest
 from conftest import DATA, DIGITS, KATHLEEN
 
-from asr.batch import collect_inputs
 from asr.cli import main
-from asr.output import Segment, to_srt
+from asr.inference.batch import collect_inputs
+from asr.inference.output import Segment, to_srt
 
 SUMMARY = re.compile(
     r"(\d+) files, (\d+) failed, [\d.]+ [sh] of audio in [\d.]+ s "
@@ -35,7 +35,8 @@ def test_collect_inputs_expands_dirs_and_globs_once(corpus):
     )  # fmt: skip
     assert len(jobs) == 5  # the globs name files the directory already gave
     assert {str(j.name) for j in jobs} == {
-        *(f"a/{n[:-4]}" for n in DIGITS), f"b/{KATHLEEN[0].stem}"
+        *(f"a/{n[:-4]}" for n in DIGITS),
+        f"b/{KATHLEEN[0].stem}",
     }
     assert errors == [f"{corpus / 'none*.wav'}: no files match"]
 
@@ -44,8 +45,18 @@ def test_output_dir_gets_one_file_per_input_and_format(
     tiny_checkpoint, corpus, tmp_path, capsys
 ):
     out = tmp_path / "out"
-    code = main(["transcribe", "--model", str(tiny_checkpoint), str(corpus),
-                 "--output-format", "txt,srt,vtt,json,tsv", "--output-dir", str(out)])
+    code = main(
+        [
+            "transcribe",
+            "--model",
+            str(tiny_checkpoint),
+            str(corpus),
+            "--output-format",
+            "txt,srt,vtt,json,tsv",
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert code == 0
     written = sorted(
         p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()

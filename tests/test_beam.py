@@ -8,22 +8,18 @@ import soundfile as sf
 import torch
 from conftest import DATA, DIGITS
 
-from asr.alignment import align_words
-from asr.arpa import write_arpa
-from asr.audio import load_audio
+from asr.audio.io import load_audio
 from asr.cli import main
-from asr.decoder_args import parse_hotwords
-from asr.decoding import (
-    BeamSearchDecoder,
-    DecodeConfig,
-    HotwordLM,
-    greedy_decode,
-)
-from asr.evaluate import evaluate
-from asr.lm import LMConfig, estimate
-from asr.text import CharTokenizer
-from asr.transcribe import load_model
-from asr.tune import dev_posteriors
+from asr.core.text import CharTokenizer
+from asr.decoding.alignment import align_words
+from asr.decoding.arpa import write_arpa
+from asr.decoding.beam import BeamSearchDecoder, DecodeConfig, HotwordLM
+from asr.decoding.greedy import greedy_decode
+from asr.decoding.lm import LMConfig, estimate
+from asr.decoding.settings import parse_hotwords
+from asr.inference.evaluate import evaluate
+from asr.inference.transcribe import load_model
+from asr.inference.tune import dev_posteriors
 
 TOK = CharTokenizer()
 DIGIT_WORDS = set("zero one two three four five six seven eight nine".split())
@@ -185,7 +181,7 @@ def test_word_timestamps_without_frames_for_spaces():
 
 
 def test_transcribe_words_times_follow_frame_duration(tiny_checkpoint):
-    from asr.transcribe import load_model
+    from asr.inference.transcribe import load_model
 
     model = load_model(tiny_checkpoint)
     assert model.frame_seconds == pytest.approx(160 * 2 / 16000)
@@ -284,7 +280,7 @@ def test_help_lists_decoder_flags(command, capsys):
 
 
 def test_tune_decoder_keeps_to_the_speed_budget(tiny_checkpoint, tmp_path, capsys):
-    from asr.tune import choose
+    from asr.inference.tune import choose
 
     rows = [{"beam_size": 800, "wer": 0.70, "rtf": 0.20},
             {"beam_size": 50, "wer": 0.72, "rtf": 0.01}]  # fmt: skip

@@ -7,20 +7,22 @@ import pytest
 import torch
 from conftest import TINY
 
-from asr.audio import FrontendConfig
-from asr.checkpoint import (
+from asr.audio.features import FrontendConfig
+from asr.core.text import CharTokenizer
+from asr.inference.transcribe import load_model
+from asr.model.checkpoint import (
     CheckpointError,
     average_checkpoints,
     load_checkpoint,
     model_state,
+)
+from asr.model.encoder import Encoder
+from asr.training.checkpoint import (
     remove_stale_temporaries,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from asr.model import Encoder
-from asr.text import CharTokenizer
-from asr.transcribe import load_model
 
 
 def test_round_trip(tiny_checkpoint):
@@ -127,7 +129,7 @@ def test_average_of_two_checkpoints(tmp_path):
 
 def test_asr_average_command_writes_a_loadable_checkpoint(tmp_path, capsys):
     from asr.cli import main
-    from asr.transcribe import load_model
+    from asr.inference.transcribe import load_model
 
     for name, value in (("a.pt", 0.0), ("b.pt", 1.0), ("c.pt", 2.0)):
         save_checkpoint(tmp_path / name, _tiny_state(value, 1))

@@ -47,8 +47,7 @@ def test_transcribe_bad_checkpoint(tmp_path, capsys):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     assert (
-        main(["transcribe", "--model", str(broken), str(DATA / "2_jackson_1.wav")])
-        == 2
+        main(["transcribe", "--model", str(broken), str(DATA / "2_jackson_1.wav")]) == 2
     )
     assert "error:" in capsys.readouterr().err
 
@@ -78,7 +77,7 @@ def test_python_dash_m_is_the_same_program():
 
 
 def test_every_train_flag_has_help():
-    from asr.train import build_parser
+    from asr.training.train import build_parser
 
     for action in build_parser()._actions:
         if action.option_strings and action.dest != "help":

@@ -1,4 +1,4 @@
-"""The CPU thread setting (asr/cpu.py) reaches every entry point: the thread count
+"""The CPU thread setting (asr/core/cpu.py) reaches every entry point: the thread count
 is read inside the encoder's forward pass, where the work happens."""
 
 import json
@@ -14,12 +14,12 @@ from conftest import DATA, DIGITS, ROOT
 from test_train import tiny_config
 
 import asr
-import demo
-from asr import cpu
-from asr.evaluate import cli as evaluate_cli
-from asr.model import Encoder
-from asr.train import train
-from asr.transcribe import cli as transcribe_cli
+from asr import app as demo
+from asr.core import cpu
+from asr.inference.evaluate import cli as evaluate_cli
+from asr.inference.transcribe import cli as transcribe_cli
+from asr.model.encoder import Encoder
+from asr.training.train import train
 
 OTHER = 2  # a thread count that is not the default (cpu.DEFAULT_THREADS)
 

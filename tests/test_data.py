@@ -1,6 +1,6 @@
 import torch
 
-from asr.data import BucketBatchSampler, collate
+from asr.data.dataset import BucketBatchSampler, collate
 
 DURATIONS = [1.0, 5.0, 2.0, 4.0, 3.0, 6.0, 2.5, 0.5, 7.0, 1.5]
 

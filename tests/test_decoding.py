@@ -1,7 +1,7 @@
 import torch
 
-from asr.decoding import ctc_collapse, greedy_decode
-from asr.text import CharTokenizer
+from asr.core.text import CharTokenizer
+from asr.decoding.greedy import ctc_collapse, greedy_decode
 
 TOK = CharTokenizer()
 A, B, SPACE = TOK.ids["a"], TOK.ids["b"], TOK.ids[" "]

@@ -12,14 +12,14 @@ import pytest
 from conftest import DATA, DIGITS, digit_speech
 
 import asr
-import demo
-from asr import wordlm
-from asr.arpa import write_arpa
+from asr import app as demo
 from asr.cli import main
-from asr.decoding import BeamSearchDecoder, DecodeConfig, clear_lm_cache
-from asr.lm import LMConfig, estimate
-from asr.streaming import Final, Partial, StreamingRecognizer
-from asr.text import CharTokenizer
+from asr.core.text import CharTokenizer
+from asr.decoding import wordlm
+from asr.decoding.arpa import write_arpa
+from asr.decoding.beam import BeamSearchDecoder, DecodeConfig, clear_lm_cache
+from asr.decoding.lm import LMConfig, estimate
+from asr.inference.streaming import Final, Partial, StreamingRecognizer
 
 WAV = str(DATA / "2_jackson_1.wav")
 DIGIT_WORDS = "zero one two three four five six seven eight nine".split()

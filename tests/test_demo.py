@@ -7,6 +7,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
@@ -15,8 +16,8 @@ import torchaudio
 from conftest import DATA, DIGIT_WORDS, DIGITS, DIGITS_MODEL, ROOT, digit_speech
 
 import asr
-import demo
-from asr.metrics import wer
+from asr import app as demo
+from asr.core.metrics import wer
 
 RATE = 48_000  # what browsers usually capture at
 CHUNK_S = demo.STREAM_EVERY_S
@@ -144,7 +145,7 @@ def test_file_callback_outputs_and_bad_input(tiny_checkpoint, tmp_path):
     sf.write(silent, np.zeros(16000 * 2, np.float32), 16000)
     for path, message in [(None, "Record or upload"), (str(bad), "Cannot read"),
                           (str(long), "limit is 5 s")]:  # fmt: skip
-        with pytest.raises(demo.gr.Error, match=message):
+        with pytest.raises(gr.Error, match=message):
             transcribe(path)
     assert transcribe(str(silent))[:2] == ("(no speech recognised)", [])
 
@@ -227,9 +228,9 @@ def test_model_cache_loads_once_and_refuses_bad_checkpoints(tiny_checkpoint, tmp
     bad.write_bytes(b"not a checkpoint")
     cache = demo.ModelCache([str(tiny_checkpoint), str(bad)])
     assert cache.get(None) is cache.get(str(tiny_checkpoint))
-    with pytest.raises(demo.gr.Error, match="Cannot load"):
+    with pytest.raises(gr.Error, match="Cannot load"):
         cache.get(str(bad))
-    with pytest.raises(demo.gr.Error, match="Unknown model"):
+    with pytest.raises(gr.Error, match="Unknown model"):
         cache.get("/etc/passwd")
 
 

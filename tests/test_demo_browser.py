@@ -19,8 +19,8 @@ import soundfile as sf
 from conftest import ROOT, digit_speech
 
 import asr
-import demo
-from asr.metrics import wer
+from asr import app as demo
+from asr.core.metrics import wer
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")

@@ -8,7 +8,7 @@ from conftest import DATA, KATHLEEN
 from test_demo import browser_chunks, stream
 
 import asr
-import demo
+from asr import app as demo
 
 DIGITS = "zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine"
 

@@ -9,14 +9,14 @@ import torch
 from conftest import ROOT
 from test_train import read_rows, write_digit_manifest
 
-from asr.checkpoint import load_checkpoint
-from asr.data import BucketBatchSampler
-from asr.distributed import DistInfo, all_sum, init_distributed
+from asr.data.dataset import BucketBatchSampler
+from asr.model.checkpoint import load_checkpoint
+from asr.training.distributed import DistInfo, all_sum, init_distributed
 
 RANK_SCRIPT = """
 import sys, torch
 from asr import distributed
-from asr.train import Trainer, build_parser, config_from_args
+from asr.training.train import Trainer, build_parser, config_from_args
 
 info, device = distributed.init_distributed("cpu")
 cfg = config_from_args(build_parser().parse_args(sys.argv[2:]))
@@ -81,7 +81,7 @@ def test_sampler_shards_cover_an_epoch_with_padding():
 def test_fp16_with_loss_scaling_on_cuda(tmp_path):
     from test_train import tiny_config
 
-    from asr.train import train
+    from asr.training.train import train
 
     train(
         tiny_config(

@@ -4,11 +4,12 @@ import pytest
 import torch
 from conftest import DATA, DIGITS, KATHLEEN
 
-from asr.audio import load_audio
-from asr.checkpoint import CheckpointError
+from asr.audio.io import load_audio
 from asr.cli import main
-from asr.export import compare_models, export_torchscript, load_exported, quantize_int8
-from asr.transcribe import load_model
+from asr.inference.export import compare_models, export_torchscript, quantize_int8
+from asr.inference.exported import load_exported
+from asr.inference.transcribe import load_model
+from asr.model.checkpoint import CheckpointError
 
 
 @pytest.fixture

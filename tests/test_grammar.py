@@ -13,15 +13,15 @@ import torch
 from conftest import DATA, DIGITS, KATHLEEN, ROOT
 
 import asr
-from asr.grammar import (
+from asr.core.text import CharTokenizer
+from asr.decoding.grammar import (
     GrammarError,
     as_grammar,
     load_grammar,
     parse_grammar,
     to_jsgf,
 )
-from asr.match import check_spelling, sentence_scores
-from asr.text import CharTokenizer
+from asr.decoding.match import check_spelling, sentence_scores
 
 DEFAULT_MODEL = ROOT / "data" / "models" / "default.pt"
 DIGIT_LINES = "zero one two three four five six seven eight nine".split()

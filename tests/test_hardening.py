@@ -15,6 +15,7 @@ import tracemalloc
 import urllib.error
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
@@ -22,14 +23,15 @@ import torch
 from conftest import DATA, DIGITS_MODEL, ROOT
 
 import asr
-import demo
-from asr.checkpoint import load_checkpoint, save_checkpoint
+from asr import app as demo
 from asr.cli import main
-from asr.data import read_manifest
-from asr.decoder_args import parse_hotwords, read_decoder_config
-from asr.decoding import DecodeConfig
-from asr.output import MAX_CUE_LINES, MAX_LINE_CHARS, Segment, render
-from asr.text import normalize_text
+from asr.core.text import normalize_text
+from asr.data.manifest import read_manifest
+from asr.decoding.beam import DecodeConfig
+from asr.decoding.settings import parse_hotwords, read_decoder_config
+from asr.inference.output import MAX_CUE_LINES, MAX_LINE_CHARS, Segment, render
+from asr.model.checkpoint import load_checkpoint
+from asr.training.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.timeout(120)  # a FIFO or a huge allocation must not hang
 
@@ -64,7 +66,7 @@ def test_hotwords_are_bounded_in_api_cli_and_demo(capsys):
         main(["transcribe", str(SPEECH), "--hotwords", huge])
     assert exit_info.value.code == 2
     assert "at most 100" in one_error_line(capsys.readouterr().err)
-    with pytest.raises(demo.gr.Error, match="Hotwords: .*at most 100"):
+    with pytest.raises(gr.Error, match="Hotwords: .*at most 100"):
         demo.parse_hotwords(huge)
     assert demo.parse_hotwords("Seven, nine") == ("seven", "nine")
 
@@ -88,7 +90,7 @@ def test_demo_refuses_a_decompression_bomb_before_decoding(tmp_path):
             out.write(minute)
     tracemalloc.start()
     try:
-        with pytest.raises(demo.gr.Error, match="lasts 1800 s; the limit is 600 s"):
+        with pytest.raises(gr.Error, match="lasts 1800 s; the limit is 600 s"):
             demo.read_recording(str(bomb), 600)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -266,7 +268,7 @@ def test_decoder_json_is_validated_with_the_file_named(tmp_path, content):
 
 
 def test_tune_decoder_names_the_lm_relative_to_its_json(tmp_path, monkeypatch):
-    from asr.tune import _lm_reference
+    from asr.inference.tune import _lm_reference
 
     lm = DATA.parent.parent / "data" / "models" / "digits.arpa"
     output = tmp_path / "tuned" / "decoder.json"
@@ -327,7 +329,7 @@ def test_evaluate_fails_when_entries_cannot_be_read(tmp_path, tiny_checkpoint, c
 
 
 def test_export_check_failure_leaves_no_file(tmp_path, tiny_checkpoint, monkeypatch):
-    import asr.export
+    import asr.inference.export
 
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(
@@ -339,7 +341,7 @@ def test_export_check_failure_leaves_no_file(tmp_path, tiny_checkpoint, monkeypa
         "wer_delta": 1.0,
         "identical": 0,
     }
-    monkeypatch.setattr(asr.export, "compare_models", lambda *a: worse)
+    monkeypatch.setattr(asr.inference.export, "compare_models", lambda *a: worse)
     out = tmp_path / "model.ts"
     code = main(
         [
@@ -384,7 +386,7 @@ def test_subtitle_cues_have_bounded_lines():
 
 
 def test_speech_confidence_worked_example():
-    from asr.alignment import speech_confidence
+    from asr.decoding.alignment import speech_confidence
 
     probs = torch.tensor([[[0.9, 0.1, 0.0], [0.2, 0.6, 0.2], [0.1, 0.1, 0.8]]])
     scores = speech_confidence(probs.clamp(min=1e-9).log(), torch.tensor([3]))
@@ -418,12 +420,12 @@ def test_broken_pipe_exits_quietly(tiny_checkpoint):
 
 
 def test_ctrl_c_is_one_line(tiny_checkpoint, capsys, monkeypatch):
-    import asr.transcribe
+    import asr.inference.transcribe
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(asr.transcribe, "transcribe_files", interrupted)
+    monkeypatch.setattr(asr.inference.transcribe, "transcribe_files", interrupted)
     assert main(["transcribe", "--model", str(tiny_checkpoint), str(SPEECH)]) == 130
     assert capsys.readouterr().err == "interrupted\n"
 
@@ -477,12 +479,12 @@ def test_demo_shows_no_server_paths(tmp_path, tiny_checkpoint):
     junk = tmp_path / "secret-folder" / "upload.wav"
     junk.parent.mkdir()
     junk.write_bytes(np.random.default_rng(0).bytes(4096))
-    with pytest.raises(demo.gr.Error) as caught:
+    with pytest.raises(gr.Error) as caught:
         demo.read_recording(str(junk), 600)
     assert "secret-folder" not in caught.value.message
     cache = demo.ModelCache([str(tiny_checkpoint)])
     assert cache.names == ["tiny.pt"] and cache.get("tiny.pt") is cache.get(None)
-    with pytest.raises(demo.gr.Error, match="Unknown model"):
+    with pytest.raises(gr.Error, match="Unknown model"):
         cache.get("/etc/passwd")
 
 
@@ -551,7 +553,7 @@ def test_empty_training_manifest_says_so(tmp_path):
 
 
 def test_prepare_without_network_is_one_line(capsys):
-    from asr.prepare import recipe_main, source_option
+    from asr.data.prepare import recipe_main, source_option
 
     def offline(source):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")

@@ -1,4 +1,4 @@
-"""Our MFCC (torchaudio, batched, in asr.audio.Frontend) against librosa's, the
+"""Our MFCC (torchaudio, batched, in asr.audio.features.Frontend) against librosa's, the
 field's reference implementation.
 
 With matched settings they agree. librosa's *defaults* differ from ours in three
@@ -20,7 +20,8 @@ import pytest
 import torch
 from conftest import KATHLEEN
 
-from asr.audio import Frontend, FrontendConfig, load_audio
+from asr.audio.features import Frontend, FrontendConfig
+from asr.audio.io import load_audio
 
 librosa = pytest.importorskip("librosa")
 

@@ -3,9 +3,9 @@ import re
 
 import pytest
 
-from asr.arpa import ArpaError, read_arpa, write_arpa
 from asr.cli import main
-from asr.lm import (
+from asr.decoding.arpa import ArpaError, read_arpa, write_arpa
+from asr.decoding.lm import (
     LMConfig,
     estimate,
     kn_discounts,

@@ -1,6 +1,6 @@
 import pytest
 
-from asr.metrics import cer, error_counts, wer
+from asr.core.metrics import cer, error_counts, wer
 
 
 def test_wer_hand_worked():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import TINY
 
-from asr.model import Encoder, ModelConfig, widen_state
+from asr.model.encoder import Encoder, ModelConfig, widen_state
 
 
 @pytest.mark.parametrize(

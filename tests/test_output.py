@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from asr.output import FORMATS, Segment, format_timestamp, render
+from asr.inference.output import FORMATS, Segment, format_timestamp, render
 
 SEGMENTS = [Segment(0.0, 1.25, "two four"), Segment(3661.5, 3662.0, "six"),
             Segment(3700.0, 3700.5, "")]  # fmt: skip

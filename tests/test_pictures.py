@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from conftest import DATA
 
-from asr.audio import load_audio
-from asr.pictures import draw_pictures
-from asr.transcribe import load_model
+from asr.audio.io import load_audio
+from asr.inference.pictures import draw_pictures
+from asr.inference.transcribe import load_model
 
 
 @pytest.fixture

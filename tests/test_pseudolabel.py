@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr import pseudolabel
-from asr.pseudolabel import Label
+from asr.training import pseudolabel
+from asr.training.pseudolabel import Label
 
 DATA = Path(__file__).parent / "data"
 
@@ -83,7 +83,7 @@ def test_labels_carry_teacher_scores_and_truth(tmp_path, monkeypatch):
 
 
 def test_student_score_is_lower_for_what_the_student_hears(tiny_checkpoint):
-    from asr.transcribe import load_model
+    from asr.inference.transcribe import load_model
 
     model = load_model(tiny_checkpoint)
     wave = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)

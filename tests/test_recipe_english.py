@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 from conftest import DATA, ROOT, load_recipe
 
-from asr import tts
-from asr.channel import draw_variation
-from asr.data import read_manifest
+from asr.data.manifest import read_manifest
+from asr.synthesis import tts
+from asr.synthesis.channel import draw_variation
 
 DIGITS_LM = ROOT / "data" / "models" / "digits.arpa"
 

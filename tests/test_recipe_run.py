@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import DATA, ROOT
 
-from asr.checkpoint import load_checkpoint
+from asr.model.checkpoint import load_checkpoint
 
 RUN_SCRIPTS = sorted(ROOT.glob("recipes/*/run.sh"))
 

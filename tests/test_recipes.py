@@ -17,8 +17,8 @@ import pytest
 import soundfile as sf
 from conftest import KATHLEEN, load_recipe
 
-from asr.data import read_manifest
-from asr.prepare import download, extract, hash_split, readable_audio
+from asr.data.manifest import read_manifest
+from asr.data.prepare import download, extract, hash_split, readable_audio
 
 BROKEN = b"RIFF\x00\x00\x00\x00WAVEthis is not audio"
 SPEECH, SPEECH_RATE = sf.read(str(KATHLEEN[0]), dtype="int16")  # 16 kHz, 3.3 s
@@ -458,8 +458,9 @@ def test_readable_audio_converts_what_libsndfile_cannot_read(tmp_path):
      "ljspeech", "tedlium", "an4"],
 )  # fmt: skip
 def test_main_hands_every_flag_to_prepare(name, tmp_path, monkeypatch):
-    """asr.prepare.recipe_main passes each flag as a keyword named like it, so every
-    recipe's flags must be parameters of its prepare (``--out-dir`` -> ``out_dir``)."""
+    """asr.data.prepare.recipe_main passes each flag as a keyword named like it, so
+    every recipe's flags must be parameters of its prepare (``--out-dir`` ->
+    ``out_dir``)."""
     recipe, calls = load_recipe(name), []
     signature = inspect.signature(recipe.prepare)
     monkeypatch.setattr(recipe, "prepare", lambda **kwargs: calls.append(kwargs))

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
+import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
@@ -31,15 +32,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import asr
-import demo
-from asr.audio import (
-    AudioError,
-    Frontend,
-    FrontendConfig,
-    load_audio,
-    prepare_audio,
-    resampling_rate,
-)
+from asr import app as demo
+from asr.audio.features import Frontend, FrontendConfig
+from asr.audio.io import AudioError, load_audio, prepare_audio, resampling_rate
 from asr.cli import main
 
 pytestmark = pytest.mark.timeout(120)  # per test: nothing may hang
@@ -198,9 +193,10 @@ def checkpoint(tmp_path_factory) -> Path:
         return DIGITS_MODEL
     from conftest import TINY
 
-    from asr.checkpoint import model_state, save_checkpoint
-    from asr.model import Encoder
-    from asr.text import CharTokenizer
+    from asr.core.text import CharTokenizer
+    from asr.model.checkpoint import model_state
+    from asr.model.encoder import Encoder
+    from asr.training.checkpoint import save_checkpoint
 
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
     save_checkpoint(
@@ -285,7 +281,7 @@ def run_demo(case, path, ok, env, capsys):
     cache.models["model"] = model
     transcribe = demo.make_transcriber(cache, max_seconds=LONG_S + 1)
     if not ok:
-        with pytest.raises(demo.gr.Error) as caught:
+        with pytest.raises(gr.Error) as caught:
             transcribe(str(path))
         assert caught.value.message.startswith("Cannot read that audio:")
         return
@@ -381,7 +377,7 @@ def waveforms(draw):
     rate = draw(st.integers(1000, 200_000))
     poison = draw(st.sampled_from([None, np.nan, np.inf, -np.inf]))
     mono = samples.astype(np.float32).mean(axis=1) if samples.ndim == 2 else samples
-    if dtype.kind == "f" and np.abs(mono).max(initial=0) > asr.audio.MAX_AMPLITUDE:
+    if dtype.kind == "f" and np.abs(mono).max(initial=0) > asr.audio.io.MAX_AMPLITUDE:
         poison = "amplitude"
     if poison not in (None, "amplitude") and dtype.kind == "f":
         samples.flat[draw(st.integers(0, samples.size - 1))] = poison

@@ -15,8 +15,8 @@ from conftest import DIGITS_MODEL, KATHLEEN, ROOT
 
 import asr
 from asr.cli import main
-from asr.decoder_args import read_decoder_config
-from asr.transcribe import DEFAULT_MODEL
+from asr.decoding.settings import read_decoder_config
+from asr.inference.transcribe import DEFAULT_MODEL
 
 SAMPLES = sorted((ROOT / "data" / "samples").glob("*.wav"))
 WORDS = "zero one two three four five six seven eight nine".split()

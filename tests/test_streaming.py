@@ -4,9 +4,9 @@ import torch
 import torchaudio
 from test_vad import speech_with_pauses
 
-from asr.audio import SAMPLE_RATE
-from asr.streaming import Final, Partial, StreamingRecognizer
-from asr.transcribe import load_model
+from asr.audio.io import SAMPLE_RATE
+from asr.inference.streaming import Final, Partial, StreamingRecognizer
+from asr.inference.transcribe import load_model
 
 RATE = 48_000  # a typical microphone rate
 CHUNK_S = 0.5
@@ -56,9 +56,7 @@ def test_finals_match_the_file_transcript(model):
 
 def test_work_per_chunk_is_bounded_however_long_the_speech(model):
     wave, _ = speech_with_pauses(repeats=3)  # ~30 s with pauses ignored below
-    recognizer = StreamingRecognizer(
-        model, max_segment_s=4.0, partial_every_s=0.5
-    )
+    recognizer = StreamingRecognizer(model, max_segment_s=4.0, partial_every_s=0.5)
     recognizer.segmenter.silence_frames = 10_000  # no pause ever closes a segment
     events, work = run_stream(recognizer, stereo_int16_at_48k(wave))
     finals = [e for e in events if isinstance(e, Final)]

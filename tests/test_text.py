@@ -1,6 +1,6 @@
 import pytest
 
-from asr.text import BLANK, CharTokenizer, normalize_text
+from asr.core.text import BLANK, CharTokenizer, normalize_text
 
 
 @pytest.mark.parametrize(

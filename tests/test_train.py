@@ -9,15 +9,18 @@ import soundfile as sf
 import torch
 from conftest import DATA, DIGITS, TINY
 
-import asr.checkpoint
-import asr.progress
-import asr.train
-from asr.audio import Frontend, FrontendConfig, load_audio
-from asr.augment import AugmentConfig
-from asr.checkpoint import load_checkpoint, save_checkpoint
-from asr.model import Encoder, ModelConfig
-from asr.text import BLANK, CharTokenizer
-from asr.train import (
+import asr.model.checkpoint
+import asr.training.progress
+import asr.training.train
+from asr.audio.features import Frontend, FrontendConfig
+from asr.audio.io import load_audio
+from asr.core.text import BLANK, CharTokenizer
+from asr.inference.transcribe import load_model
+from asr.model.checkpoint import load_checkpoint
+from asr.model.encoder import Encoder, ModelConfig
+from asr.training.augment import AugmentConfig
+from asr.training.checkpoint import save_checkpoint
+from asr.training.train import (
     DataError,
     TrainConfig,
     Trainer,
@@ -25,7 +28,6 @@ from asr.train import (
     config_from_args,
     train,
 )
-from asr.transcribe import load_model
 
 
 def write_digit_manifest(path, names=DIGITS):
@@ -277,7 +279,9 @@ def test_mid_epoch_resume_gives_the_same_weights_as_an_uninterrupted_run(
             raise KeyboardInterrupt  # as if killed right after step 3 of epoch 1
 
     interrupted = dataclasses.replace(cfg, out_dir=str(tmp_path / "interrupted"))
-    monkeypatch.setattr(asr.progress, "save_checkpoint", crash_after_the_third_save)
+    monkeypatch.setattr(
+        asr.training.progress, "save_checkpoint", crash_after_the_third_save
+    )
     with pytest.raises(KeyboardInterrupt):
         train(interrupted)
     monkeypatch.undo()
@@ -311,16 +315,20 @@ def test_init_from_starts_with_a_checkpoints_weights(tmp_path):
     train(first)
     source = Path(first.out_dir) / "best.pt"
     cfg = tiny_config(tmp_path, out_dir=str(tmp_path / "second"), init_from=str(source))
-    fresh = Trainer(cfg, *asr.train.distributed.init_distributed("cpu"))  # not trained
+    fresh = Trainer(
+        cfg, *asr.training.train.distributed.init_distributed("cpu")
+    )  # not trained
     weights = load_checkpoint(source)["model"]
     assert all(
         torch.equal(v, fresh.encoder.state_dict()[k]) for k, v in weights.items()
     )
     other = dataclasses.replace(cfg, model=dataclasses.replace(TINY, hidden_size=8))
-    with pytest.raises(asr.checkpoint.CheckpointError, match="same model"):
-        Trainer(other, *asr.train.distributed.init_distributed("cpu"))
+    with pytest.raises(asr.model.checkpoint.CheckpointError, match="same model"):
+        Trainer(other, *asr.training.train.distributed.init_distributed("cpu"))
     wider = dataclasses.replace(cfg, model=dataclasses.replace(TINY, hidden_size=24))
-    widened = Trainer(wider, *asr.train.distributed.init_distributed("cpu")).encoder
+    widened = Trainer(
+        wider, *asr.training.train.distributed.init_distributed("cpu")
+    ).encoder
     head = widened.state_dict()["head.weight"].view(-1, 2, 24)  # old units first
     torch.testing.assert_close(head[:, :, :16], weights["head.weight"].view(-1, 2, 16))
 
@@ -335,3 +343,37 @@ def test_dev_every_steps_scores_within_epochs_and_keeps_the_best(tmp_path):
     kept = load_checkpoint(Path(cfg.out_dir) / "best.pt")
     assert kept["best_wer"] <= best  # the epoch-end score may improve on it further
     assert (Path(cfg.out_dir) / "curves.png").stat().st_size > 1000
+
+
+def plain(value) -> bool:
+    """Only tensors and plain data: nothing a module path could break."""
+    if isinstance(value, dict):
+        return all(isinstance(k, (str, int)) and plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(plain(v) for v in value)
+    return isinstance(value, (torch.Tensor, str, int, float, bool, type(None)))
+
+
+def test_checkpoints_hold_no_module_paths_and_resume_from_the_command_line(tmp_path):
+    """last.pt and best.pt load with ``weights_only=True`` and no allow-listed
+    globals, so moving the package's modules cannot break them; ``asr train
+    --resume`` continues from a last.pt an earlier run wrote."""
+    from asr.cli import main
+
+    train(tiny_config(tmp_path, epochs=1))
+    run = tmp_path / "run"
+    for name in ("last.pt", "best.pt"):
+        state = torch.load(run / name, map_location="cpu", weights_only=True)
+        assert plain(state), name
+    flags = [
+        "train", "--train-manifest", str(tmp_path / "train.jsonl"),
+        "--dev-manifest", str(tmp_path / "train.jsonl"), "--out-dir", str(run),
+        "--epochs", "2", "--batch-size", "2", "--warmup-steps", "2",
+        "--num-workers", "0", "--resume", "--conv-channels", str(TINY.conv_channels),
+        "--hidden-size", str(TINY.hidden_size), "--num-layers", str(TINY.num_layers),
+        "--dropout", str(TINY.dropout),
+    ]  # fmt: skip
+    assert main(flags) == 0
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert load_checkpoint(run / "last.pt")["step"] == 4

@@ -13,8 +13,8 @@ import time
 import pytest
 from conftest import DATA, DIGITS, ROOT
 
-from asr.audio import load_audio
-from asr.checkpoint import CheckpointError, load_checkpoint
+from asr.audio.io import load_audio
+from asr.model.checkpoint import CheckpointError, load_checkpoint
 
 EPOCHS, COPIES = 3, 3  # 4 digits x 3 copies = 12 one-utterance batches an epoch
 TOTAL_STEPS = EPOCHS * len(DIGITS) * COPIES

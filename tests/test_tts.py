@@ -1,5 +1,6 @@
-"""asr.tts and asr.channel: the pinned voice inventory, speaking with each engine
-(skipped where a voice is not installed), and the seeded speaker/channel variation."""
+"""asr.synthesis.tts and asr.synthesis.channel: the pinned voice inventory, speaking
+with each engine (skipped where a voice is not installed), and the seeded
+speaker/channel variation."""
 
 from dataclasses import replace
 
@@ -9,7 +10,7 @@ import soundfile as sf
 import torch
 from conftest import DATA
 
-from asr import channel, tts
+from asr.synthesis import channel, tts
 
 
 def test_inventory_is_pinned():

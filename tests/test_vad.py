@@ -9,9 +9,9 @@ import torch
 import torchaudio
 from conftest import DATA, DIGITS, KATHLEEN, ROOT
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.blocks import StreamResampler, read_blocks
-from asr.vad import VadConfig, VadSegmenter, split_segments
+from asr.audio.blocks import StreamResampler, read_blocks
+from asr.audio.io import SAMPLE_RATE, AudioError, load_audio
+from asr.audio.vad import VadConfig, VadSegmenter, split_segments
 
 GAP_S = 1.0  # silence between utterances in the synthetic recordings
 HANGOVER_S = 0.3  # WebRTC's VAD keeps calling speech for a few frames after it ends
@@ -58,8 +58,17 @@ def test_stream_resampler_matches_one_shot(rate):
 def test_read_blocks_equals_load_audio(tmp_path):
     wave = load_audio(KATHLEEN[0])
     path = tmp_path / "k44.flac"
-    sf.write(path, np.repeat(torchaudio.functional.resample(
-        torch.from_numpy(wave), SAMPLE_RATE, 44100).numpy()[:, None], 2, axis=1), 44100)
+    sf.write(
+        path,
+        np.repeat(
+            torchaudio.functional.resample(
+                torch.from_numpy(wave), SAMPLE_RATE, 44100
+            ).numpy()[:, None],
+            2,
+            axis=1,
+        ),
+        44100,
+    )
     blocks = list(read_blocks(path, block_s=0.7))
     assert len(blocks) > 4
     np.testing.assert_allclose(np.concatenate(blocks), load_audio(path), atol=1e-4)
@@ -116,7 +125,7 @@ def test_chunked_push_equals_one_push():
 MEASURE = """
 import json, sys
 from pathlib import Path
-from asr.transcribe import load_model
+from asr.inference.transcribe import load_model
 model = load_model(sys.argv[2])
 segments = list(model.transcribe_segments(sys.argv[1]))
 print(json.dumps({"segments": [[s.start, s.end] for s in segments],

@@ -8,8 +8,8 @@
 Every system decodes each test set of ``recipes/commands/prepare.py`` with the
 grammar of that set (recipes/commands/digits.jsgf or commands.jsgf; VCTK sentences
 with both, as out-of-grammar speech). Ours answer a sentence or "[unk]"
-(``asr.match``, the shipped [unk] penalty); PocketSphinx 5 (its en-us model, the
-same JSGF file, "snowboy" added to its dictionary) answers the sentence it finds
+(``asr.decoding.match``, the shipped [unk] penalty); PocketSphinx 5 (its en-us model,
+the same JSGF file, "snowboy" added to its dictionary) answers the sentence it finds
 or nothing. Figures per set:
 
   sentence accuracy   answer == reference sentence ([unk] counts as wrong)
@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from asr.audio import load_audio
-from asr.data import read_manifest
-from asr.grammar import load_grammar
-from asr.match import UNK_PENALTY, grammar_decoder
-from asr.transcribe import load_model
+from asr.audio.io import load_audio
+from asr.data.manifest import read_manifest
+from asr.decoding.grammar import load_grammar
+from asr.decoding.match import UNK_PENALTY, grammar_decoder
+from asr.inference.transcribe import load_model
 
 HERE = Path(__file__).resolve().parent
 GRAMMARS = {"digits": HERE / "digits.jsgf", "commands": HERE / "commands.jsgf"}
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         required=True,
         help="NAME=MODEL[,DIGITS_MODEL][@PENALTY[,DIGITS_PENALTY]] or pocketsphinx "
-        "([unk] penalties in nats; default asr.match.UNK_PENALTY)",
+        "([unk] penalties in nats; default asr.decoding.match.UNK_PENALTY)",
     )
     parser.add_argument("--sets", nargs="+", default=None, help="manifest names")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")

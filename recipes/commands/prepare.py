@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.data import read_manifest, write_manifest
+from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.data.manifest import read_manifest, write_manifest
 
 DIGITS = "zero one two three four five six seven eight nine".split()
 STRINGS = 100  # digit strings made from FSDD test takes

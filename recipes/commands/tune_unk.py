@@ -1,5 +1,5 @@
-"""Choose the [unk] settings (``asr.match.UNK_PENALTY`` and ``MAX_DISTANCE``) on
-training and dev data.
+"""Choose the [unk] settings (``asr.decoding.match.UNK_PENALTY`` and ``MAX_DISTANCE``)
+on training and dev data.
 
     python recipes/commands/tune_unk.py --model data/models/default.pt
 
@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from asr.audio import load_audio
-from asr.data import read_manifest
-from asr.grammar import load_grammar
-from asr.transcribe import load_model
+from asr.audio.io import load_audio
+from asr.data.manifest import read_manifest
+from asr.decoding.grammar import load_grammar
+from asr.inference.transcribe import load_model
 
 HERE = Path(__file__).resolve().parent
 GRAMMARS = {"digits": HERE / "digits.jsgf", "commands": HERE / "commands.jsgf"}

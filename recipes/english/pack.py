@@ -36,7 +36,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.data import read_manifest, write_manifest
+from asr.data.manifest import read_manifest, write_manifest
 
 # speech mode, 8 kHz of audio bandwidth kept, mono 16 kHz
 OPUS = "-c:a libopus -application voip -cutoff 8000 -ac 1 -ar 16000".split()

@@ -29,8 +29,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.data import read_manifest, write_manifest
-from asr.text import normalize_text
+from asr.core.text import normalize_text
+from asr.data.manifest import read_manifest, write_manifest
 
 SYNTH_DEV_EVERY = 50  # every n-th synthetic utterance is held out as dev_synth
 WAKEWORD_TEST_EVERY = 10  # every n-th clip of each keyword is held out as a test set
@@ -152,8 +152,11 @@ def _report(splits: dict[str, list[dict]], out_dir: Path) -> None:
 
 def _check_speakers(splits: dict[str, list[dict]], held: tuple[str, ...]) -> None:
     """Refuse manifests where a LibriSpeech dev or test reader is trained on."""
-    trained = {e["speaker"] for e in splits["train"]
-               if e["source"] in ("librispeech", "pseudo") and "speaker" in e}
+    trained = {
+        e["speaker"]
+        for e in splits["train"]
+        if e["source"] in ("librispeech", "pseudo") and "speaker" in e
+    }
     for name in held:
         shared = trained & {e.get("speaker") for e in splits[name]}
         if shared:

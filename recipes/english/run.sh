@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# General English: synthetic speech (the 50 pinned voices of asr.tts, see
+# General English: synthetic speech (the 50 pinned voices of asr.synthesis.tts, see
 # install_voices.sh) + Kathleen + FSDD train + wake words, chosen on LibriSpeech
 # test-other dev speakers, scored on VCTK p239 and the FSDD test split beside
 # PocketSphinx. Run from the repository root:

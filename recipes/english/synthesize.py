@@ -5,12 +5,13 @@
         --exclude ../shared/data/speech/kathleen/manifest.jsonl
 
 Sentences come from the openly licensed corpora in ``--text-dir`` (*.txt.gz, one
-sentence a line). Each is spoken by one voice of ``asr.tts.VOICES`` installed here
-(``install_voices.sh``), the engine drawn by ``ENGINE_SHARE`` (most of it the voices
-made from human speech: piper, hibari, RHVoice, festival, MBROLA, Pico), with a random
-speaking rate and, where the engine has one, pitch; then ``asr.tts.vary`` makes it
-another speaker (vocal-tract length, tempo) at realistic edges (room tone, breath)
-in another channel (room, microphone, noise, telephone). The output is
+sentence a line). Each is spoken by one voice of ``asr.synthesis.tts.VOICES`` installed
+here (``install_voices.sh``), the engine drawn by ``ENGINE_SHARE`` (most of it the
+voices made from human speech: piper, hibari, RHVoice, festival, MBROLA, Pico), with a
+random speaking rate and, where the engine has one, pitch; then
+``asr.synthesis.tts.vary`` makes it another speaker (vocal-tract length, tempo) at
+realistic edges (room tone, breath) in another channel (room, microphone, noise,
+telephone). The output is
 
     OUT_DIR/<shard>/<id>.flac   16 kHz mono FLAC, 1000 files a shard
     OUT_DIR/manifest.jsonl      {"audio", "text", "duration", "engine", "voice",
@@ -44,11 +45,11 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from asr import tts
-from asr.audio import SAMPLE_RATE, AudioError
-from asr.channel import apply_variation, draw_variation
-from asr.data import write_manifest
-from asr.text import normalize_text
+from asr.audio.io import SAMPLE_RATE, AudioError
+from asr.core.text import normalize_text
+from asr.data.manifest import write_manifest
+from asr.synthesis import tts
+from asr.synthesis.channel import apply_variation, draw_variation
 
 MIN_WORDS, MAX_WORDS = 3, 25  # sentence length kept, in normalised words
 MIN_LETTER_SHARE = 0.75  # letters among the non-space characters of a kept sentence
@@ -81,11 +82,11 @@ class Utterance:
     index: int  # position in the plan; names the file
     text: str  # the sentence as written in the corpus (spoken with its punctuation)
     corpus: str  # text file it came from, without .txt.gz
-    voice: str  # asr.tts voice id, "engine:name"
+    voice: str  # asr.synthesis.tts voice id, "engine:name"
     variant: str  # espeak-ng voice variant ("" for none and for other engines)
     rate: float  # speaking rate factor
     pitch: float  # pitch factor (1.0 for engines without a pitch control)
-    strength: float  # asr.channel variation strength
+    strength: float  # asr.synthesis.channel variation strength
     seed: int  # seeds the engine (hibari) and the variation
 
     @property

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.data import read_manifest
-from asr.metrics import wer
-from asr.transcribe import load_model
-from asr.vad import VadConfig
+from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.audio.vad import VadConfig
+from asr.core.metrics import wer
+from asr.data.manifest import read_manifest
+from asr.inference.transcribe import load_model
 
 NOISE_DBFS = -60.0  # level of the noise between utterances
 

@@ -22,8 +22,8 @@ import soundfile as sf
 from num2words import num2words
 from tqdm import tqdm
 
-from asr.data import write_manifest
-from asr.prepare import (
+from asr.data.manifest import write_manifest
+from asr.data.prepare import (
     download,
     extract,
     out_dir_option,

@@ -24,8 +24,8 @@ from torchaudio.datasets import LIBRISPEECH
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.data import read_manifest  # noqa: E402
-from asr.prepare import (  # noqa: E402
+from asr.data.manifest import read_manifest  # noqa: E402
+from asr.data.prepare import (
     fetch,
     out_dir_option,
     probe_entries,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import (  # noqa: E402
+from asr.data.prepare import (
     fetch,
     hash_split,
     out_dir_option,

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import (  # noqa: E402
+from asr.data.prepare import (
     fetch,
     out_dir_option,
     readable_audio,

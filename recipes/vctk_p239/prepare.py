@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
-from asr.prepare import (  # noqa: E402
+from asr.data.prepare import (
     fetch,
     out_dir_option,
     probe_entries,

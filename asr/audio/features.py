@@ -1,0 +1,115 @@
+"""MFCC features: ``FrontendConfig`` and the batched ``Frontend`` that turns
+waveforms into normalised MFCC frames (torchaudio, on any device)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+
+from .io import HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    sample_rate: int = SAMPLE_RATE  # Hz of the waveforms the frontend accepts
+    n_fft: int = N_FFT  # samples per analysis window (25 ms)
+    hop_length: int = HOP_LENGTH  # samples between frames (10 ms)
+    n_mels: int = N_MELS  # mel filterbank channels
+    n_mfcc: int = N_MFCC  # cepstral coefficients kept
+    f_min: float = 20.0  # Hz, lowest mel filter edge
+    f_max: float = 7600.0  # Hz, highest mel filter edge (below Nyquist)
+    deltas: int = 0  # 0: static MFCCs; 1: + deltas; 2: + deltas and delta-deltas
+    normalize: bool = True  # per-utterance mean/variance normalisation
+
+    @property
+    def n_features(self) -> int:
+        """Feature dimension per frame: n_mfcc times (1 + deltas)."""
+        return self.n_mfcc * (1 + self.deltas)
+
+
+def _repeat_last_frame(feats: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    """(B, F, T) features whose frames at and past ``lens`` copy frame ``lens - 1``."""
+    frames = torch.arange(feats.shape[-1], device=feats.device)
+    index = torch.minimum(frames[None, :], (lens[:, None] - 1).clamp(min=0))  # (B, T)
+    return feats.gather(2, index[:, None, :].expand_as(feats))
+
+
+class Frontend(torch.nn.Module):
+    """Batched MFCC extraction with optional deltas and per-utterance CMVN.
+
+    A module (with no trainable weights) so that it moves to the model's device and
+    exports together with the encoder.
+    """
+
+    def __init__(self, config: FrontendConfig = FrontendConfig()):
+        super().__init__()
+        self.config = config
+        self.mfcc = torchaudio.transforms.MFCC(
+            sample_rate=config.sample_rate,
+            n_mfcc=config.n_mfcc,
+            log_mels=True,  # log(mel + 1e-6): no top_db clamp that depends on the batch
+            melkwargs={
+                "n_fft": config.n_fft,
+                "hop_length": config.hop_length,
+                "n_mels": config.n_mels,
+                "f_min": config.f_min,
+                "f_max": config.f_max,
+                "center": False,  # _reflect_pad centres the frames per utterance
+            },
+        )
+
+    def _reflect_pad(
+        self, waves: torch.Tensor, wave_lens: torch.Tensor
+    ) -> torch.Tensor:
+        """Reflect each waveform about its own ends by n_fft // 2 samples, as a centred
+        STFT does, so the last frames of a short utterance in a padded batch see its
+        own samples rather than the batch's zero padding. (B, N) -> (B, N + n_fft)."""
+        half = self.config.n_fft // 2
+        positions = torch.arange(-half, waves.shape[1] + half, device=waves.device)
+        last = (wave_lens[:, None] - 1).to(waves.device)  # (B, 1)
+        index = positions.abs()[None, :]  # (1, N + n_fft): reflect about 0
+        index = torch.where(index > last, 2 * last - index, index)  # (B, ...) about end
+        return waves.gather(1, index.clamp(min=0))
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Number of frames for waveforms of ``lengths`` samples (centred STFT)."""
+        return lengths // self.config.hop_length + 1
+
+    @torch.no_grad()
+    def forward(
+        self, waves: torch.Tensor, wave_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Compute features.
+
+        Args:
+            waves: (B, N) float waveforms at ``config.sample_rate``, zero-padded.
+            wave_lens: (B,) valid samples per waveform.
+
+        Returns:
+            feats: (B, T, F) features, zero in padded frames.
+            feat_lens: (B,) valid frames per utterance.
+        """
+        feat_lens = self.frame_lengths(wave_lens)
+        feats = self.mfcc(self._reflect_pad(waves.float(), wave_lens))  # (B, n_mfcc, T)
+        if self.config.deltas:
+            # frames past an utterance's end repeat its last frame, as compute_deltas'
+            # own edge padding does for the longest one: batching never changes deltas
+            orders = [feats]
+            for _ in range(self.config.deltas):
+                last = _repeat_last_frame(orders[-1], feat_lens)
+                orders.append(torchaudio.functional.compute_deltas(last))
+            feats = torch.cat(orders, dim=1)
+        feats = feats.transpose(1, 2)  # (B, F, T) -> (B, T, F)
+        mask = (
+            torch.arange(feats.shape[1], device=feats.device)[None, :]
+            < (feat_lens[:, None])
+        )  # (B, T)
+        mask = mask.unsqueeze(-1).to(feats.dtype)
+        if self.config.normalize:
+            count = feat_lens.clamp(min=1)[:, None, None].to(feats.dtype)
+            mean = (feats * mask).sum(1, keepdim=True) / count
+            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
+            feats = (feats - mean) / (var + 1e-5).sqrt()
+        return feats * mask, feat_lens

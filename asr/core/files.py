@@ -1,0 +1,19 @@
+"""File checks shared by the commands that write results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def check_writable(out_dir: Path) -> None:
+    """Create ``out_dir`` and write a 4 kB probe there, so that an unwritable or full
+    disk is reported before hours of training, not at the first checkpoint."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as error:
+        raise OSError(
+            f"{out_dir}: output directory is not writable ({error})"
+        ) from None

@@ -1,0 +1,9 @@
+"""Serving a trained model: ``ASRModel`` (``recognizer``) and ``load_model`` with
+``asr transcribe`` (``transcribe``), many files at once (``batch``), live audio
+(``streaming``), output formats (``output``), exported TorchScript models
+(``export`` writes them, ``exported`` reads them), ``asr evaluate`` (``evaluate``),
+``asr tune-decoder`` (``tune``) and the demo's pictures (``pictures``).
+
+May import: ``asr.core``, ``asr.audio``, ``asr.data``, ``asr.model``,
+``asr.decoding``. Never training.
+"""
