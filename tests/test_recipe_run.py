@@ -152,3 +152,25 @@ def test_english_export_tunes_beam_and_weights_within_a_speed_budget(tmp_path):
     beams = words.index("--beam-sizes")
     assert words[beams + 1 : beams + 4] == ["50", "100", "200"]
     assert words[words.index("--max-rtf") + 1] == "0.025"
+
+
+def test_english_stage_one_labels_the_untranscribed_readers_once(tmp_path):
+    """Stage 1 runs asr pseudo-label (Whisper base, filtered by the student's CTC
+    score) while its labels are missing, then prepares manifests that use them."""
+    script = ROOT / "recipes/english/run.sh"
+    env = {**os.environ, "PYTHON": "echo"}
+    pseudo = tmp_path / "labels.jsonl"
+    argv = ["bash", str(script), "--stage", "1", "--stop-stage", "1",
+            "--pseudo", str(pseudo), "--pseudo-repeat", "2"]  # fmt: skip
+    lines = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                           check=True).stdout.splitlines()  # fmt: skip
+    label, prepare = lines[0].split(), lines[1].split()
+    assert label[:3] == ["-m", "asr", "pseudo-label"]
+    assert label[label.index("-o") + 1] == str(pseudo)
+    assert label[label.index("--teacher") + 1] == "whisper-base"
+    assert prepare[prepare.index("--pseudo-manifest") + 1] == str(pseudo)
+    assert prepare[prepare.index("--pseudo-repeat") + 1] == "2"
+    pseudo.write_text("")  # labels exist: not made again
+    again = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                           check=True).stdout.splitlines()  # fmt: skip
+    assert len(again) == 1 and "prepare.py" in again[0]

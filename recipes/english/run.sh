@@ -7,8 +7,10 @@
 #   recipes/english/run.sh                          # every stage
 #   recipes/english/run.sh --stage 2 --stop-stage 2 # only train (resumes exp/english)
 #
-# Stages: 0 synthesize, 1 prepare manifests, 2 train, 3 evaluate, 4 export (the
-# checkpoint, plus its LM decoder settings tuned on the dev set beside it).
+# Stages: 0 synthesize, 1 pseudo-label the untranscribed readers (needs the teacher
+# extra: pip install -e '.[teacher]'; skipped when the labels exist) and prepare
+# manifests, 2 train, 3 evaluate, 4 export (the checkpoint, plus its LM decoder
+# settings tuned on the dev set beside it).
 #
 # Flags (defaults in brackets): --stage N [0]  --stop-stage N [4]
 #   --shared DIR     shared data with speech/ and text/ [../shared/data]
@@ -19,6 +21,8 @@
 #   --real-repeat N  times each real training utterance (Kathleen, wake words, FSDD)
 #                    is listed in train.jsonl: the real:synthetic ratio [1]
 #   --kathleen-repeat N  the same for Kathleen alone [--real-repeat]
+#   --pseudo-repeat N    the same for the pseudo-labelled readers [--real-repeat]
+#   --pseudo PATH    the pseudo-labels [data/pseudo/librispeech_untranscribed.jsonl]
 #   --speed-factors "F ..."  speed perturbation: one factor drawn per utterance [1.0]
 #   --threads T      torch threads per process for train/evaluate [1]
 #   --ranks R        training processes under torchrun, one per core or GPU [nproc]
@@ -45,6 +49,8 @@ hidden=256                     # BiGRU units per direction (chosen on dev agains
 layers=3
 real_repeat=1                  # real training speech (3.4 h) is listed this many times
 kathleen_repeat=""             # Kathleen alone, if not --real-repeat
+pseudo_repeat=""               # the pseudo-labelled readers, if not --real-repeat
+pseudo=data/pseudo/librispeech_untranscribed.jsonl  # asr pseudo-label writes it (stage 1)
 speed_factors="1.0"            # speed perturbation factors ("0.9 1.0 1.1"); 1.0: off
 threads=1                      # torch threads per process (train ranks, evaluate)
 ranks=$(nproc)                 # training processes under torchrun: one per core trained
@@ -74,6 +80,8 @@ while [ $# -gt 0 ]; do
     --num-layers) layers=$2; shift 2 ;;
     --real-repeat) real_repeat=$2; shift 2 ;;
     --kathleen-repeat) kathleen_repeat=$2; shift 2 ;;
+    --pseudo-repeat) pseudo_repeat=$2; shift 2 ;;
+    --pseudo) pseudo=$2; shift 2 ;;
     --speed-factors) speed_factors=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --ranks) ranks=$2; shift 2 ;;
@@ -85,7 +93,7 @@ while [ $# -gt 0 ]; do
     --dev-every) dev_every=$2; shift 2 ;;
     --keep-last) keep_last=$2; shift 2 ;;
     --export-to) export_to=$2; shift 2 ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -104,9 +112,18 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  # Whisper base labels the 241 untranscribed LibriSpeech readers; the shipped model
+  # scores each label (student CTC loss per character) and the worst are dropped
+  # (the filters' trade-offs: recipes/english/README.md). Resumes where it stopped.
+  if [ ! -f "$pseudo" ]; then
+    $python -m asr pseudo-label "$shared/speech/librispeech_untranscribed/manifest.jsonl" \
+      -o "$pseudo" --teacher whisper-base --student data/models/default.pt \
+      --max-student-ctc 3.0 --threads "$(nproc)"
+  fi
   $python recipes/english/prepare.py --shared "$shared" \
-    --synth-manifest $data/synth/manifest.jsonl --out-dir $data \
-    --real-repeat "$real_repeat" ${kathleen_repeat:+--kathleen-repeat "$kathleen_repeat"}
+    --synth-manifest $data/synth/manifest.jsonl --out-dir $data --pseudo-manifest "$pseudo" \
+    --real-repeat "$real_repeat" ${kathleen_repeat:+--kathleen-repeat "$kathleen_repeat"} \
+    ${pseudo_repeat:+--pseudo-repeat "$pseudo_repeat"}
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
@@ -129,7 +146,8 @@ fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   $python recipes/english/evaluate.py --model "$exp/best.pt" --threads "$threads" \
-    $data/test_vctk_p239.jsonl $data/test_fsdd.jsonl --output "$exp/eval.json"
+    $data/test_librispeech_clean.jsonl $data/test_vctk_p239.jsonl $data/test_fsdd.jsonl \
+    $data/test_speech_commands.jsonl --output "$exp/eval.json"
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
