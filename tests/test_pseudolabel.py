@@ -155,3 +155,13 @@ def test_joined_whisper_base_is_checked_against_the_pinned_hash(tmp_path, monkey
     with pytest.raises(pseudolabel.TeacherError, match="pinned"):
         pseudolabel.whisper_base_dir(tmp_path / "cache")
     assert not (tmp_path / "cache/whisper-base/model.bin").exists()  # removed
+
+
+def test_select_takes_an_even_sample_of_matching_entries():
+    entries = [{"audio": str(i), "split": "test" if i % 3 == 0 else "train"}
+               for i in range(12)]  # fmt: skip
+    train = pseudolabel.select(entries, ["split=train"], every=2, limit=3)
+    assert [e["audio"] for e in train] == ["1", "4", "7"]
+    assert len(pseudolabel.select(entries, [])) == 12
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        pseudolabel.select(entries, ["split"])

@@ -202,6 +202,17 @@ def read_inputs(inputs: list[str]) -> list[dict]:
     return entries
 
 
+def select(entries: list[dict], where: list[str], every: int = 1, limit=None):
+    """The entries whose fields match every ``KEY=VALUE`` of ``where``, then every
+    ``every``-th of them, at most ``limit``."""
+    for condition in where:
+        key, sep, value = condition.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--where {condition!r}: expected KEY=VALUE")
+        entries = [e for e in entries if str(e.get(key)) == value]
+    return entries[::every][:limit]
+
+
 def label_entry(entry: dict, teachers: list[Teacher], student=None) -> dict:
     """One labelled entry: the first teacher's text, and every score."""
     wave = load_audio(entry["audio"])
@@ -371,12 +382,31 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "needs inputs with transcripts",
     )
     parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only manifest entries whose KEY is VALUE (repeatable), e.g. split=train",
+    )
+    parser.add_argument(
+        "--every",
+        type=options.positive_int,
+        default=1,
+        help="only every N-th input (after --where): an even sample",
+    )
+    parser.add_argument(
+        "--limit",
+        type=options.positive_int,
+        default=None,
+        help="at most N inputs (after --every)",
+    )
+    parser.add_argument(
         "--threads",
         type=options.positive_int,
         default=2,
         help="CPU threads for the teachers",
     )
-    return parser  # fmt: skip
+    return parser
 
 
 def _labelled(entries, teachers, student, partial: Path) -> list[dict]:
@@ -409,7 +439,7 @@ def run(args: argparse.Namespace) -> int:
         name: getattr(args, name) for name in FILTERS if getattr(args, name) is not None
     }
     try:
-        entries = read_inputs(args.inputs)
+        entries = select(read_inputs(args.inputs), args.where, args.every, args.limit)
         teachers = [WhisperTeacher(args.teacher, args.threads)]
         if args.second_teacher:
             teachers.append(WhisperTeacher(args.second_teacher, args.threads))
