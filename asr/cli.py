@@ -20,7 +20,7 @@ COMMANDS = {  # name -> (module under asr that owns it, one line of help)
                      "grid-search beam size, LM weight and word score"),
     "average": ("training.checkpoint",
                 "average the weights of several checkpoints"),
-    "export": ("inference.export", "export the acoustic model as ONNX, optionally int8"),
+    "export": ("inference.export", "export the acoustic model as ONNX (float, int8)"),
     "pseudo-label": ("training.pseudolabel",
                      "label untranscribed speech with a Whisper teacher"),
     "adapt": ("synthesis.adapt",
