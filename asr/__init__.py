@@ -3,47 +3,49 @@
 >>> import asr
 >>> model = asr.load_model()          # the shipped default model
 >>> model.transcribe("speech.wav")    # any rate, channels or common format
+
+The names below load on first use (PEP 562 ``__getattr__``): ``import asr`` imports
+neither torch nor any model code, so a command or an ONNX deployment pays only for
+what it uses.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 from .core.cpu import wait_passively
 
 wait_passively()  # before torch loads: idle OpenMP threads sleep, never spin
 
-from .audio.io import SAMPLE_RATE, AudioError, AudioTooLong, load_audio, prepare_audio  # noqa: E402
-from .decoding.grammar import Grammar, GrammarError, load_grammar, parse_grammar  # noqa: E402
-from .decoding.match import Match  # noqa: E402
-from .inference.output import FORMATS, Segment, render  # noqa: E402
-from .inference.recognizer import ASRModel  # noqa: E402
-from .inference.streaming import Final, Partial, StreamingRecognizer  # noqa: E402
-from .inference.transcribe import load_model  # noqa: E402
-from .model.checkpoint import CheckpointError  # noqa: E402
+_EXPORTS = {  # public name -> the module that defines it
+    "SAMPLE_RATE": "audio.io", "AudioError": "audio.io", "AudioTooLong": "audio.io",
+    "load_audio": "audio.io", "prepare_audio": "audio.io",
+    "Grammar": "decoding.grammar", "GrammarError": "decoding.grammar",
+    "load_grammar": "decoding.grammar", "parse_grammar": "decoding.grammar",
+    "Match": "decoding.match",
+    "FORMATS": "inference.output", "Segment": "inference.output",
+    "render": "inference.output",
+    "ASRModel": "inference.recognizer",
+    "Final": "inference.streaming", "Partial": "inference.streaming",
+    "StreamingRecognizer": "inference.streaming",
+    "load_model": "inference.transcribe",
+    "CheckpointError": "core.files",
+}  # fmt: skip
 
 try:
     __version__ = version("asr")
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = [
-    "__version__",
-    "SAMPLE_RATE",
-    "ASRModel",
-    "AudioError",
-    "AudioTooLong",
-    "CheckpointError",
-    "FORMATS",
-    "Final",
-    "Grammar",
-    "GrammarError",
-    "Match",
-    "Partial",
-    "Segment",
-    "StreamingRecognizer",
-    "load_audio",
-    "load_grammar",
-    "load_model",
-    "parse_grammar",
-    "prepare_audio",
-    "render",
-]
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'asr' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # the next lookup skips __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,24 +6,32 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import import_module
 
 from . import __version__
-from .decoding import lm
-from .inference import evaluate, export, transcribe, tune
-from .synthesis import adapt
-from .training import checkpoint, pseudolabel, train
 
-COMMANDS = {
-    "transcribe": (transcribe, "transcribe audio files"),
-    "train": (train, "train a model on JSONL manifests"),
-    "evaluate": (evaluate, "score a model on a JSONL manifest (WER, CER)"),
-    "lm": (lm, "build and score n-gram language models for beam search"),
-    "tune-decoder": (tune, "grid-search beam size, LM weight and word score"),
-    "average": (checkpoint, "average the weights of several checkpoints"),
-    "export": (export, "export frontend + encoder as TorchScript, optionally int8"),
-    "pseudo-label": (pseudolabel, "label untranscribed speech with a Whisper teacher"),
-    "adapt": (adapt, "adapt a model to a grammar or phrase list from text alone"),
-}
+COMMANDS = {  # name -> (module under asr that owns it, one line of help)
+    "transcribe": ("inference.transcribe", "transcribe audio files"),
+    "train": ("training.train", "train a model on JSONL manifests"),
+    "evaluate": ("inference.evaluate",
+                 "score a model on a JSONL manifest (WER, CER)"),
+    "lm": ("decoding.lm", "build and score n-gram language models for beam search"),
+    "tune-decoder": ("inference.tune",
+                     "grid-search beam size, LM weight and word score"),
+    "average": ("training.checkpoint",
+                "average the weights of several checkpoints"),
+    "export": ("inference.export", "export the acoustic model as ONNX (float, int8)"),
+    "pseudo-label": ("training.pseudolabel",
+                     "label untranscribed speech with a Whisper teacher"),
+    "adapt": ("synthesis.adapt",
+              "adapt a model to a grammar or phrase list from text alone"),
+}  # fmt: skip
+
+
+def command_module(name: str):
+    """The module behind ``asr NAME``, imported only when that command runs: each
+    pays only for its own imports (``asr transcribe`` with an ONNX model, no torch)."""
+    return import_module(f"{__package__}.{COMMANDS[name][0]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,14 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (_, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(
             name, help=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter
         )
-        module.build_parser(sub)
+        if name == chosen:  # only the command that runs builds its full parser
+            command_module(name).build_parser(sub)
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command][0].run(args)
+        return command_module(args.command).run(args)
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
         print("interrupted", file=sys.stderr)
         return 130

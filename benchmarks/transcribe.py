@@ -11,7 +11,7 @@ loaded into memory at 16 kHz before the clock starts:
 - the first ``--vctk-count`` utterances of VCTK speaker p239.
 
 Systems: MFCC extraction alone, greedy decoding with the float model, greedy with
-the int8 dynamically quantised model, LM beam search (when ``asr.decoding.beam`` has
+the ONNX export (float and int8, greedy), LM beam search (when ``asr.decoding.beam`` has
 ``BeamSearchDecoder`` and ``--lm`` is given) and PocketSphinx with its bundled US
 English model as the peer. Speed is audio seconds per wall-clock second ("x real
 time"); the CPU-time column is steadier on a shared machine.
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from cpuload import busy, cpu_name, load_average  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "speech"  # the shared, read-only data folder
-SYSTEMS = ("mfcc", "greedy", "int8", "lm-beam", "pocketsphinx")
+SYSTEMS = ("mfcc", "greedy", "onnx", "onnx-int8", "lm-beam", "pocketsphinx")
 BATCH_SIZE = 16  # utterances decoded together, as `asr transcribe` does
 
 
@@ -98,10 +98,15 @@ def make_runner(system: str, args: argparse.Namespace):
             return None
 
         return mfcc
-    if system == "int8":
-        from asr.inference.export import quantize_int8
+    if system in ("onnx", "onnx-int8"):  # greedy on ONNX Runtime, float or int8
+        import tempfile
 
-        model = quantize_int8(model)
+        from asr.inference.export import export_onnx
+        from asr.inference.exported import load_onnx
+
+        path = Path(tempfile.mkdtemp()) / "model.onnx"
+        export_onnx(model, path, quantize="int8" if system == "onnx-int8" else None)
+        model = load_onnx(path)
     if system == "lm-beam":
         return lm_beam_runner(model, args)
     return lambda waves: model.transcribe_batch(

@@ -15,7 +15,7 @@ from asr.training.distributed import DistInfo, all_sum, init_distributed
 
 RANK_SCRIPT = """
 import sys, torch
-from asr import distributed
+from asr.training import distributed
 from asr.training.train import Trainer, build_parser, config_from_args
 
 info, device = distributed.init_distributed("cpu")

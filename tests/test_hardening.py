@@ -342,7 +342,7 @@ def test_export_check_failure_leaves_no_file(tmp_path, tiny_checkpoint, monkeypa
         "identical": 0,
     }
     monkeypatch.setattr(asr.inference.export, "compare_models", lambda *a: worse)
-    out = tmp_path / "model.ts"
+    out = tmp_path / "model.onnx"
     code = main(
         [
             "export",
@@ -354,15 +354,68 @@ def test_export_check_failure_leaves_no_file(tmp_path, tiny_checkpoint, monkeypa
             str(manifest),
         ]
     )
-    assert code == 1 and list(tmp_path.glob("*.ts*")) + list(tmp_path.glob(".*")) == []
+    left = list(tmp_path.glob("*.onnx")) + list(tmp_path.glob(".*"))
+    assert code == 1 and left == [] and not list(tmp_path.glob("*.decoder.json"))
 
 
 def test_cli_loads_its_own_export(tmp_path, tiny_checkpoint, capsys):
-    out = tmp_path / "model.ts"
+    out = tmp_path / "model.onnx"
     assert main(["export", "--model", str(tiny_checkpoint), "--out", str(out)]) == 0
     capsys.readouterr()
     assert main(["transcribe", "--model", str(out), str(SPEECH)]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+# C6: memory bombs in model files; M9: export metadata that is not an object -----
+
+
+def _bomb(tmp_path, tiny_checkpoint, **model_config):
+    """A checkpoint whose weights are stride-0 views (a few bytes on disk)."""
+    import torch
+
+    from asr.model.encoder import Encoder, ModelConfig
+
+    state = torch.load(tiny_checkpoint, weights_only=True)
+    config = ModelConfig(**{**state["model_config"], **model_config})
+    state["model_config"] = {**state["model_config"], **model_config}
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in Encoder(config).state_dict().items()}
+    state["model"] = {k: torch.zeros(1).expand(s) if len(s) else torch.zeros(())
+                      for k, s in shapes.items()}  # fmt: skip
+    path = tmp_path / "bomb.pt"
+    torch.save(state, path)
+    return path
+
+
+def test_checkpoint_with_stride0_weights_is_refused(tmp_path, tiny_checkpoint):
+    from asr.inference.transcribe import load_model
+
+    path = _bomb(tmp_path, tiny_checkpoint)  # the tiny model's shapes, no values
+    assert path.stat().st_size < 50_000
+    with pytest.raises(asr.CheckpointError, match="stride-0"):
+        load_model(path)
+
+
+def test_checkpoint_config_over_the_parameter_budget_is_refused(
+    tmp_path, tiny_checkpoint
+):
+    from asr.inference.transcribe import load_model
+
+    path = _bomb(tmp_path, tiny_checkpoint, hidden_size=8192, num_layers=8)
+    with pytest.raises(asr.CheckpointError, match="weights; at most"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    "meta",
+    ["{}", "[]", "null", '"x"', '{"format": "asr-onnx", "vocab": ["<blank>", "a"],'
+     ' "frontend_config": {"n_fft": 100000000}}'],
+)  # fmt: skip
+def test_onnx_metadata_is_checked(meta):
+    from asr.inference.exported import read_metadata
+
+    with pytest.raises(asr.CheckpointError, match="bad export metadata"):
+        read_metadata(meta, "m.onnx")
 
 
 # 11. subtitle line limits ----------------------------------------------------------

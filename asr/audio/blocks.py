@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio
 
 from .io import (
     MAX_AMPLITUDE,
@@ -26,6 +24,7 @@ from .io import (
     quiet_stderr,
     resampling_rate,
 )
+from .resample import apply_kernel, sinc_kernel
 
 BLOCK_S = 30.0  # seconds of audio read from a file at a time
 
@@ -50,10 +49,10 @@ class StreamResampler:
         if self.identity:
             return
         rate = resampling_rate(source_rate, target_rate)  # odd rates: nearest 100 Hz
-        self.resample = torchaudio.transforms.Resample(rate, target_rate)
+        self.kernel, self.width = sinc_kernel(rate, target_rate)
         gcd = np.gcd(rate, target_rate)
         self.step_in, self.step_out = rate // gcd, target_rate // gcd
-        units = -(-(self.resample.width + 1) // self.step_in)  # ceil division
+        units = -(-(self.width + 1) // self.step_in)  # ceil division
         self.context = units * self.step_in  # input samples of context on each side
         # zeros, as torchaudio pads
         self.buffer = np.zeros(self.context, dtype=np.float32)
@@ -83,7 +82,7 @@ class StreamResampler:
 
     def _run(self, window: np.ndarray, n_in: int) -> np.ndarray:
         """Resample ``window`` = context + n_in samples + context; keep the middle."""
-        out = self.resample(torch.from_numpy(np.ascontiguousarray(window))).numpy()
+        out = apply_kernel(window, self.kernel, self.width, self.step_in)
         first = self.context * self.step_out // self.step_in
         count = -(-n_in * self.step_out // self.step_in)  # ceil, as torchaudio
         return out[first : first + count]

@@ -3,30 +3,12 @@ waveforms into normalised MFCC frames (torchaudio, on any device)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torchaudio
 
-from .io import HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SAMPLE_RATE
+from .mfcc import FrontendConfig
 
-
-@dataclass(frozen=True)
-class FrontendConfig:
-    sample_rate: int = SAMPLE_RATE  # Hz of the waveforms the frontend accepts
-    n_fft: int = N_FFT  # samples per analysis window (25 ms)
-    hop_length: int = HOP_LENGTH  # samples between frames (10 ms)
-    n_mels: int = N_MELS  # mel filterbank channels
-    n_mfcc: int = N_MFCC  # cepstral coefficients kept
-    f_min: float = 20.0  # Hz, lowest mel filter edge
-    f_max: float = 7600.0  # Hz, highest mel filter edge (below Nyquist)
-    deltas: int = 0  # 0: static MFCCs; 1: + deltas; 2: + deltas and delta-deltas
-    normalize: bool = True  # per-utterance mean/variance normalisation
-
-    @property
-    def n_features(self) -> int:
-        """Feature dimension per frame: n_mfcc times (1 + deltas)."""
-        return self.n_mfcc * (1 + self.deltas)
+__all__ = ["Frontend", "FrontendConfig"]  # FrontendConfig lives in mfcc (no torch)
 
 
 def _repeat_last_frame(feats: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
@@ -43,7 +25,7 @@ class Frontend(torch.nn.Module):
     exports together with the encoder.
     """
 
-    def __init__(self, config: FrontendConfig = FrontendConfig()):
+    def __init__(self, config: FrontendConfig = FrontendConfig()):  # noqa: B008 (frozen)
         super().__init__()
         self.config = config
         self.mfcc = torchaudio.transforms.MFCC(

@@ -15,11 +15,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio
+
+from .resample import resample  # torchaudio's filter, in numpy (no torch)
+
+if TYPE_CHECKING:
+    import torch
 
 SAMPLE_RATE = 16_000  # Hz; every model in this project consumes 16 kHz mono audio
 N_FFT = 400  # samples: a 25 ms analysis window at SAMPLE_RATE
@@ -117,12 +121,9 @@ def prepare_audio(
     if not 1_000 <= source_rate <= 1_000_000:
         raise AudioError(f"{name}: implausible sample rate {source_rate} Hz")
     if source_rate != sample_rate:
-        resampled = torchaudio.functional.resample(
-            torch.from_numpy(np.ascontiguousarray(samples)),
-            resampling_rate(source_rate, sample_rate),
-            sample_rate,
+        samples = resample(
+            samples, resampling_rate(source_rate, sample_rate), sample_rate
         )
-        samples = resampled.numpy()
     return samples
 
 
@@ -163,7 +164,8 @@ def to_float(samples: np.ndarray | torch.Tensor) -> np.ndarray:
 
 def _as_array(samples) -> np.ndarray:
     """A numpy view of numeric samples, or a TypeError that says what is expected."""
-    if isinstance(samples, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported
+    if torch is not None and isinstance(samples, torch.Tensor):
         samples = samples.detach().cpu()  # a tensor that requires grad is fine too
         is_half = samples.dtype in (torch.float16, torch.bfloat16)
         samples = (samples.float() if is_half else samples).numpy()

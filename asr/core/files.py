@@ -1,8 +1,16 @@
-"""File checks shared by the commands that write results."""
+"""File checks shared by the commands that write results; where the shipped models
+live, and the error for a model file that cannot be used (no torch here: the ONNX
+runtime reads models too)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"  # shipped ones
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, truncated, unsafe or incompatible."""
 
 
 def check_writable(out_dir: Path) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import argparse
 import math
 
-import torch
-
 
 def bounded_int(value: str, low: int = 1, high: int | None = None) -> int:
     """A whole number in [low, high]."""
@@ -71,6 +69,10 @@ def port(value: str) -> int:
 
 def device(value: str) -> str:
     """A torch device this machine has: cpu, cuda, cuda:N (N < the GPU count), mps."""
+    if value == "cpu":
+        return value  # without importing torch: the ONNX runtime runs on the CPU
+    import torch
+
     try:
         parsed = torch.device(value)
     except (RuntimeError, ValueError, TypeError):

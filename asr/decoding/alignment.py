@@ -1,15 +1,16 @@
 """Word timestamps and confidences: CTC forced alignment of a transcript to the
-posteriors it was decoded from (``torchaudio.functional.forced_align``, a Viterbi
-search over the CTC topology), then word spans from the aligned characters; and
+posteriors it was decoded from (a Viterbi search over the CTC topology, in numpy,
+the same search and tie-breaking as ``torchaudio.functional.forced_align``, so that it
+runs without torch), then word spans from the aligned characters; and
 ``speech_confidence``, how sure the model is of a whole utterance."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
-import torchaudio.functional as F
+import numpy as np
 
+from ..core.arrays import as_numpy
 from ..core.text import BLANK, CharTokenizer
 
 
@@ -22,7 +23,7 @@ class WordTiming(NamedTuple):
 
 
 def align_words(
-    log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer, frame_s: float
+    log_probs, text: str, tokenizer: CharTokenizer, frame_s: float
 ) -> list[WordTiming]:
     """Time and score every word of ``text`` against one utterance's posteriors.
 
@@ -49,21 +50,21 @@ def align_words(
     for word in words:
         first, last = spans[i][1], spans[i + len(word) - 1][2]
         i += len(word)
-        probs = scores[first:last].exp()
+        probs = np.exp(scores[first:last])
         timings.append(WordTiming(word, first * frame_s, last * frame_s,
                                   float(probs.mean()), float(probs.min())))  # fmt: skip
     return timings
 
 
 def _force_align(
-    log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer
-) -> tuple[list[int], torch.Tensor]:
+    log_probs, text: str, tokenizer: CharTokenizer
+) -> tuple[list[int], np.ndarray]:
     """The Viterbi label and its log posterior at each frame. Word separators are
     aligned too when there are frames enough, else only the words' characters."""
     unknown = set(text) - set(tokenizer.ids)
     if unknown:
         raise ValueError(f"characters not in the model's vocabulary: {sorted(unknown)}")
-    emissions = log_probs.detach().float().cpu().unsqueeze(0)  # (T, V) -> (1, T, V)
+    emissions = as_numpy(log_probs).astype(np.float32, copy=False)[None]  # (1, T, V)
     for target_text in (text, text.replace(" ", "")):
         ids = [tokenizer.ids[c] for c in target_text]
         repeats = sum(a == b for a, b in zip(ids, ids[1:], strict=False))
@@ -73,9 +74,44 @@ def _force_align(
         raise ValueError(
             f"{len(text)} characters do not fit {emissions.shape[1]} frames"
         )
-    targets = torch.tensor([ids], dtype=torch.int32)
-    alignment, scores = F.forced_align(emissions, targets, blank=BLANK)
-    return alignment[0].tolist(), scores[0]
+    path = viterbi_align(emissions[0], ids)
+    return path, emissions[0][np.arange(len(path)), path]
+
+
+def viterbi_align(emissions: np.ndarray, ids: list[int]) -> list[int]:
+    """The best CTC path (one label per frame) that spells ``ids``.
+
+    The recursion and tie-breaking of torchaudio's ``forced_align`` (CPU): a state
+    keeps its own score unless a predecessor is strictly better, and the path ends
+    on the last label unless the closing blank is strictly better. Ported because
+    no maintained numpy CTC aligner exists; the frames must fit the labels.
+
+    Args:
+        emissions: (T, V) log posteriors.
+        ids: the label ids to align, no blanks.
+    """
+    states = np.full(2 * len(ids) + 1, BLANK)  # blank, id, blank, id, ..., blank
+    states[1::2] = ids
+    skip = np.zeros(len(states), dtype=bool)  # may jump two states: a new label
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    frames, size = emissions.shape[0], len(states)
+    alpha = np.full(size, -np.inf)
+    alpha[:2] = emissions[0, states[:2]]
+    back = np.zeros((frames, size), dtype=np.int8)
+    for t in range(1, frames):
+        stay, step = alpha, np.r_[-np.inf, alpha[:-1]]
+        jump = np.where(skip, np.r_[-np.inf, -np.inf, alpha[:-2]], -np.inf)
+        moves = np.where(step > stay, 1, 0)
+        best = np.where(step > stay, step, stay)
+        moves = np.where(jump > best, 2, moves)
+        alpha = np.maximum(best, jump) + emissions[t, states]
+        back[t] = moves
+    state = size - 1 if size == 1 or alpha[-1] > alpha[-2] else size - 2
+    path = [0] * frames
+    for t in range(frames - 1, -1, -1):
+        path[t] = int(states[state])
+        state -= back[t, state]
+    return path
 
 
 def _label_spans(labels: list[int]) -> list[tuple[int, int, int]]:
@@ -91,7 +127,7 @@ def _label_spans(labels: list[int]) -> list[tuple[int, int, int]]:
     return spans
 
 
-def speech_confidence(log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[float]:
+def speech_confidence(log_probs, out_lens) -> list[float]:
     """How sure the model is of what it heard, per utterance: the mean posterior of
     the best label over the frames where that label is not blank (1.0 when every
     frame is blank). Noise and tones that the model spells out score low.
@@ -100,10 +136,11 @@ def speech_confidence(log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[f
         log_probs: (B, T, V) CTC log posteriors.
         out_lens: (B,) valid frames per utterance.
     """
-    best, ids = log_probs.detach().float().cpu().max(dim=-1)  # (B, T)
+    log_probs = as_numpy(log_probs)
+    best, ids = log_probs.max(axis=-1), log_probs.argmax(axis=-1)  # (B, T)
     scores = []
-    for b, length in enumerate(out_lens.tolist()):
+    for b, length in enumerate(as_numpy(out_lens).tolist()):
         emitted = ids[b, :length] != BLANK
         frames = best[b, :length][emitted]
-        scores.append(float(frames.exp().mean()) if emitted.any() else 1.0)
+        scores.append(float(np.exp(frames).mean()) if emitted.any() else 1.0)
     return scores

@@ -1,7 +1,7 @@
 """From CTC posteriors to text. Greedy (best path) decoding: take the most likely
 label per frame, merge repeats, drop blanks. Beam search: flashlight-text's CTC
-decoder (through torchaudio) over the words of a KenLM n-gram model, with hotword
-boosting."""
+decoder over the words of a KenLM n-gram model, with hotword boosting. It calls
+flashlight-text directly (not through torchaudio), so it runs without torch."""
 
 from __future__ import annotations
 
@@ -10,14 +10,19 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
 from flashlight.lib.text.decoder import (
+    LM,
     CriterionType,
     LexiconDecoder,
     LexiconDecoderOptions,
+    LexiconFreeDecoder,
+    LexiconFreeDecoderOptions,
+    LMState,
+    ZeroLM,
 )
-from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
+from ..core.arrays import as_numpy
 from ..core.text import BLANK, normalize_text
 from .wordlm import (
     SILENCE,
@@ -134,7 +139,7 @@ class BeamSearchDecoder:
         if self.loaded is not None:
             # every lexicon word ends in a word boundary (trie_entries): one certain
             # boundary frame after the audio closes the last word
-            self.closing = torch.full((1, len(self.vocab)), CLOSING_FLOOR)
+            self.closing = np.full((1, len(self.vocab)), CLOSING_FLOOR, np.float32)
             self.closing[0, self.vocab.index(" ")] = 0.0
         self.lock = threading.Lock()
         self.config = None
@@ -178,13 +183,16 @@ class BeamSearchDecoder:
 
     def _searcher(self, config: DecodeConfig):
         tokens = [SILENCE if c == " " else c for c in self.vocab]
-        if self.loaded is None:  # lexicon-free: torchaudio's factory does it all
-            return ctc_decoder(
-                lexicon=None, tokens=tokens, lm=None, beam_size=config.beam_size,
-                beam_size_token=config.beam_size_token,
-                beam_threshold=config.beam_threshold,
-                blank_token=self.vocab[BLANK], sil_token=SILENCE,
+        if self.loaded is None:  # lexicon-free, no LM: as torchaudio's ctc_decoder
+            options = LexiconFreeDecoderOptions(
+                beam_size=config.beam_size,
+                beam_size_token=config.beam_size_token or len(tokens),
+                beam_threshold=config.beam_threshold, lm_weight=0.0, sil_score=0.0,
+                log_add=False, criterion_type=CriterionType.CTC,
             )  # fmt: skip
+            self.zero_lm = ZeroLM()  # held here: the decoder keeps no reference
+            silence = tokens.index(SILENCE)
+            return LexiconFreeDecoder(options, self.zero_lm, silence, BLANK, [])
         options = LexiconDecoderOptions(
             beam_size=config.beam_size,
             beam_size_token=config.beam_size_token or len(tokens),
@@ -197,38 +205,46 @@ class BeamSearchDecoder:
             options, self.trie, self.word_lm, silence, BLANK, unk, [], False
         )
 
-    def __call__(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[str]:
+    def __call__(self, log_probs, out_lens) -> list[str]:
         """Decode a batch.
 
         Args:
-            log_probs: (B, T, V) CTC log posteriors.
+            log_probs: (B, T, V) CTC log posteriors (a torch tensor or numpy array).
             out_lens: (B,) valid frames per utterance.
 
         Returns:
             B transcripts, words separated by single spaces.
         """
-        emissions = log_probs.detach().float().cpu().contiguous()
-        lens = out_lens.cpu().int()
+        emissions = as_numpy(log_probs).astype(np.float32, copy=False)
+        lens = as_numpy(out_lens).astype(int)
         with self.lock:  # flashlight's decoders keep state between calls
             if self.loaded is None:
-                hypotheses = self.decoder(emissions, lens)
-                return [self._characters(best) for best, *_ in hypotheses]
+                return [self._characters(emissions, b, n) for b, n in enumerate(lens)]
             return [self._words(emissions, b, int(n)) for b, n in enumerate(lens)]
 
-    def _characters(self, best) -> str:
-        chars = "".join(self.vocab[i] for i in best.tokens.tolist() if i != BLANK)
-        return " ".join(chars.split())
+    def _characters(self, emissions: np.ndarray, b: int, frames: int) -> str:
+        row = np.ascontiguousarray(emissions[b, :frames])
+        results = self.decoder.decode(row.ctypes.data, frames, row.shape[1])
+        tokens = results[0].tokens if results else []
+        previous, chars = None, []
+        for i in tokens:  # CTC: merge repeats, drop blanks
+            if i != previous and i != BLANK:
+                chars.append(self.vocab[i])
+            previous = i
+        return " ".join("".join(chars).split())
 
-    def _words(self, emissions: torch.Tensor, b: int, frames: int) -> str:
+    def _words(self, emissions: np.ndarray, b: int, frames: int) -> str:
         """The best word sequence for utterance ``b`` of a float32 batch, closed by
         the boundary frame ``self.closing``."""
-        padded = torch.cat([emissions[b, :frames], self.closing]).contiguous()
-        results = self.decoder.decode(padded.data_ptr(), frames + 1, padded.shape[1])
+        padded = np.ascontiguousarray(
+            np.concatenate([emissions[b, :frames], self.closing])
+        )
+        results = self.decoder.decode(padded.ctypes.data, frames + 1, padded.shape[1])
         best = results[0].words if results else []
         return " ".join(self.words.get_entry(w) for w in best if w >= 0)
 
 
-class HotwordLM(CTCDecoderLM):
+class HotwordLM(LM):
     """A word LM that adds a bonus for hotwords and phrases to an inner LM.
 
     Each word that extends a partial match of a phrase earns the phrase's bonus;
@@ -239,7 +255,7 @@ class HotwordLM(CTCDecoderLM):
     """
 
     def __init__(self, inner, word_dict, config: DecodeConfig, known_words=None):
-        CTCDecoderLM.__init__(self)
+        LM.__init__(self)
         self.inner, self.scale = inner, 1.0 / config.lm_weight
         self.known_words, self.unk = known_words, word_dict.get_index(UNK)
         self.prefix_weight: dict[tuple[int, ...], float] = {}  # best bonus per prefix
@@ -270,7 +286,7 @@ class HotwordLM(CTCDecoderLM):
         return candidate, self._potential(candidate) - self._potential(match)
 
     def start(self, start_with_nothing: bool):
-        state = CTCDecoderLMState()
+        state = LMState()
         self.states = {}  # a new utterance: forget the last one's histories
         self.states[state] = (self.inner.start(start_with_nothing), (), 0.0)
         return state

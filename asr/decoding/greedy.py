@@ -3,8 +3,7 @@ repeats, drop blanks."""
 
 from __future__ import annotations
 
-import torch
-
+from ..core.arrays import as_numpy
 from ..core.text import BLANK, CharTokenizer
 
 
@@ -19,22 +18,21 @@ def ctc_collapse(ids: list[int], blank: int = BLANK) -> list[int]:
     return out
 
 
-def greedy_decode(
-    log_probs: torch.Tensor, out_lens: torch.Tensor, tokenizer: CharTokenizer
-) -> list[str]:
+def greedy_decode(log_probs, out_lens, tokenizer: CharTokenizer) -> list[str]:
     """Best-path decoding of a batch.
 
     Args:
-        log_probs: (B, T, V) CTC log posteriors.
+        log_probs: (B, T, V) CTC log posteriors (a torch tensor or numpy array).
         out_lens: (B,) valid frames per utterance.
         tokenizer: maps label ids to characters.
 
     Returns:
         B transcripts, with surrounding and repeated spaces removed.
     """
-    best = log_probs.argmax(dim=-1).cpu()  # (B, T, V) -> (B, T)
+    best = as_numpy(log_probs.argmax(-1))  # (B, T, V) -> (B, T), on its device
     texts = []
-    for path, length in zip(best.tolist(), out_lens.tolist(), strict=True):  # B each
+    lens = as_numpy(out_lens).tolist()
+    for path, length in zip(best.tolist(), lens, strict=True):  # B each
         text = tokenizer.decode(ctc_collapse(path[:length]))
         texts.append(" ".join(text.split()))
     return texts

@@ -22,13 +22,14 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
-from torchaudio.functional import edit_distance
+from typing import TYPE_CHECKING
 
 from ..core.text import BLANK, CharTokenizer
 from .grammar import UNK, Grammar, GrammarError, as_grammar
 from .greedy import greedy_decode
+
+if TYPE_CHECKING:  # torch loads on first use: asr transcribe without a grammar,
+    import torch  # and the ONNX runtime, never need it
 
 # Nats by which the greedy transcript must out-score the best sentence for the
 # audio to be called out of grammar, and the largest distance of that transcript
@@ -94,6 +95,8 @@ class GrammarDecoder:
         self.grammar, self.tokenizer, self.unk_penalty = grammar, tokenizer, unk_penalty
         self.allow_unk = grammar.allow_unk if allow_unk is None else allow_unk
         self.max_distance = max_distance
+        import torch
+
         targets = [self._ids(s.text) for s in grammar.sentences]
         self.target_lens = torch.tensor([len(t) for t in targets])
         width = int(self.target_lens.max())
@@ -106,6 +109,9 @@ class GrammarDecoder:
 
     def __call__(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[Match]:
         """One ``Match`` per utterance of a (B, T, V) batch with (B,) lengths."""
+        import torch
+
+        log_probs = torch.as_tensor(log_probs)  # numpy posteriors from ONNX Runtime
         heard = greedy_decode(log_probs, out_lens, self.tokenizer)
         return [
             self.match(log_probs[b, : int(out_lens[b])].float().cpu(), heard[b])
@@ -114,6 +120,9 @@ class GrammarDecoder:
 
     def match(self, emissions: torch.Tensor, heard: str) -> Match:
         """The answer for one utterance's (T, V) log posteriors and greedy text."""
+        import torch
+        from torchaudio.functional import edit_distance
+
         scores = sentence_scores(emissions, self.targets, self.target_lens)
         free = sentence_scores(emissions, *_one(self._ids(heard)))[0]
         everything = torch.cat([scores, (free - self.unk_penalty).reshape(1)])
@@ -146,6 +155,8 @@ def check_spelling(grammar: Grammar, vocab: list[str]) -> None:
 
 
 def _one(ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     return torch.tensor([ids or [BLANK]], dtype=torch.long), torch.tensor([len(ids)])
 
 
@@ -161,6 +172,8 @@ def sentence_scores(
     Returns:
         (N,) log-likelihoods in nats; -inf for a target too long for T frames.
     """
+    import torch
+
     frames = emissions.shape[0]
     step = max(1, MAX_CELLS // (frames * (2 * targets.shape[1] + 1)))
     scores = []

@@ -11,8 +11,8 @@ import json
 import threading
 from pathlib import Path
 
+from ..core.files import MODELS_DIR
 from ..core.options import bounded_int, finite_float, non_negative_float
-from ..model.checkpoint import MODELS_DIR
 from .beam import (
     MAX_BEAM_SIZE,
     MAX_HOTWORD_CHARS,

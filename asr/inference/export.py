@@ -1,17 +1,18 @@
-"""Deployment forms of a model: TorchScript export of frontend + encoder, and int8
-dynamic quantisation of the recurrent and linear layers.
+"""Deployment form of a model: the acoustic model as ONNX (float, or int8 through
+ONNX Runtime's dynamic quantisation) for a runtime without torch.
 
-    asr export --model exp/fsdd/best.pt --out model.ts                  # float
-    asr export --model exp/fsdd/best.pt --out model-int8.ts --quantize int8
+    asr export --model data/models/default.pt --out model.onnx
+    asr export --model data/models/default.pt --out model-int8.onnx --quantize int8
 
-The exported file runs without this package's model code (``torch.jit.load``) and
-carries the vocabulary in its ``asr.json`` extra file; ``load_exported`` wraps it in
-the same ``transcribe`` / ``transcribe_segments`` API as ``load_model``.
+The ONNX file holds the encoder (features in, CTC log posteriors out; dynamic batch
+and time) with the vocabulary and frontend settings in its metadata; the model's
+``.decoder.json`` is written beside it, so it decodes with the same LM beam search.
+``load_model("model.onnx")`` runs it on ONNX Runtime with numpy features
+(asr/inference/exported.py). The export is checked against torch on other batch
+sizes and lengths before it is written (``check_onnx``).
 
-TorchScript comes from ``torch.jit.trace``: ``torch.jit.script`` cannot compile the
-encoder (its length helper takes modules and ints or tensors alike), and ONNX export
-of packed bidirectional RNNs needs the separate onnxscript toolchain. The trace is
-checked on other batch sizes and lengths than the example it was traced on.
+TorchScript export and torch's int8 (``torch.ao.quantization``) were removed: both
+are deprecated in PyTorch, and ONNX runs without torch, which they never did.
 """
 
 from __future__ import annotations
@@ -19,99 +20,181 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import sys
+import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..audio.features import Frontend
 from ..audio.io import SAMPLE_RATE
 from ..core.cpu import add_threads_argument
 from ..data.manifest import read_manifest
+from ..decoding.settings import decoder_config_path, read_decoder_config
 from ..model.checkpoint import CheckpointError
+from ..model.encoder import reverse_within
 from .evaluate import evaluate
-from .exported import META_FILE, load_exported
+from .exported import FORMAT, META_KEY, load_onnx
 from .recognizer import ASRModel
 from .transcribe import load_model
 
-QUANTIZABLE = {nn.LSTM, nn.GRU, nn.Linear}  # what torch's dynamic int8 kernels cover
-EXAMPLE_S = (3.0, 1.7)  # seconds of the example batch the trace runs on
+OPSET = 17  # ONNX opset of the export (ONNX Runtime 1.14 and later run it)
+ATOL = 1e-3  # |log posterior| difference allowed between ONNX (float) and torch
+EXAMPLE_S = (3.0, 1.7)  # seconds of the example batch the export traces
+CHECK_S = (0.9, 5.2, 2.4)  # other batch size and lengths it is checked on
 
 
-class Pipeline(nn.Module):
-    """Frontend + encoder as one module: 16 kHz waves in, CTC log posteriors out.
+class OnnxEncoder(nn.Module):
+    """The encoder rewritten for export: each direction of each recurrent layer is
+    a one-direction RNN over the padded batch (the backward one over each row
+    reversed within its length), which gives what the packed bidirectional RNN
+    gives without ``pack_padded_sequence``, which ONNX cannot express."""
 
-    Written for tracing: ``Frontend.forward`` has no Python-side branching on
-    tensor values, so it traces as it is.
-    """
-
-    def __init__(self, frontend: Frontend, encoder: nn.Module):
+    def __init__(self, encoder: nn.Module):
         super().__init__()
-        self.frontend, self.encoder = frontend, encoder
-
-    def forward(self, waves: torch.Tensor, wave_lens: torch.Tensor):
-        """(B, N) waves, (B,) lengths -> (B, T', V) log-probs, (B,) lengths."""
-        feats, feat_lens = self.frontend(waves, wave_lens)
-        return self._encode(feats, feat_lens)
-
-    def _encode(self, feats: torch.Tensor, feat_lens: torch.Tensor):
-        """``Encoder.forward`` with the RNN's initial state passed in: the int8 LSTM
-        would otherwise build it with the traced batch size frozen in."""
-        encoder = self.encoder
-        x, out_lens = encoder.subsampling(feats, feat_lens)
-        out_lens = out_lens.clamp(min=1, max=x.shape[1])
-        packed = nn.utils.rnn.pack_padded_sequence(
-            x, out_lens.cpu(), batch_first=True, enforce_sorted=False
-        )
+        self.subsampling, self.head = encoder.subsampling, encoder.head
         rnn = encoder.rnn
-        state = x.new_zeros((rnn.num_layers * 2, x.shape[0], rnn.hidden_size))
-        hx = (state, state) if encoder.config.rnn_type == "lstm" else state
-        packed, _ = rnn(packed, hx)
-        x, _ = nn.utils.rnn.pad_packed_sequence(
-            packed, batch_first=True, total_length=x.shape[1]
-        )  # (B, T', 2H)
-        return encoder.head(x).log_softmax(dim=-1), out_lens
+        extra = {"nonlinearity": rnn.nonlinearity} if rnn.mode.startswith("RNN") else {}
+        self.layers = nn.ModuleList()
+        for layer in range(rnn.num_layers):
+            directions = nn.ModuleList()
+            for suffix in (f"_l{layer}", f"_l{layer}_reverse"):
+                size = rnn.input_size if layer == 0 else 2 * rnn.hidden_size
+                one = type(rnn)(size, rnn.hidden_size, batch_first=True, **extra)
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(one, f"{name}_l0").data.copy_(getattr(rnn, name + suffix))
+                directions.append(one)
+            self.layers.append(directions)
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        """(B, T, F) features, (B,) lengths -> (B, T', V) log-probs, (B,) lengths."""
+        x, out_lens = self.subsampling(feats, feat_lens)
+        out_lens = out_lens.clamp(min=1, max=x.shape[1])
+        steps = torch.arange(x.shape[1], device=x.device)[None, :]
+        valid = (steps < out_lens[:, None])[:, :, None].to(x.dtype)  # (B, T', 1)
+        for forward, backward in self.layers:
+            ahead = forward(x)[0]
+            behind = reverse_within(backward(reverse_within(x, out_lens))[0], out_lens)
+            x = torch.cat([ahead, behind], dim=-1) * valid  # (B, T', 2H)
+        return self.head(x).log_softmax(dim=-1), out_lens
 
 
-def quantize_int8(model: ASRModel) -> ASRModel:
-    """A copy of ``model`` whose LSTM/GRU and linear layers run int8 weights
-    (``torch.ao.quantization.quantize_dynamic``; activations stay float). CPU only."""
-    encoder = torch.ao.quantization.quantize_dynamic(
-        copy.deepcopy(model.encoder).cpu(), QUANTIZABLE, dtype=torch.qint8
-    )
-    quantized = ASRModel(copy.deepcopy(model.frontend).cpu(), encoder, model.tokenizer)
-    quantized.decoder_config = model.decoder_config  # same LM beam search by default
-    return quantized
-
-
-def export_torchscript(
-    model: ASRModel, path: str | Path, quantize: str | None = None
-) -> None:
-    """Trace frontend + encoder (optionally int8-quantised first) and save it.
+def export_onnx(model: ASRModel, path: str | Path, quantize: str | None = None) -> None:
+    """Write the acoustic model as ONNX (int8 weights with ``quantize="int8"``) and
+    its decoder settings beside it.
 
     Raises:
-        ValueError: the traced module disagrees with the eager one on a batch of
-            other shapes than the one it was traced on.
+        ValueError: an unknown quantisation, or an export that disagrees with torch.
     """
     if quantize not in (None, "int8"):
         raise ValueError(f"unknown quantisation {quantize!r}; only 'int8'")
-    model = quantize_int8(model) if quantize else model
-    pipeline = Pipeline(model.frontend.cpu(), model.encoder.cpu()).eval()
-    waves, lens = _example_batch(EXAMPLE_S, seed=0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoder = OnnxEncoder(copy.deepcopy(model.encoder).cpu()).eval()
+    feats, lens = _example_features(model, EXAMPLE_S, seed=0)
+    float_path = path.with_name(f".{path.name}.float") if quantize else path
+    with warnings.catch_warnings():  # the tracer's notes on shapes it records
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            encoder, (feats, lens), str(float_path), dynamo=False,
+            opset_version=OPSET, input_names=["feats", "feat_lens"],
+            output_names=["log_probs", "out_lens"],
+            dynamic_axes={"feats": {0: "batch", 1: "time"}, "feat_lens": {0: "batch"},
+                          "log_probs": {0: "batch", 1: "frames"},
+                          "out_lens": {0: "batch"}},
+        )  # fmt: skip
+    _write_metadata(model, float_path, quantize)
+    if quantize:
+        _quantize(float_path, path)
+        float_path.unlink()
+    _write_decoder_config(model, path)
+    check_onnx(model, path, atol=None if quantize else ATOL)
+
+
+def _quantize(source: Path, target: Path) -> None:
+    """ONNX Runtime's dynamic int8 quantisation (weights int8, activations float);
+    the metadata is copied over, as the quantiser drops it."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    meta = {p.key: p.value for p in onnx.load(str(source)).metadata_props}
+    quantized = onnx.load(str(target))
+    onnx.helper.set_model_props(quantized, meta)
+    onnx.save(quantized, str(target))
+
+
+def _write_metadata(model: ASRModel, path: Path, quantize: str | None) -> None:
+    import onnx
+
+    strides = int(np.prod(model.encoder.config.time_strides))
+    meta = {
+        "format": FORMAT, "format_version": 1, "vocab": model.tokenizer.vocab,
+        "frontend_config": asdict(model.frontend.config),
+        "model_config": asdict(model.encoder.config), "time_stride": strides,
+        "parameters": model.encoder.num_parameters(), "quantize": quantize,
+    }  # fmt: skip
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, {META_KEY: json.dumps(meta)})
+    onnx.save(proto, str(path))
+
+
+def _write_decoder_config(model: ASRModel, path: Path) -> None:
+    """The model's ``.decoder.json`` beside the export, its LM path relative to it."""
+    if model.decoder_config is None:
+        return
+    settings = read_decoder_config(model.decoder_config)
+    raw = json.loads(Path(model.decoder_config).read_text(encoding="utf-8"))
+    if settings.get("lm"):
+        lm, beside = Path(settings["lm"]).resolve(), path.parent.resolve()
+        settings["lm"] = str(
+            lm.relative_to(beside) if lm.is_relative_to(beside) else lm
+        )
+    notes = {k: v for k, v in raw.items() if k not in settings and k != "lm"}
+    text = json.dumps({**settings, **notes}, indent=1)
+    decoder_config_path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def check_onnx(model: ASRModel, path: Path, atol: float | None = ATOL) -> float:
+    """Compare the export's posteriors with torch's on a batch of other shapes than
+    it was traced on: lengths must agree, and with ``atol`` the log posteriors too.
+
+    Returns:
+        the largest |log posterior| difference over valid frames.
+
+    Raises:
+        ValueError: lengths differ, or the difference exceeds ``atol``.
+    """
+    feats, lens = _example_features(model, CHECK_S, seed=1)
     with torch.inference_mode():
-        traced = torch.jit.trace(pipeline, (waves, lens), check_trace=False)
-        _check_same(pipeline, traced)
-    meta = {"vocab": model.tokenizer.vocab, "sample_rate": SAMPLE_RATE,
-            "n_fft": model.frontend.config.n_fft, "quantize": quantize}  # fmt: skip
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(traced, str(path), _extra_files={META_FILE: json.dumps(meta)})
+        ref, ref_lens = model.encoder.cpu()(feats, lens)
+    got, got_lens = load_onnx(path).session.run(
+        None, {"feats": feats.numpy(), "feat_lens": lens.numpy()}
+    )
+    if got.shape != tuple(ref.shape) or got_lens.tolist() != ref_lens.tolist():
+        raise ValueError("the ONNX model gives other shapes than the torch one")
+    worst = max(float(np.abs(got[b, :n] - ref[b, :n].numpy()).max())
+                for b, n in enumerate(ref_lens.tolist()))  # fmt: skip
+    if atol is not None and worst > atol:
+        raise ValueError(f"the ONNX model's log posteriors differ by {worst:.2g}")
+    return worst
 
 
-def compare_models(
-    reference: ASRModel, candidate: ASRModel, entries: list[dict]
-) -> dict:
+def _example_features(model: ASRModel, seconds: tuple[float, ...], seed: int):
+    """Features of noise waveforms of ``seconds`` through the model's frontend."""
+    rng = np.random.default_rng(seed)
+    lens = torch.tensor([int(s * SAMPLE_RATE) for s in seconds])
+    waves = torch.zeros(len(seconds), int(lens.max()))
+    for i, n in enumerate(lens.tolist()):
+        waves[i, :n] = torch.from_numpy(rng.standard_normal(n).astype(np.float32) * 0.1)
+    return model.frontend.cpu()(waves, lens)
+
+
+def compare_models(reference, candidate, entries: list[dict]) -> dict:
     """Score two models on the same manifest entries, greedily (this compares the
     acoustic models, not decoders).
 
@@ -131,54 +214,43 @@ def compare_models(
     }
 
 
-def _example_batch(seconds: tuple[float, ...], seed: int):
-    rng = np.random.default_rng(seed)
-    lens = torch.tensor([int(s * SAMPLE_RATE) for s in seconds])
-    waves = torch.zeros(len(seconds), int(lens.max()))
-    for i, n in enumerate(lens.tolist()):
-        waves[i, :n] = torch.from_numpy(rng.standard_normal(n).astype(np.float32) * 0.1)
-    return waves, lens
-
-
-def _check_same(eager: nn.Module, traced: torch.jit.ScriptModule) -> None:
-    # other batch size and lengths
-    waves, lens = _example_batch((0.9, 5.2, 2.4), seed=1)
-    (ref, ref_lens), (got, got_lens) = eager(waves, lens), traced(waves, lens)
-    if got.shape != ref.shape or not torch.equal(got_lens, ref_lens):
-        raise ValueError("traced model gives other shapes than the eager one")
-    if not torch.allclose(got, ref, atol=1e-4):
-        raise ValueError("traced model gives other numbers than the eager one")
-
-
 def build_parser(
     parser: argparse.ArgumentParser | None = None,
 ) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="asr export", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.description = "Export frontend + encoder as TorchScript, optionally int8."
+    parser.description = "Export the acoustic model as ONNX, optionally int8."
     parser.add_argument(
         "--model",
         type=Path,
         default=None,
         help="checkpoint (default: $ASR_MODEL, else the shipped model)",
     )
-    parser.add_argument("-o", "--output", "--out", dest="out", type=Path, required=True,
-                        help="TorchScript file to write")  # fmt: skip
     parser.add_argument(
-        "--format", default="torchscript", choices=["torchscript"], help="export format"
+        "-o",
+        "--output",
+        "--out",
+        dest="out",
+        type=Path,
+        required=True,
+        help="ONNX file to write (.onnx)",
+    )
+    parser.add_argument(
+        "--format", default="onnx", choices=["onnx"], help="export format"
     )
     parser.add_argument(
         "--quantize",
         default=None,
         choices=["int8"],
-        help="dynamic int8 quantisation of the LSTM/GRU and linear layers",
+        help="int8 weights (ONNX Runtime dynamic quantisation)",
     )
     parser.add_argument(
         "--check-manifest",
         type=Path,
         default=None,
-        help="JSONL manifest to compare the export with the float model on",
+        help="JSONL manifest to compare the export with the torch "
+        "model on (greedy WER)",
     )
     parser.add_argument(
         "--max-wer-delta",
@@ -194,15 +266,18 @@ def run(args: argparse.Namespace) -> int:
     """Export; with --check-manifest the file is written beside ``--out`` first and
     only renamed into place once the check passes, so a failed check leaves
     nothing behind."""
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    if args.out.suffix.lower() != ".onnx":
+        print(f"error: {args.out}: the output must end in .onnx", file=sys.stderr)
+        return 2
+    tmp = args.out.with_name(f".{args.out.stem}.tmp.onnx")
     try:
         model = load_model(args.model, threads=args.threads)
         entries = read_manifest(args.check_manifest) if args.check_manifest else None
         if entries == []:
             raise ValueError(f"{args.check_manifest}: no utterances to check")
-        export_torchscript(model, tmp if entries else args.out, args.quantize)
+        export_onnx(model, tmp if entries else args.out, args.quantize)
     except (CheckpointError, ValueError, OSError) as error:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         print(f"error: {error}", file=sys.stderr)
         return 2
     if entries is None:
@@ -211,16 +286,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _check_export(model, tmp, args, entries)
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
 
 
-def _check_export(
-    model, tmp: Path, args: argparse.Namespace, entries: list[dict]
-) -> int:
-    scores = compare_models(model, load_exported(tmp), entries)
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    decoder_config_path(path).unlink(missing_ok=True)
+
+
+def _check_export(model, tmp: Path, args: argparse.Namespace, entries) -> int:
+    scores = compare_models(model, load_onnx(tmp, threads=args.threads), entries)
     delta = 100 * scores["wer_delta"]
     print(
-        f"float WER {100 * scores['reference_wer']:.2f} %, export WER "
+        f"torch WER {100 * scores['reference_wer']:.2f} %, export WER "
         f"{100 * scores['candidate_wer']:.2f} % ({delta:+.2f} points), identical "
         f"transcripts {100 * scores['identical']:.1f} % of {len(entries)} utterances"
     )
@@ -229,5 +307,8 @@ def _check_export(
               f"{args.out} not written", file=sys.stderr)  # fmt: skip
         return 1
     tmp.replace(args.out)
+    sidecar = decoder_config_path(tmp)
+    if sidecar.is_file():
+        sidecar.replace(decoder_config_path(args.out))
     print(f"wrote {args.out}")
     return 0

@@ -1,24 +1,31 @@
 """``ASRModel``: a frontend, an encoder and a tokenizer, turning audio into text
-(greedy, LM beam search, grammar matching, word timings, segments)."""
+(greedy, LM beam search, grammar matching, word timings, segments).
+
+Torch is imported only by the methods that run the PyTorch model: the ONNX model
+(asr/inference/exported.py) shares everything else and runs without it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..audio.features import Frontend
 from ..audio.io import SAMPLE_RATE, load_audio, prepare_audio
 from ..audio.vad import VadConfig, iter_segments, split_segments
 from ..core.text import CharTokenizer
 from ..decoding.alignment import WordTiming, align_words, speech_confidence
 from ..decoding.greedy import greedy_decode
-from ..decoding.match import GrammarDecoder, Match, grammar_decoder
 from ..decoding.settings import Decoder, DecoderChoice
-from ..model.encoder import Encoder
 from .output import Segment
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..audio.features import Frontend
+    from ..decoding.match import GrammarDecoder, Match
+    from ..model.encoder import Encoder
 
 DEFAULT_VAD = VadConfig()  # transcribe_segments' vad= (frozen, so one is shared)
 
@@ -50,11 +57,15 @@ class ASRModel(DecoderChoice):
         self.frontend = frontend.eval()
         self.encoder = encoder.eval()
         self.tokenizer = tokenizer
+        import torch
+
         self.device = torch.device("cpu")
         self.threads = 1  # torch CPU threads it was loaded with (asr.core.cpu)
         self.min_confidence = 0.0  # segments below this speech_confidence get no text
 
     def to(self, device: str | torch.device) -> ASRModel:
+        import torch
+
         self.device = torch.device(device)
         self.frontend.to(self.device)
         self.encoder.to(self.device)
@@ -173,7 +184,7 @@ class ASRModel(DecoderChoice):
             text = (decoder or self.greedy)(log_probs, out_lens)[0]
             if speech_confidence(log_probs, out_lens)[0] < self.min_confidence:
                 text = ""  # noise, music, a tone: no speech the model is sure of
-            emissions = log_probs[0, : int(out_lens[0])].cpu()
+            emissions = log_probs[0, : int(out_lens[0])]
             timed = tuple(
                 w._replace(start=round(w.start + start, 3), end=round(w.end + start, 3))
                 for w in align_words(
@@ -187,6 +198,8 @@ class ASRModel(DecoderChoice):
         """A decoder constrained to ``grammar`` (path, phrases or ``Grammar``) for
         this model's characters; pass it to ``transcribe_batch`` or
         ``StreamingRecognizer`` to get ``Match`` results."""
+        from ..decoding.match import grammar_decoder  # scores with torch's CTC loss
+
         return grammar_decoder(grammar, self.tokenizer, allow_unk)
 
     def match(self, audio, grammar, sample_rate: int | None = None) -> Match:
@@ -196,6 +209,8 @@ class ASRModel(DecoderChoice):
         else:
             rate = SAMPLE_RATE if sample_rate is None else sample_rate
             samples = prepare_audio(audio, rate)
+        from ..decoding.match import GrammarDecoder
+
         decoder = grammar
         if not isinstance(grammar, GrammarDecoder):
             decoder = self.grammar_decoder(grammar)
@@ -204,15 +219,19 @@ class ASRModel(DecoderChoice):
     def greedy(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[str]:
         return greedy_decode(log_probs, out_lens, self.tokenizer)
 
-    @torch.inference_mode()
     def posteriors(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """CTC log posteriors (B, T', V) and their lengths for 16 kHz waveforms."""
+        import torch
+
         lens = torch.tensor([len(w) for w in waves])
         batch = torch.zeros(len(waves), int(lens.max()))
         for i, w in enumerate(waves):
             batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
-        feats, feat_lens = self.frontend(batch.to(self.device), lens.to(self.device))
-        return self.encoder(feats, feat_lens)
+        with torch.inference_mode():
+            feats, feat_lens = self.frontend(
+                batch.to(self.device), lens.to(self.device)
+            )
+            return self.encoder(feats, feat_lens)
 
     def transcribe_batch(
         self,

@@ -8,9 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..audio.features import Frontend
 from ..core import options
-from ..core.cpu import add_threads_argument, set_threads
+from ..core.cpu import add_threads_argument
+from ..core.files import MODELS_DIR, CheckpointError
 from ..core.text import CharTokenizer
 from ..decoding.match import add_grammar_arguments
 from ..decoding.settings import (
@@ -19,15 +19,8 @@ from ..decoding.settings import (
     decoder_for_args,
     describe_decoder,
 )
-from ..model.checkpoint import (
-    MODELS_DIR,
-    CheckpointError,
-    configs_from_state,
-    load_checkpoint,
-)
-from ..model.encoder import Encoder
 from .batch import match_files, transcribe_files
-from .exported import is_exported, load_exported
+from .exported import is_exported, load_onnx
 from .output import FORMATS, output_formats
 from .recognizer import ASRModel
 
@@ -37,26 +30,30 @@ DEFAULT_MODEL = MODELS_DIR / "default.pt"  # the shipped model; $ASR_MODEL overr
 def load_model(
     path: str | Path | None = None, device: str = "cpu", threads: int | None = None
 ) -> ASRModel:
-    """Load a checkpoint written by ``asr train``.
+    """Load a checkpoint written by ``asr train``, or an ONNX file written by
+    ``asr export`` (run by ONNX Runtime, without importing torch).
 
     Args:
-        path: checkpoint file, or a folder NAME holding NAME.pt (``asr adapt``);
-            None loads $ASR_MODEL or the shipped default model.
-        device: "cpu", "cuda", "cuda:1", ...
-        threads: torch CPU threads for this process (``asr.core.cpu.set_threads``:
+        path: checkpoint or .onnx file, or a folder NAME holding NAME.pt (``asr
+            adapt``); None loads $ASR_MODEL or the shipped default model.
+        device: "cpu", "cuda", "cuda:1", ... (an ONNX model: "cpu" only)
+        threads: CPU threads for this process (``asr.core.cpu.set_threads``:
             None means $ASR_THREADS, else 1).
 
     Raises:
         CheckpointError: the file is missing, truncated, unsafe or incompatible.
     """
-    threads = set_threads(threads)
     path = Path(path or os.environ.get("ASR_MODEL") or DEFAULT_MODEL)
     if path.is_dir():  # a model folder (asr adapt): NAME/NAME.pt
         path = path / f"{path.name}.pt"
-    if is_exported(path):  # a TorchScript file from `asr export`
-        exported = load_exported(path, device=device)
-        exported.threads = threads
-        return exported
+    if is_exported(path):  # an ONNX file from `asr export`: no torch
+        return load_onnx(path, threads=threads).to(device)
+    from ..audio.features import Frontend  # torch from here on
+    from ..core.cpu import set_threads
+    from ..model.checkpoint import configs_from_state, load_checkpoint
+    from ..model.encoder import Encoder
+
+    threads = set_threads(threads)
     state = load_checkpoint(path)
     model_config, frontend_config = configs_from_state(state, path)
     encoder = Encoder(model_config)

@@ -13,30 +13,26 @@ from __future__ import annotations
 
 import math
 import pickle
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..audio.features import FrontendConfig
+from ..core.files import MODELS_DIR, CheckpointError
+from ..core.limits import LIMITS, MAX_PARAMETERS, checked_config, config_from_dict
 from ..core.text import BLANK, BLANK_TOKEN
 from .encoder import RNN_TYPES, Encoder, ModelConfig
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"  # shipped ones
-
 FORMAT_VERSION = 1  # bump when the layout of the dict above changes
 REQUIRED_KEYS = ("format_version", "model_config", "frontend_config", "vocab", "model")
-LIMITS = {  # (low, high) of each whole-number config value a checkpoint may hold
-    "n_features": (1, 4096), "vocab_size": (2, 65_536), "conv_channels": (1, 4096),
-    "time_strides": (1, 16), "hidden_size": (1, 16_384), "num_layers": (1, 64),
-    "sample_rate": (1000, 1_000_000), "n_fft": (16, 65_536), "hop_length": (1, 65_536),
-    "n_mels": (1, 1024), "n_mfcc": (1, 1024), "deltas": (0, 2),
-}  # fmt: skip
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: missing, truncated, unsafe or incompatible."""
+__all__ = [  # the first five live in asr.core (no torch): the ONNX runtime uses them
+    "MODELS_DIR", "CheckpointError", "LIMITS", "checked_config", "config_from_dict",
+    "load_checkpoint",
+]  # fmt: skip
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
@@ -76,18 +72,6 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     return state
 
 
-def config_from_dict(cls, values: dict[str, Any]):
-    """Rebuild a frozen config dataclass, restoring tuples that were saved as lists
-    and ignoring keys a newer version may have added."""
-    known = {f.name for f in fields(cls)}
-    kwargs = {
-        k: tuple(v) if isinstance(v, list) else v
-        for k, v in values.items()
-        if k in known
-    }
-    return cls(**kwargs)
-
-
 def model_state(encoder, frontend_config: FrontendConfig, vocab: list[str]) -> dict:
     """The part of a checkpoint that ``load_model`` needs."""
     return {
@@ -107,8 +91,8 @@ def configs_from_state(state: dict, path=None) -> tuple[ModelConfig, FrontendCon
         CheckpointError: naming ``path`` and the bad value.
     """
     try:
-        model = _checked_config(ModelConfig, state["model_config"])
-        frontend = _checked_config(FrontendConfig, state["frontend_config"])
+        model = checked_config(ModelConfig, state["model_config"])
+        frontend = checked_config(FrontendConfig, state["frontend_config"])
         _check_vocab(state["vocab"], model)
         if model.n_features != frontend.n_features or frontend.n_mfcc > frontend.n_mels:
             raise ValueError("model and frontend configs disagree on the features")
@@ -119,32 +103,6 @@ def configs_from_state(state: dict, path=None) -> tuple[ModelConfig, FrontendCon
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{path or 'checkpoint'}: bad config ({error})") from None
     return model, frontend
-
-
-def _checked_config(cls, values):
-    """``config_from_dict`` after checking each value's type and range."""
-    if not isinstance(values, dict):
-        raise ValueError(f"{cls.__name__} is not a dict")
-    kinds = {"int": int, "float": (int, float), "str": str, "bool": bool}
-    for f in fields(cls):
-        if f.name not in values:
-            continue
-        value = values[f.name]
-        items = value if f.type.startswith("tuple") else [value]
-        kind = kinds.get(f.type, int)
-        is_list = isinstance(value, (list, tuple)) and len(value) > 0
-        if f.type.startswith("tuple") and not is_list:
-            raise ValueError(f"{f.name} = {value!r:.40} is not a list of numbers")
-        for item in items:
-            wrong_bool = isinstance(item, bool) and kind is not bool
-            if wrong_bool or not isinstance(item, kind):
-                raise ValueError(f"{f.name} = {value!r:.40} is not of type {f.type}")
-            if isinstance(item, float) and not math.isfinite(item):
-                raise ValueError(f"{f.name} = {value!r:.40} is not finite")
-            low, high = LIMITS.get(f.name, (-math.inf, math.inf))
-            if isinstance(item, (int, float)) and not low <= item <= high:
-                raise ValueError(f"{f.name} = {item} is outside [{low}, {high}]")
-    return config_from_dict(cls, values)
 
 
 def _check_vocab(vocab, model: ModelConfig) -> None:
@@ -161,14 +119,35 @@ def _check_shapes(model: ModelConfig, weights) -> None:
     """Build the encoder on the meta device (no memory) and compare shapes."""
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in Encoder(model).state_dict().items()}
+    total = sum(math.prod(shape) for shape in expected.values())
+    if total > MAX_PARAMETERS:  # before anything is allocated
+        raise ValueError(f"the config asks for {total:,} weights; at most "
+                         f"{MAX_PARAMETERS:,} are allowed")  # fmt: skip
     if not isinstance(weights, dict):
         raise ValueError("the weights are not a state dict")
+    for name, tensor in weights.items():
+        if isinstance(tensor, torch.Tensor):
+            _check_storage(name, tensor)
     got = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
     if got != expected:
         wrong = sorted(set(got) ^ set(expected)) or [
             k for k in expected if got[k] != expected[k]
         ]
         raise ValueError(f"weights do not match the config (first: {wrong[0]})")
+
+
+def _check_storage(name: str, tensor: torch.Tensor) -> None:
+    """Refuse a weight whose elements share memory (a stride-0 view such as
+    ``torch.zeros(1).expand(shape)``, which ``weights_only`` loading accepts): a few
+    bytes on disk would become the full size once the model copies it."""
+    if tensor.numel() == 0:
+        return
+    needed = tensor.numel() * tensor.element_size()
+    if not tensor.is_contiguous() or tensor.untyped_storage().nbytes() < needed:
+        raise ValueError(
+            f"weight {name} is a view of shared or overlapping memory "
+            "(a stride-0 or expanded tensor), not stored values"
+        )
 
 
 def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
