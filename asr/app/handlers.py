@@ -331,7 +331,10 @@ def make_transcriber(cache: ModelCache, max_seconds: float = MAX_SECONDS):
         segments = []
         for segment in decode_segments(cache.get(model_path), wave, choice):
             if client_gone(request):
-                raise gr.Error("The client has gone; the transcription was stopped.")
+                raise gr.Error(
+                    "The client has gone; the transcription was stopped.",
+                    print_exception=False,
+                )
             segments.append(segment)
         spoken = [s for s in segments if s.text]
         if not spoken:
