@@ -744,12 +744,16 @@ def test_upload_requests_are_capped_in_all_and_aborts_leave_nothing(served):
     assert status == 200
 
 
-def test_an_unknown_fn_index_is_one_line_not_http_500(served):
+def test_api_calls_are_bounded_and_unknown_fn_index_is_not_http_500(served):
     url, _ = served
     for index in (999, -1, "x", 10**30):
         body = json.dumps({"fn_index": index, "data": [], "session_hash": "abc"})
         status, text = _post(url + "/queue/join", body.encode(), "application/json")
         assert status == 422 and "names no event" in text and "\n" not in text.strip()
+    grammar = "x" * (2 * 2**20)  # C3: a 6.3 MB grammar reached the handler
+    body = json.dumps({"fn_index": 0, "data": [grammar], "session_hash": "abc"})
+    status, text = _post(url + "/queue/join", body.encode(), "application/json")
+    assert status == 413 and "1048576 bytes" in text
 
 
 def test_port_probe_allows_a_restart_over_time_wait():
