@@ -24,6 +24,7 @@ from gradio.route_utils import MultiPartException
 from starlette.responses import PlainTextResponse
 
 API_PATHS = ("/queue/join", "/run/", "/call/", "/api/")  # JSON calls of an event
+DRAIN_BYTES = 64 * 2**20  # of a refused body, read before answering (never kept)
 
 
 class RequestGuard:
@@ -55,7 +56,7 @@ class RequestGuard:
     async def _upload(self, scope, receive, send):
         limit = self.max_upload_bytes
         if content_length(scope) > limit:
-            return await too_large(limit)(scope, receive, send)
+            return await refuse(limit, scope, receive, send)
         received = 0
 
         async def counted():
@@ -72,7 +73,7 @@ class RequestGuard:
 
     async def _api_call(self, scope, receive, send):
         if content_length(scope) > self.max_json_bytes:
-            return await too_large(self.max_json_bytes)(scope, receive, send)
+            return await refuse(self.max_json_bytes, scope, receive, send)
         body, more = b"", True
         while more:
             message = await receive()
@@ -81,7 +82,7 @@ class RequestGuard:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_json_bytes:
-                return await too_large(self.max_json_bytes)(scope, receive, send)
+                return await refuse(self.max_json_bytes, scope, receive, send)
         if problem := self._bad_fn_index(body):
             return await PlainTextResponse(problem, 422)(scope, receive, send)
         replayed = False
@@ -121,5 +122,14 @@ def over_limit(limit: int) -> str:
     return f"Request size exceeded maximum allowed size of {limit} bytes in all."
 
 
-def too_large(limit: int) -> PlainTextResponse:
-    return PlainTextResponse(over_limit(limit), 413)
+async def refuse(limit: int, scope, receive, send) -> None:
+    """Answer 413. Up to ``DRAIN_BYTES`` of the body are read (and dropped) first:
+    a client still sending when the server closes sees a reset, not the answer."""
+    drained, more = 0, True
+    while more and drained < DRAIN_BYTES:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        drained += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    await PlainTextResponse(over_limit(limit), 413)(scope, receive, send)
