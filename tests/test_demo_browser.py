@@ -80,6 +80,17 @@ navigator.mediaDevices.getUserMedia = (constraints) => original({...constraints,
 """
 
 
+VIEWPORT = {"width": 1280, "height": 720}  # a laptop screen (issue 27, item 6)
+# While recording: the bottom of the Final box (page pixels) and whether Gradio's
+# time-limit bar under the microphone shows (it stayed full width for 605 s)
+FIRST_SCREEN_JS = """() => {
+  const finals = document.querySelector("#live-finals textarea");
+  const bar = document.querySelector("#live-audio .streaming-bar");
+  return {finals_bottom: finals.getBoundingClientRect().bottom + window.scrollY,
+          bar_shown: bar !== null && bar.getBoundingClientRect().height > 0};
+}"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,7 +133,7 @@ def browser(speech):
 
 def speak(browser, url: str, raw: bool, wait_s: float, screenshot) -> dict:
     """Open the page, press Record, wait ``wait_s``, press Stop; the page's log."""
-    context = browser.new_context(viewport={"width": 1000, "height": 760})
+    context = browser.new_context(viewport=VIEWPORT)
     context.route(OUTSIDE, lambda route: route.abort())
     if raw:
         context.add_init_script(RAW_AUDIO_JS)
@@ -132,10 +143,12 @@ def speak(browser, url: str, raw: bool, wait_s: float, screenshot) -> dict:
         page.goto(url)
         page.locator("#live-audio button.record-button").click(timeout=30_000)
         page.wait_for_timeout(wait_s * 1000)
+        first_screen = page.evaluate(FIRST_SCREEN_JS)  # while recording
         page.locator("#live-audio").get_by_role("button", name="Stop").click()
         page.wait_for_timeout(1500)  # the stop handler's flush
         page.screenshot(path=screenshot)
-        return page.evaluate("({log: window.__log, clicks: window.__clicks})")
+        logged = page.evaluate("({log: window.__log, clicks: window.__clicks})")
+        return {**logged, "first_screen": first_screen}
     finally:
         context.close()
 
@@ -163,6 +176,9 @@ def test_live_tab_in_chromium(browser, app_url, speech, raw, tmp_path):
     screenshot = tmp_path / "live.png"
     page = speak(browser, app_url, raw, end_s + SETTLE_S, screenshot)  # Stop after
     log, clicks = page["log"], page["clicks"]
+    # the first screen holds what a person needs while speaking: all of the Final box
+    assert page["first_screen"]["finals_bottom"] <= VIEWPORT["height"], page
+    assert not page["first_screen"]["bar_shown"], page
     open_ms, stop_ms = clicks["microphone_open"], clicks["Stop"]
     first_partial, last_final, finals = delays(log, open_ms, stop_ms, start_s, end_s)
     report = {"first_partial_s": first_partial, "final_after_end_s": last_final,

@@ -30,6 +30,8 @@ from conftest import DATA, DIGITS_MODEL, ROOT
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+import asr
+
 gradio_client = pytest.importorskip("gradio_client")
 
 pytestmark = [
@@ -459,6 +461,95 @@ def drive(folder: Path, count: int) -> dict[int, dict]:
             break
         start = started + 1  # the case that was running when the driver died
     return results
+
+
+# -- Live chunks ---------------------------------------------------------------------
+
+LIVE_CASES = 60  # chunks drawn for the Live handler
+ODD_RATES = [0, -16000, 1, 999, 8000, 11025, 44101, 48000, 96000, 192_000, 192_001,
+             1_000_000, 10**12, 44100.5, float("nan"), float("inf"), "48000",
+             None]  # fmt: skip
+DTYPES = ["int16", "int32", "uint8", "float32", "float64", "float16", "bool",
+          "complex64", "object"]  # fmt: skip
+
+
+def make_chunk(rate, size: int, channels: int, dtype: str, poison: str, layout: str):
+    """A chunk as (rate, samples): ``size`` frames of noise of ``channels`` in
+    ``layout`` ("NC", "CN" or "3d"), optionally with NaN or inf or at 1e30."""
+    rng = np.random.default_rng(size)
+    noise = rng.standard_normal((size, channels)) * 0.1
+    if dtype.startswith("int") or dtype == "uint8":
+        samples = (noise * np.iinfo(dtype).max).astype(dtype)
+    else:
+        samples = noise.astype(dtype)
+    if poison != "none" and samples.dtype.kind in "fc" and samples.size:
+        value = {"nan": np.nan, "inf": np.inf, "loud": 1e30}[poison]
+        with np.errstate(over="ignore"):  # 1e30 is inf in float16: fine
+            samples.flat[size // 2] = value
+    if layout == "CN":
+        samples = samples.T
+    elif layout == "3d":
+        samples = samples[None]
+    return rate, samples[:, 0] if channels == 1 and layout == "NC" else samples
+
+
+def live_chunk_cases():
+    return st.tuples(
+        st.sampled_from(ODD_RATES),
+        st.one_of(st.integers(0, 4000), st.integers(4000, 2_000_000)),
+        st.sampled_from([1, 1, 2, 6, 64]),
+        st.sampled_from(DTYPES),
+        st.sampled_from(["none", "none", "nan", "inf", "loud"]),
+        st.sampled_from(["NC", "NC", "CN", "3d"]),
+    )
+
+
+def test_fuzz_live_chunks():
+    """Odd rates, sizes, dtypes, layouts, NaN/inf and huge chunks through the Live
+    tab's handler, one session: every chunk gives a result or one short message,
+    never an exception, and the session holds bounded audio; afterwards it still
+    recognises speech."""
+    from asr.app import handlers
+
+    cache = handlers.ModelCache([str(DIGITS_MODEL)])
+    bound = (handlers.HISTORY_S + 2 * 5.0) * asr.SAMPLE_RATE * 4  # bytes, float32
+    tally, state = [], {"session": None}
+
+    @settings(max_examples=LIVE_CASES, derandomize=True, deadline=None,
+              phases=[Phase.explicit, Phase.generate], database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(live_chunk_cases())
+    @example((48000, 10_000_000, 1, "float32", "none", "NC"))  # 40 MB in one chunk
+    @example((1_000_000, 1_000_000, 1, "int16", "none", "NC"))  # 1 MHz
+    @example((192_000, 960_000, 1, "int16", "none", "NC"))  # the largest accepted
+    def one(case):
+        chunk = make_chunk(*case)
+        failure = None
+        try:
+            session, partial, finals, _ = handlers.live_chunk(
+                state["session"], chunk, None, cache, 600
+            )
+            state["session"] = session
+            if not isinstance(partial, str) or len(partial) > 300 or "\n" in partial:
+                failure = f"odd partial {partial!r:.200}"
+            elif session.stored_bytes > bound:
+                failure = f"holds {session.stored_bytes} bytes of audio"
+        except Exception as error:  # judged: nothing may escape
+            failure = f"{type(error).__name__}: {str(error)[:200]}"
+        tally.append({"case": [str(case[0])[:12], *case[1:]], "failure": failure})
+
+    one()
+    failed = [row for row in tally if row["failure"]]
+    print(f"\nlive chunks: {len(tally)} cases, {len(failed)} failed")
+    for row in failed:
+        print("  FAILED", row["case"], "->", row["failure"])
+    assert failed == []
+    session = handlers.LiveSession(cache.get(None))
+    speech = (asr.load_audio(DATA / "2_jackson_1.wav") * 32767).astype(np.int16)
+    silence = np.zeros(8000, np.int16)
+    for piece in (silence, speech, silence, silence):
+        session.on_chunk((16000, piece))
+    assert session.stop()[1] == "two"
 
 
 # -- the test ------------------------------------------------------------------------

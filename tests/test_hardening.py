@@ -11,8 +11,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import tracemalloc
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 import gradio as gr
@@ -24,13 +26,14 @@ from conftest import DATA, DIGITS_MODEL, ROOT
 
 import asr
 from asr import app as demo
+from asr.app import handlers, limits
 from asr.cli import main
 from asr.core.text import normalize_text
 from asr.data.manifest import read_manifest
 from asr.decoding.beam import DecodeConfig
 from asr.decoding.settings import parse_hotwords, read_decoder_config
 from asr.inference.output import MAX_CUE_LINES, MAX_LINE_CHARS, Segment, render
-from asr.model.checkpoint import load_checkpoint
+from asr.model.checkpoint import MODELS_DIR, load_checkpoint
 from asr.training.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.timeout(120)  # a FIFO or a huge allocation must not hang
@@ -615,3 +618,234 @@ def test_prepare_without_network_is_one_line(capsys):
         recipe_main("doc", offline, [source_option("a local copy")], [])
     assert "cannot download" in str(exit_info.value.code)
     assert "pass --source" in str(exit_info.value.code)
+
+
+# -- issue 27: the demo under hostile clients ------------------------------------------
+# "The server must never be pushed to gigabytes or tied up by one client."
+
+
+def test_grammar_size_and_grammar_x_audio_are_capped(tiny_checkpoint, tmp_path):
+    """C3: a 6.3 MB grammar, or 100 kB with a 10-minute upload (78 s), held a
+    request slot for minutes; now both are refused before any matching."""
+    with pytest.raises(gr.Error, match="at most 100000 are allowed"):
+        handlers.read_grammar_box("yes\n" * 30_000)
+    long = tmp_path / "long.wav"
+    sf.write(long, np.zeros(16000 * 60, np.int16), 16000)  # 60 s
+    model = asr.load_model(tiny_checkpoint)
+    cache = demo.ModelCache([str(tiny_checkpoint)])
+    cache.models[cache.names[0]] = model
+    matched = []
+    model.match = lambda *args: matched.append(args)  # must not be reached
+    grammar = "\n".join(f"command number {i}" for i in range(3000))  # ~57 kB
+    transcribe = demo.make_transcriber(cache, 600)
+    with pytest.raises(gr.Error, match=r"can match at most 3\d s of audio"):
+        transcribe(str(long), None, "greedy", "", grammar)
+    assert matched == []
+    with pytest.raises(gr.Error, match="lasts 600 s"):
+        limits.check_grammar_work("x" * 100_000, 600)
+    limits.check_grammar_work("x" * 100_000, 20)  # a 100 kB grammar, 20 s: allowed
+
+
+class _Job:
+    def __init__(self, session_hash, alive):
+        self.session_hash, self.alive = session_hash, alive
+
+
+def _request(session_hash, alive):
+    """A gr.Request as a queued File request sees it, its job alive or not."""
+    queue = type("Queue", (), {"active_jobs": [None, [_Job(session_hash, alive)]]})
+    blocks = type("Blocks", (), {"_queue": queue})
+    app = type("App", (), {"get_blocks": staticmethod(lambda: blocks)})
+    fastapi_request = type("R", (), {"app": app})
+    return type("Request", (), {"request": fastapi_request, "session_hash": "s"})()
+
+
+def test_file_work_stops_when_its_client_has_gone(tiny_checkpoint, monkeypatch):
+    """C3: work went on after the client gave up; now it stops between segments."""
+    assert not limits.client_gone(None) and not limits.client_gone(_request("s", True))
+    assert limits.client_gone(_request("s", False))
+    decoded = []
+
+    def segments(model, wave, choice):
+        for i in range(100):
+            decoded.append(i)
+            yield asr.Segment(float(i), i + 1.0, "")
+
+    monkeypatch.setattr(handlers, "decode_segments", segments)
+    transcribe = demo.make_transcriber(demo.ModelCache([str(tiny_checkpoint)]))
+    with pytest.raises(gr.Error, match="client has gone"):
+        transcribe(str(SPEECH), request=_request("s", False))
+    assert len(decoded) == 1
+    with pytest.warns(UserWarning, match="No speech recognised"):  # gr.Warning
+        text, *_ = transcribe(str(SPEECH), request=_request("s", True))
+    assert len(decoded) == 101 and text == "(no speech recognised)"
+
+
+def test_live_audio_is_stored_at_16k_and_bounded(tiny_checkpoint, monkeypatch):
+    """C4: each session kept 30 s at the source rate (1 MHz was accepted) for 3 h
+    and sessions were unbounded: nine 40 MB chunks took the server to 2.4 GB."""
+    model = asr.load_model(tiny_checkpoint)
+    monkeypatch.setattr(handlers, "LIVE_SESSIONS", limits.SessionLimit(limit=3))
+    session = demo.LiveSession(model)
+    second = np.zeros(192_000, np.int16)  # 1 s at the highest rate accepted
+    for _ in range(40):
+        session.on_chunk((192_000, second))
+    per_session = int(handlers.HISTORY_S + 1) * 16000 * 4  # float32 at 16 kHz
+    assert 30 * 16000 * 4 <= session.stored_bytes <= per_session
+    with pytest.raises(asr.AudioError, match="at most 192000 Hz"):
+        session.on_chunk((1_000_000, np.zeros(1000, np.int16)))
+    huge = np.zeros(10_000_000, np.float32)  # 40 MB: 208 s at 48 kHz in one chunk
+    with pytest.raises(asr.AudioError, match="in one chunk"):
+        session.on_chunk((48_000, huge))
+    sessions = [session] + [demo.LiveSession(model) for _ in range(8)]
+    for other in sessions[1:]:
+        other.on_chunk((48_000, np.zeros(48_000 * 5, np.int16)))
+    assert len(handlers.LIVE_SESSIONS) == 3
+    assert sum(s.stored_bytes for s in sessions) <= 3 * per_session
+    assert session.stored_bytes == 0 and session.finals == []  # let go, still usable
+    session.on_chunk((48_000, np.zeros(4800, np.int16)))
+    assert session.stored_bytes == 4 * 1600
+
+
+def test_live_handler_shows_refused_chunks_as_a_message(tiny_checkpoint):
+    cache = demo.ModelCache([str(tiny_checkpoint)])
+    for chunk in [(1_000_000, np.zeros(100, np.int16)), (8000, "abc"), 5, (None, None)]:
+        _, partial, _, _ = demo.live_chunk(None, chunk, None, cache, 600)
+        assert partial.startswith("(a chunk of audio could not be used"), partial
+        assert len(partial) < 300
+
+
+def test_live_streams_have_their_own_pool(tiny_checkpoint):
+    """M12: two clients holding Live streams open took both request slots, so later
+    Live sessions (and File requests) got no answer for up to 605 s."""
+    app = demo.build_app(demo.ModelCache([str(tiny_checkpoint)]))
+    fns = {fn.api_name: fn for fn in app.fns.values()}
+    live, transcribe = fns["live_chunk"], fns["transcribe"]
+    assert live.concurrency_id != transcribe.concurrency_id
+    assert live.concurrency_limit >= 8
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def served(tiny_checkpoint):
+    """(base URL, upload folder) of the demo served with 1 MB per upload request."""
+    app = demo.build_app(demo.ModelCache([str(tiny_checkpoint)]), 5)
+    port = _free_port()
+    demo.serve(
+        app, port=port, max_file_size="800kb", max_upload_bytes=2**20, block=False
+    )
+    yield f"http://127.0.0.1:{port}/gradio_api", Path(app.server_app.uploaded_file_dir)
+    app.close()
+
+
+def _files_in(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+
+
+def _post(url: str, body: bytes, content_type: str) -> tuple[int, str]:
+    request = urllib.request.Request(
+        url, body, {"Content-Type": content_type}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _multipart(files: dict[str, bytes]) -> tuple[bytes, str]:
+    boundary = "asrboundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+        f'filename="{name}"\r\nContent-Type: audio/wav\r\n\r\n'.encode()
+        + data
+        + b"\r\n"
+        for name, data in files.items()
+    ]
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_upload_requests_are_capped_in_all_and_aborts_leave_nothing(served):
+    """M11: ten 45 MB files in one POST were taken (the limit was per file), and an
+    aborted upload left its partial file until the hourly cleanup."""
+    url, folder = served
+    before = _files_in(folder)
+    body, kind = _multipart({"a.wav": b"\0" * 600_000, "b.wav": b"\0" * 600_000})
+    status, text = _post(url + "/upload", body, kind)  # each file under 800 kB
+    assert status == 413 and "1048576 bytes in all" in text
+    assert _files_in(folder) == before
+    body, kind = _multipart({"a.wav": b"\1" * 600_000})
+    port = int(url.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port)) as raw:  # stops midway
+        head = (
+            f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        raw.sendall(head.encode() + body[:400_000])
+        time.sleep(1.0)
+    deadline = time.monotonic() + 10
+    while _files_in(folder) != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _files_in(folder) == before
+    status, _ = _post(url + "/upload", body, kind)  # one file still goes through
+    assert status == 200
+
+
+def test_api_calls_are_bounded_and_unknown_fn_index_is_not_http_500(served):
+    url, _ = served
+    for index in (999, -1, "x", 10**30):
+        body = json.dumps({"fn_index": index, "data": [], "session_hash": "abc"})
+        status, text = _post(url + "/queue/join", body.encode(), "application/json")
+        assert status == 422 and "names no event" in text and "\n" not in text.strip()
+    grammar = "x" * (2 * 2**20)  # C3: a 6.3 MB grammar reached the handler
+    body = json.dumps({"fn_index": 0, "data": [grammar], "session_hash": "abc"})
+    status, text = _post(url + "/queue/join", body.encode(), "application/json")
+    assert status == 413 and "1048576 bytes" in text
+
+
+def test_port_probe_allows_a_restart_over_time_wait():
+    """A restart within ~60 s of traffic said "Address already in use": the probe
+    bound without SO_REUSEADDR, which the server itself (uvicorn) sets."""
+    with socket.socket() as server:  # the last server, as uvicorn binds
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server side closes first: its port goes to TIME_WAIT
+        client.recv(1)
+        client.close()
+    with socket.socket() as plain, pytest.raises(OSError):  # the old probe
+        plain.bind(("127.0.0.1", port))
+    assert demo.port_problem("127.0.0.1", port) is None
+
+
+def test_download_folders_are_deleted(monkeypatch):
+    first = Path(handlers.write_downloads([asr.Segment(0.0, 1.0, "two")], "a")[0])
+    root = limits.downloads_root()
+    assert first.parent.parent == root and root.name.startswith("asr-demo-")
+    monkeypatch.setattr(limits, "DOWNLOAD_TTL_S", 0)
+    os.utime(first.parent, (0, 0))  # an old folder
+    second = Path(handlers.write_downloads([asr.Segment(0.0, 1.0, "two")], "b")[0])
+    assert not first.parent.exists() and second.exists()
+
+
+def test_digital_silence_is_no_speech_with_the_default_model(tmp_path, capsys):
+    """10 s of zeros must not "hear" letters ("t t rat e t se te et ...")."""
+    if not (MODELS_DIR / "default.pt").exists():
+        pytest.skip("needs data/models/default.pt")
+    zeros = tmp_path / "zeros.wav"
+    sf.write(zeros, np.zeros(160_000, np.int16), 16000)
+    model = asr.load_model()
+    assert model.transcribe(np.zeros(160_000, np.float32)) == ""
+    assert model.transcribe(zeros) == ""
+    assert model.transcribe(zeros, decoder="greedy") == ""
+    assert main(["transcribe", str(zeros)]) == 0
+    assert capsys.readouterr().out.strip() == ""

@@ -18,6 +18,7 @@ import socket
 import tempfile
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -285,7 +286,13 @@ def run_demo(case, path, ok, env, capsys):
             transcribe(str(path))
         assert caught.value.message.startswith("Cannot read that audio:")
         return
-    text, rows, files, wave = transcribe(str(path))
+    with warnings.catch_warnings(record=True) as warned:  # gr.Warning, outside a page
+        warnings.simplefilter("always")
+        text, rows, files, wave = transcribe(str(path))
+    said = [str(w.message) for w in warned]
+    assert ("No speech recognised: is the recording silent?" in said) == (
+        text == "(no speech recognised)"
+    )
     assert all(Path(f).exists() for f in files) and np.isfinite(wave).all()
     if case in ("silence", "single sample") or (
         case == "very long (10 min)" and not rows

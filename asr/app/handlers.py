@@ -19,10 +19,20 @@ import numpy as np
 import asr
 
 from ..decoding.beam import check_hotwords
+from .limits import (
+    LIVE_SESSIONS,
+    MAX_FINALS,
+    MAX_GRAMMAR_CHARS,
+    check_chunk,
+    check_grammar_work,
+    client_gone,
+    downloads_root,
+    prune_downloads,
+)
 from .models import ModelCache
 
 MAX_SECONDS = 600  # longer recordings (file or live) are refused with a message
-HISTORY_S = 30.0  # seconds of live audio kept to draw the last utterance
+HISTORY_S = 30.0  # seconds of live audio kept (at 16 kHz) to draw the last utterance
 DECODERS = ("LM beam search", "greedy")  # the File tab's choices, default first
 DOWNLOAD_FORMATS = ("srt", "vtt", "json")
 HOTWORD_BONUS = 3.0  # beam-score bonus per hotword word (natural log units)
@@ -48,6 +58,7 @@ class LiveSession:
         self.grammar_text = ""  # the Live tab's grammar box, as last applied
         self.grammar: asr.Grammar | None = None
         self._start_recording()
+        LIVE_SESSIONS.add(self)
 
     def set_grammar(self, text: str | None) -> None:
         """Decode finals with the grammar in ``text`` (empty: free transcription);
@@ -66,7 +77,13 @@ class LiveSession:
         self.recognizer = asr.StreamingRecognizer(self.model, grammar=self.grammar)
         self.partial = ""
         self.received_s = 0.0  # seconds of audio received in this recording
-        self.history: deque = deque()  # (start s, rate Hz, float mono) chunks
+        self.history: deque = deque()  # (start s, 16 kHz float mono) chunks
+
+    def release(self) -> None:
+        """Let go of the audio held (history and the open segment), keeping the
+        finals: the next chunk starts a new recording."""
+        self.utterance = None
+        self._start_recording()
 
     def on_chunk(self, chunk: tuple[int, np.ndarray]) -> tuple[str, str]:
         """Take one chunk from the browser.
@@ -77,8 +94,13 @@ class LiveSession:
 
         Returns:
             (partial text of the open segment, final segments one per line).
+
+        Raises:
+            asr.AudioError: a rate above ``MAX_LIVE_RATE`` or a chunk over
+                ``MAX_CHUNK_S``, before anything is stored or computed.
         """
-        rate, samples = chunk
+        rate, samples = check_chunk(chunk)
+        LIVE_SESSIONS.touch(self)
         if samples.size == 0:
             return self.partial, self.finals_text
         if self.received_s >= self.max_seconds:
@@ -86,8 +108,8 @@ class LiveSession:
                 f"(recording limit of {self.max_seconds:g} s reached: press Stop)"
             )
             return self.partial, self.finals_text
-        self._remember(int(rate), samples)
-        self._apply(self.recognizer.accept(samples, int(rate)))
+        self._remember(rate, samples)
+        self._apply(self.recognizer.accept(samples, rate))
         return self.partial, self.finals_text
 
     def stop(self) -> tuple[str, str]:
@@ -106,29 +128,37 @@ class LiveSession:
             if isinstance(event, asr.Final):
                 match = event.match
                 self.finals.append(describe_match(match) if match else event.text)
+                del self.finals[:-MAX_FINALS]
                 self.partial = ""
                 self.utterance = self._cut(event.start, event.end)
             else:
                 self.partial = event.text
 
     def _remember(self, rate: int, samples: np.ndarray) -> None:
-        mono = asr.prepare_audio(samples, rate, rate)  # int16 (N, C) -> float (N,)
-        self.history.append((self.received_s, rate, mono))
-        self.received_s += len(mono) / rate
+        mono = asr.prepare_audio(samples, rate)  # stored at 16 kHz, whatever came in
+        self.history.append((self.received_s, mono))
+        self.received_s += len(mono) / asr.SAMPLE_RATE
         while self.history and self.history[0][0] < self.received_s - HISTORY_S:
             self.history.popleft()
 
     def _cut(self, start: float, end: float) -> np.ndarray | None:
         """16 kHz audio from ``start`` to ``end`` seconds, if still in the history."""
+        rate = asr.SAMPLE_RATE
         pieces = [
-            (t, r, x) for t, r, x in self.history if t + len(x) / r > start and t < end
+            (t, x) for t, x in self.history if t + len(x) / rate > start and t < end
         ]
-        if not pieces or len({r for _, r, _ in pieces}) != 1:
+        if not pieces:
             return None
-        t0, rate = pieces[0][0], pieces[0][1]
-        audio = np.concatenate([x for _, _, x in pieces])
+        audio = np.concatenate([x for _, x in pieces])
+        t0 = pieces[0][0]
         audio = audio[max(0, round((start - t0) * rate)) : round((end - t0) * rate)]
-        return asr.prepare_audio(audio, rate) if len(audio) else None
+        return audio if len(audio) else None
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes of audio this session holds (history and last utterance)."""
+        held = sum(x.nbytes for _, x in self.history)
+        return held + (self.utterance.nbytes if self.utterance is not None else 0)
 
 
 def live_chunk(
@@ -186,12 +216,13 @@ def parse_hotwords(text: str | None) -> tuple[str, ...]:
 def decode_segments(model: asr.ASRModel, wave: np.ndarray, choice: DecodeChoice):
     """Segments of 16 kHz ``wave``, with word times, decoded as ``choice`` asks:
     greedy, the model's LM beam search (the shipped English LM for a model that
-    ships none), or that with hotwords boosted."""
+    ships none), or that with hotwords boosted. An iterator: each segment is
+    decoded when it is asked for, so the caller can stop in between."""
     if choice.method not in DECODERS:
         method = choice.method[:40]
         raise gr.Error(f"Unknown decoding {method!r}; choose one of {DECODERS}.")
     if choice.method == "greedy":
-        return list(model.transcribe_segments(wave, decoder="greedy", words=True))
+        return model.transcribe_segments(wave, decoder="greedy", words=True)
     try:
         if choice.hotwords:
             decoder = beam_decoder(model, choice.hotwords)
@@ -200,7 +231,7 @@ def decode_segments(model: asr.ASRModel, wave: np.ndarray, choice: DecodeChoice)
     except (ValueError, OSError) as error:  # no LM for this model, or a bad one
         reason = str(error).split(": ", 1)[-1][:200]
         raise gr.Error(f"LM beam search is not available here: {reason}") from None
-    return list(model.transcribe_segments(wave, decoder=decoder, words=True))
+    return model.transcribe_segments(wave, decoder=decoder, words=True)
 
 
 @functools.lru_cache(maxsize=8)
@@ -231,7 +262,8 @@ def read_recording(path: str | None, max_seconds: float) -> np.ndarray:
 def write_downloads(segments: list, name: str) -> list[str]:
     """SRT, VTT and JSON files of ``segments`` in a fresh temporary folder (Gradio
     copies them into its cache, which ``delete_cache`` clears)."""
-    folder = Path(tempfile.mkdtemp(prefix="asr-demo-"))
+    prune_downloads()
+    folder = Path(tempfile.mkdtemp(dir=downloads_root()))
     paths = []
     for fmt in DOWNLOAD_FORMATS:
         path = folder / f"{name}.{fmt}"
@@ -249,6 +281,10 @@ def read_grammar_box(text: str | None) -> asr.Grammar | None:
     """
     if not (text or "").strip():
         return None
+    if len(text) > MAX_GRAMMAR_CHARS:
+        raise gr.Error(
+            f"Grammar: {len(text)} characters; at most {MAX_GRAMMAR_CHARS} are allowed."
+        )
     try:
         return asr.parse_grammar(text, "grammar box")
     except asr.GrammarError as error:
@@ -274,16 +310,32 @@ def match_recording(model: asr.ASRModel, wave: np.ndarray, grammar, name: str):
 def make_transcriber(cache: ModelCache, max_seconds: float = MAX_SECONDS):
     """The File tab's callback: (audio path, model, decoder, hotwords, grammar) ->
     (transcript, timestamp rows, download paths, 16 kHz audio of the last segment
-    for pictures). With a grammar the transcript is the matched sentence."""
+    for pictures). With a grammar the transcript is the matched sentence. Work
+    stops between segments once the client has gone (``client_gone``)."""
 
-    def transcribe(path, model_path=None, method=DECODERS[0], hotwords="", grammar=""):
+    def transcribe(
+        path,
+        model_path=None,
+        method=DECODERS[0],
+        hotwords="",
+        grammar="",
+        request: gr.Request = None,
+    ):
         wave = read_recording(path, max_seconds)
         parsed = read_grammar_box(grammar)
         if parsed is not None:
+            check_grammar_work(grammar, len(wave) / asr.SAMPLE_RATE)
             name = Path(path).stem or "recording"
             return match_recording(cache.get(model_path), wave, parsed, name)
         choice = DecodeChoice(method, parse_hotwords(hotwords))
-        segments = decode_segments(cache.get(model_path), wave, choice)
+        segments = []
+        for segment in decode_segments(cache.get(model_path), wave, choice):
+            if client_gone(request):
+                raise gr.Error(
+                    "The client has gone; the transcription was stopped.",
+                    print_exception=False,
+                )
+            segments.append(segment)
         spoken = [s for s in segments if s.text]
         if not spoken:
             gr.Warning("No speech recognised: is the recording silent?")

@@ -24,12 +24,14 @@ import os
 import socket
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 import asr
 
 from ..core import options
 from ..core.cpu import resolve_threads
 from ..inference.pictures import draw_pictures
+from .guard import RequestGuard
 from .handlers import (
     DECODERS,
     MAX_SECONDS,
@@ -40,8 +42,15 @@ from .handlers import (
 from .models import MODELS_DIR, ModelCache, list_models, model_summary
 
 MAX_FILE_SIZE = "50mb"  # uploads above this are refused by Gradio itself
+MAX_UPLOAD_BYTES = 55 * 2**20  # one upload request, all files together (guard.py)
+MAX_JSON_BYTES = 2**20  # one API call's JSON body: a grammar box of 100 k characters
 STREAM_EVERY_S = 0.5  # seconds of microphone audio per chunk sent to the server
 SESSION_TTL_S = 3 * 3600  # an abandoned session's state is dropped after this
+# Gradio draws a bar under a streaming microphone that shrinks over the event's time
+# limit; over the 605 s of a Live stream it never visibly moves, so it says nothing
+CSS = "#live-audio .streaming-bar { display: none; }"
+LIVE_STREAMS = 16  # Live streams served at once, in their own pool: an open stream
+#                    holds its slot until Stop or the time limit, even when idle
 
 
 # -- page --------------------------------------------------------------------------
@@ -50,14 +59,16 @@ SESSION_TTL_S = 3 * 3600  # an abandoned session's state is dropped after this
 def build_app(cache: ModelCache, max_seconds: float = MAX_SECONDS) -> gr.Blocks:
     """The page: model picker, then Live, File and Pictures tabs."""
     with gr.Blocks(title="asr: speech to text", delete_cache=(3600, 3600)) as app:
-        gr.Markdown(
-            "# asr: speech to text\n`default.pt` is the general English model; "
-            "`digits.pt` recognises spoken digits only. The card below says more."
-        )
-        picker = gr.Dropdown(
-            cache.names, value=cache.names[0], label="Model", elem_id="model"
-        )
-        card = gr.Markdown(model_summary(cache.paths[0]))
+        # the first screen holds what a person needs while speaking: the model's
+        # card is one click away, so the Live tab's Final box stays in view at 720p
+        with gr.Row(equal_height=True):
+            gr.Markdown("## asr: speech to text", elem_id="title")
+            picker = gr.Dropdown(
+                cache.names, value=cache.names[0], label="Model", elem_id="model",
+                scale=2,
+            )  # fmt: skip
+        with gr.Accordion("About this model", open=False, elem_id="model-card"):
+            card = gr.Markdown(model_summary(cache.paths[0]))
         utterance = gr.State(None, time_to_live=SESSION_TTL_S)  # 16 kHz audio to draw
         session = _live_tab(cache, max_seconds, picker, utterance)
         _file_tab(cache, max_seconds, picker, utterance)
@@ -103,6 +114,8 @@ def _live_tab(cache: ModelCache, max_seconds: float, picker, utterance) -> gr.St
         outputs,
         stream_every=STREAM_EVERY_S,
         time_limit=int(max_seconds) + 5,
+        concurrency_id="live",  # File requests never wait for open streams
+        concurrency_limit=LIVE_STREAMS,
         api_name="live_chunk",
     )
     mic.stop_recording(live_stop, session, outputs, api_name="live_stop")
@@ -171,12 +184,17 @@ def serve(
     concurrency_limit: int = 2,
     max_file_size: str = MAX_FILE_SIZE,
     block: bool = True,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ) -> None:
     """Queue the app (``concurrency_limit`` requests at a time, the rest wait) and
-    serve it; ``block=False`` returns at once, for tests."""
+    serve it, each upload request holding at most ``max_upload_bytes`` in all;
+    ``block=False`` returns at once, for tests."""
+    guard = Middleware(RequestGuard, blocks=app, max_upload_bytes=max_upload_bytes,
+                       max_json_bytes=MAX_JSON_BYTES)  # fmt: skip
     app.queue(default_concurrency_limit=concurrency_limit).launch(
         server_name=host, server_port=port, share=share, max_file_size=max_file_size,
-        prevent_thread_lock=not block, quiet=not block,
+        prevent_thread_lock=not block, quiet=not block, css=CSS,
+        app_kwargs={"middleware": [guard]},
     )  # fmt: skip
 
 
@@ -238,6 +256,9 @@ def port_problem(host: str, port: int) -> str | None:
     """Why the server could not listen on ``host:port`` (busy, no such address)."""
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            # as the server itself (uvicorn) binds: a port whose last connections
+            # are in TIME_WAIT, after a restart, is free to listen on
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as error:
         return f"cannot listen on {host}:{port} ({error.strerror or error})"
