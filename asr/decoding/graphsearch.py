@@ -22,7 +22,7 @@ import numpy as np
 
 from .graph import WordGraph
 
-BEAM = 16  # hypotheses kept per frame
+BEAM = 32  # hypotheses kept per frame
 NBEST = 8  # distinct sentences returned for exact rescoring
 BLANK_SKIP = float(np.log(0.999))  # frames whose blank log-prob is above: no new label
 MAX_ENTRIES = 5_000_000  # epsilon-closure successors in all (bounds memory)
@@ -150,7 +150,7 @@ def _extend(graph, frame, hyp, states, last, pb, total, parent, state_of, childr
     labels = graph.label[nxt]
     from_blank_only = labels == last[owner]  # a repeat needs a blank between
     score = np.where(from_blank_only, pb[owner], total[owner]) + frame[labels]
-    keep = np.argsort(-score)[: 2 * BEAM]  # the rest cannot enter the beam
+    keep = np.argsort(-score)[: 2 * len(hyp)]  # the rest cannot enter the beam
     out = []
     for i in keep:
         if score[i] == _NEG:
