@@ -45,6 +45,7 @@ MAX_CELLS = 4_000_000  # CTC lattice cells per ctc_loss call: bounds memory (~10
 # Divides the scores before the softmax that gives the confidence; fitted on
 # held-out training clips by recipes/commands/calibrate.py (docs/grammars.md).
 TEMPERATURE = 1.0
+MAX_MATCH_SECONDS = 120  # a command longer than this is refused (memory grows with it)
 CACHE_BYTES = 256 * 2**20  # compiled grammars kept for reuse, in bytes at most
 
 
