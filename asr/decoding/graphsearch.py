@@ -70,7 +70,7 @@ def spell(graph: WordGraph, ids: dict[str, int], space: int) -> CharGraph:
             closures[node] = ([base[a] for a in arcs], graph.final in reach)
         return closures[node]
 
-    group = np.arange(n_states, dtype=np.int64)  # inside a word: its next state
+    group = np.arange(n_states, dtype=np.int32)  # inside a word: its next state
     final = np.zeros(n_states, dtype=bool)
     lists: list[list[int]] = []  # groups after the n_states one-successor ones
     node_group: dict[int, int] = {}
@@ -92,12 +92,13 @@ def spell(graph: WordGraph, ids: dict[str, int], space: int) -> CharGraph:
         final[last] = entries(node)[1]
     start_states = [s + 1 for s in entries(0)[0]]  # no space before the first word
     lists.append(start_states)
-    sizes = np.array([len(x) for x in lists], dtype=np.int64)
+    sizes = np.array([len(x) for x in lists], dtype=np.int32)
     ptr = np.concatenate([np.arange(n_states + 1), n_states + np.cumsum(sizes)])
-    listed = np.fromiter((s for x in lists for s in x), np.int64, int(sizes.sum()))
-    succ = np.concatenate([np.arange(1, n_states + 1), listed])
+    listed = np.fromiter((s for x in lists for s in x), np.int32, int(sizes.sum()))
+    succ = np.concatenate([np.arange(1, n_states + 1, dtype=np.int32), listed])
+    ptr = ptr.astype(np.int32)  # MAX_ENTRIES keeps every index far below 2^31
     return CharGraph(
-        np.asarray(labels, dtype=np.int64), group, ptr, succ, final,
+        np.asarray(labels, dtype=np.int32), group, ptr, succ, final,
         n_states + len(lists) - 1,
     )  # fmt: skip
 

@@ -167,11 +167,10 @@ class GrammarDecoder:
         far = distance > self.max_distance
         silent = not heard.strip()  # the model heard nothing: not a command
         if self.allow_unk and (far or silent or bool(everything[-1] > scores[best])):
-            unk = (
-                float(posterior[-1])
-                if not (far or silent)
-                else float(1 - posterior[best])
-            )
+            unk = float(posterior[-1])
+            if far or silent:  # rejected on other grounds: posterior without penalty
+                plain = torch.cat([scores, free.reshape(1)]).double()
+                unk = float(torch.softmax(plain / TEMPERATURE, 0)[-1])
             return Match(UNK, unk, {}, "", text, heard, margin, distance)
         sentence = self.grammar.find(text)
         slots, intent = (
