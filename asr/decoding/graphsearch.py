@@ -16,6 +16,7 @@ flashlight's decoders search a lexicon under a word LM, not a character automato
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from .graph import WordGraph
 
 BEAM = 32  # hypotheses kept per frame
 NBEST = 8  # distinct sentences returned for exact rescoring
-BLANK_SKIP = float(np.log(0.999))  # frames whose blank log-prob is above: no new label
+BLANK_SKIP = math.log(0.995)  # frames whose blank log-prob is above: no new label
 MAX_ENTRIES = 5_000_000  # epsilon-closure successors in all (bounds memory)
 _NEG = -np.inf
 
@@ -118,67 +119,70 @@ def search(
         each ending where the grammar may end; empty when none does.
     """
     log_probs = np.asarray(log_probs, dtype=np.float64)
-    # prefix table: parent prefix, state; prefix 0 is the empty start
-    parent, state_of, children = [-1], [-1], {}
-    hyp = np.array([0])  # prefix ids in the beam
+    parent, state_of, children = [-1], [-1], {}  # prefixes; 0 is the empty start
+    hyp, states = np.array([0]), np.array([-1])  # prefix ids in the beam, states
     pb, pnb = np.array([0.0]), np.array([_NEG])
     for frame in log_probs:
-        states = np.array([state_of[h] for h in hyp])
         last = np.where(states >= 0, graph.label[np.maximum(states, 0)], -1)
         total = np.logaddexp(pb, pnb)
         stay_b = total + frame[0]
         stay_nb = np.where(last >= 0, pnb + frame[np.maximum(last, 0)], _NEG)
-        cands = [(int(h), b, n) for h, b, n in zip(hyp, stay_b, stay_nb, strict=True)]
-        if frame[0] < BLANK_SKIP:
-            cands += _extend(graph, frame, hyp, states, last, pb, total, parent,
-                             state_of, children)  # fmt: skip
-        hyp, pb, pnb = _prune(cands, beam)
+        if frame[0] >= BLANK_SKIP:  # blank all but certain: the same prefixes stay
+            pb, pnb = stay_b, stay_nb
+            continue
+        owner, nxt, ext = _extend(graph, frame, states, last, pb, total)
+        cand_state = np.concatenate([states, nxt])
+        cand_b = np.concatenate([stay_b, np.full(len(nxt), _NEG)])
+        cand_nb = np.concatenate([stay_nb, ext])
+        cand_head = np.concatenate([hyp, hyp[owner]])
+        keep, pb, pnb = _prune(cand_state, cand_b, cand_nb, beam)
+        heads, targets = cand_head[keep].tolist(), cand_state[keep].tolist()
+        new_hyp = []
+        for i, head, target in zip(keep.tolist(), heads, targets, strict=True):
+            if i < len(states):  # a prefix that stayed
+                new_hyp.append(head)
+                continue
+            key = (head, target)  # a prefix one label longer
+            if key not in children:
+                children[key] = len(parent)
+                parent.append(head)
+                state_of.append(target)
+            new_hyp.append(children[key])
+        hyp, states = np.array(new_hyp), cand_state[keep]
     return _finals(graph, hyp, pb, pnb, parent, state_of, nbest)
 
 
-def _extend(graph, frame, hyp, states, last, pb, total, parent, state_of, children):
-    """Candidates that add one label: (prefix, log p blank, log p label)."""
+def _extend(graph, frame, states, last, pb, total):
+    """Every way to add one label: (owner hypothesis, next state, log p label)."""
     groups = np.where(
         states >= 0, graph.group[np.maximum(states, 0)], graph.start_group
     )
     starts, ends = graph.ptr[groups], graph.ptr[groups + 1]
     counts = ends - starts
-    if counts.sum() == 0:
-        return []
-    owner = np.repeat(np.arange(len(hyp)), counts)
+    owner = np.repeat(np.arange(len(states)), counts)
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     nxt = graph.succ[np.repeat(starts, counts) + offsets]
     labels = graph.label[nxt]
     from_blank_only = labels == last[owner]  # a repeat needs a blank between
     score = np.where(from_blank_only, pb[owner], total[owner]) + frame[labels]
-    keep = np.argsort(-score)[: 2 * len(hyp)]  # the rest cannot enter the beam
-    out = []
-    for i in keep:
-        if score[i] == _NEG:
-            break
-        key = (int(hyp[owner[i]]), int(nxt[i]))
-        if key not in children:
-            children[key] = len(parent)
-            parent.append(key[0])
-            state_of.append(key[1])
-        out.append((children[key], _NEG, float(score[i])))
-    return out
+    return owner, nxt, score
 
 
-def _prune(cands, beam: int):
-    """Merge candidates of the same prefix (sum) and keep the ``beam`` best."""
-    merged: dict[int, list[float]] = {}
-    for prefix, b, n in cands:
-        if prefix in merged:
-            entry = merged[prefix]
-            entry[0], entry[1] = np.logaddexp(entry[0], b), np.logaddexp(entry[1], n)
-        else:
-            merged[prefix] = [b, n]
-    best = sorted(merged.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:beam]
-    hyp = np.array([k for k, _ in best])
-    pb = np.array([v[0] for _, v in best], dtype=np.float64)
-    pnb = np.array([v[1] for _, v in best], dtype=np.float64)
-    return hyp, pb, pnb
+def _prune(state, b, nb, beam: int):
+    """Merge candidates of the same automaton state and keep the ``beam`` best:
+    (indices of the kept candidates, their summed log p blank and log p label).
+    Prefixes in one state have the same futures, so only the likelier one is kept,
+    with the probabilities of both summed (as the forward algorithm would): the
+    beam then holds ``beam`` different places in the grammar, not ``beam``
+    spellings of one place."""
+    total = np.logaddexp(b, nb)
+    order = np.lexsort((-total, state))  # by state, the likeliest first
+    ordered = state[order]
+    firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    merged_b = np.logaddexp.reduceat(b[order], firsts)
+    merged_nb = np.logaddexp.reduceat(nb[order], firsts)
+    top = np.argsort(-np.logaddexp(merged_b, merged_nb), kind="stable")[:beam]
+    return order[firsts[top]], merged_b[top], merged_nb[top]
 
 
 def _finals(graph, hyp, pb, pnb, parent, state_of, nbest):

@@ -59,6 +59,10 @@ class Match:
     heard: str = ""  # the unconstrained (greedy) transcript
     margin: float = 0.0  # log P(sentence) - log P(heard), nats; [unk] below -penalty
     distance: float = 0.0  # character edits from heard to sentence / sentence length
+    # the log-likelihoods the confidence is the softmax of (candidate sentences, then
+    # out-of-grammar when allowed) and the answer's index in them: for calibration
+    scores: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    choice: int = field(default=0, repr=False, compare=False)
 
     @property
     def is_unk(self) -> bool:
@@ -167,17 +171,18 @@ class GrammarDecoder:
         far = distance > self.max_distance
         silent = not heard.strip()  # the model heard nothing: not a command
         if self.allow_unk and (far or silent or bool(everything[-1] > scores[best])):
-            unk = float(posterior[-1])
             if far or silent:  # rejected on other grounds: posterior without penalty
-                plain = torch.cat([scores, free.reshape(1)]).double()
-                unk = float(torch.softmax(plain / TEMPERATURE, 0)[-1])
-            return Match(UNK, unk, {}, "", text, heard, margin, distance)
+                everything = torch.cat([scores, free.reshape(1)])
+            unk = float(torch.softmax(everything.double() / TEMPERATURE, 0)[-1])
+            evidence = tuple(everything.tolist())
+            return Match(UNK, unk, {}, "", text, heard, margin, distance,
+                         evidence, len(evidence) - 1)  # fmt: skip
         sentence = self.grammar.find(text)
         slots, intent = (
             (dict(sentence.slots), sentence.intent) if sentence else ({}, "")
         )
         return Match(text, float(posterior[best]), slots, intent, text, heard,
-                     margin, distance)  # fmt: skip
+                     margin, distance, tuple(everything.tolist()), best)  # fmt: skip
 
 
 def check_settings(unk_penalty: float, max_distance: float) -> None:
