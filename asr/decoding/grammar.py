@@ -523,3 +523,21 @@ def to_jsgf(grammar: Grammar, name: str = "commands") -> str:
         rules.append(f"<n{node}> = {' | '.join(options) or '<VOID>'};")
     head = f"#JSGF V1.0;\ngrammar {name};\npublic <sentence> = <n0>;\n"
     return head + "\n".join(rules) + "\n"
+
+
+def to_fsg(grammar: Grammar, name: str = "commands") -> str:
+    """The word graph in Sphinx's FSG format (PocketSphinx's ``fsg=``): one
+    transition per arc, epsilon arcs as null transitions, each node's arcs equally
+    likely. PocketSphinx's JSGF reader inlines every rule reference, so a large
+    grammar reaches it only this way."""
+    graph = grammar.graph
+    lines = [f"FSG_BEGIN {name}", f"NUM_STATES {graph.n_nodes}", "START_STATE 0",
+             f"FINAL_STATE {graph.final}"]  # fmt: skip
+    for node in range(graph.n_nodes):
+        arcs = graph.out[node]
+        for arc in arcs:
+            word = f" {graph.word[arc]}" if graph.word[arc] else ""
+            lines.append(
+                f"TRANSITION {node} {graph.dst[arc]} {1 / len(arcs):.6f}{word}"
+            )
+    return "\n".join([*lines, "FSG_END"]) + "\n"
