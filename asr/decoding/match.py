@@ -40,6 +40,10 @@ from .greedy import greedy_decode
 # this is the middle of that range) by recipes/commands/tune_unk.py; see
 # docs/grammars.md. Never tuned on a test set.
 UNK_PENALTY = 22.5
+# Nats added to the penalty per character of the best sentence: long sentences
+# (recipes/commands/coffee) lose more to a weak acoustic model than short commands.
+# Chosen by recipes/commands/large_grammar.py on the fit voices' synthetic clips.
+UNK_PER_CHAR = 0.0
 MAX_DISTANCE = float("inf")  # edits per sentence character; inf: no limit
 MAX_CELLS = 4_000_000  # CTC lattice cells per ctc_loss call: bounds memory (~100 MB)
 # Divides the scores before the softmax that gives the confidence; fitted on
@@ -160,12 +164,13 @@ class GrammarDecoder:
         free = sentence_scores(emissions, *_one(self._ids(heard)))[0]
         if not texts or not torch.isfinite(scores.max()):  # no sentence fits at all
             return Match(UNK, 1.0, {}, "", "", heard, -math.inf, math.inf)
-        everything = scores
-        if self.allow_unk:
-            everything = torch.cat([scores, (free - self.unk_penalty).reshape(1)])
-        posterior = torch.softmax(everything.double() / TEMPERATURE, 0)
         best = int(scores.argmax())
         text = texts[best]
+        everything = scores
+        if self.allow_unk:  # a longer sentence has more letters to get wrong
+            penalty = self.unk_penalty + UNK_PER_CHAR * len(text)
+            everything = torch.cat([scores, (free - penalty).reshape(1)])
+        posterior = torch.softmax(everything.double() / TEMPERATURE, 0)
         margin = float(scores[best] - free)
         distance = edit_distance(heard, text) / len(text)
         far = distance > self.max_distance

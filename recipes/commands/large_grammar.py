@@ -39,7 +39,7 @@ import torch
 from asr.audio.io import SAMPLE_RATE, load_audio
 from asr.core.text import normalize_text
 from asr.decoding.grammar import UNK, load_grammar, to_fsg
-from asr.decoding.match import grammar_decoder
+from asr.decoding.match import UNK_PENALTY, grammar_decoder
 from asr.inference.transcribe import load_model
 from asr.synthesis import tts
 
@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 GRAMMAR = HERE / "coffee" / "order.ini"
 OOG_TEXT = Path("/work/shared/data/text/cmu_arctic_prompts.txt.gz")
 EXTRA_WORDS = {"macchiato": "M AA K IY AA T OW", "cortado": "K AO R T AA D OW"}
+PER_CHAR = [round(0.1 * k, 1) for k in range(0, 31)]  # 0 ... 3 nats a character
 TEMPERATURES = [round(0.25 * k, 2) for k in range(2, 121)]  # 0.5 ... 30
 
 
@@ -87,7 +88,8 @@ def run_ours(model, grammar, rows: list[dict]) -> None:
         row["ours"] = {"answer": match.text, "slots": match.slots,
                        "seconds": time.perf_counter() - started,
                        "confidence": match.confidence, "scores": match.scores,
-                       "choice": match.choice}  # fmt: skip
+                       "choice": match.choice, "margin": match.margin,
+                       "sentence": match.sentence, "heard": match.heard}  # fmt: skip
         row["duration"] = len(wave) / SAMPLE_RATE
 
 
@@ -115,18 +117,41 @@ def run_pocketsphinx(grammar, rows: list[dict], folder: Path) -> None:
                                "slots": dict(found.slots) if found else {}}  # fmt: skip
 
 
-def confidences(rows, system: str, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+def decide(result: dict, per_char: float, temperature: float) -> tuple[str, float]:
+    """Our answer and confidence for a clip under ``UNK_PER_CHAR = per_char`` and
+    ``TEMPERATURE = temperature``, recomputed from what the decoder recorded (the
+    rule of ``asr.decoding.match``, with the shipped UNK_PENALTY)."""
+    if not result["scores"]:  # no sentence fitted at all: [unk], certain
+        return UNK, 1.0
+    cands = torch.tensor(result["scores"][:-1], dtype=torch.float64)
+    best = int(cands.argmax())
+    free = float(cands[best]) - result["margin"]
+    silent = not result["heard"].strip()
+    penalty = UNK_PENALTY + per_char * len(result["sentence"])
+    unk = free if silent else free - penalty
+    evidence = torch.cat([cands, torch.tensor([unk], dtype=torch.float64)])
+    is_unk = silent or unk > float(cands[best])
+    choice = len(evidence) - 1 if is_unk else best
+    confidence = float(torch.softmax(evidence / temperature, 0)[choice])
+    return (UNK if is_unk else result["sentence"]), confidence
+
+
+def confidences(rows, per_char: float, temperature: float):
     conf, right = [], []
     for row in rows:
-        result = row[system]
-        if not result["scores"]:  # no sentence fitted at all: [unk], certain
-            conf.append(1.0)
-            right.append(result["answer"] == row["text"])
-            continue
-        scores = torch.tensor(result["scores"], dtype=torch.float64)
-        conf.append(float(torch.softmax(scores / temperature, 0)[result["choice"]]))
-        right.append(result["answer"] == row["text"])
+        answer, confidence = decide(row["ours"], per_char, temperature)
+        conf.append(confidence)
+        right.append(answer == row["text"])
     return np.array(conf), np.array(right, dtype=float)
+
+
+def choose_per_char(rows) -> float:
+    """The per-character penalty with the fewest errors on ``rows`` (the middle of
+    the best range, as tune_unk.py chooses)."""
+    errors = {c: sum(decide(r["ours"], c, 1.0)[0] != r["text"] for r in rows)
+              for c in PER_CHAR}  # fmt: skip
+    best = [c for c in PER_CHAR if errors[c] == min(errors.values())]
+    return best[len(best) // 2]
 
 
 def reliability(conf: np.ndarray, right: np.ndarray, bins: int = 10):
@@ -141,9 +166,9 @@ def reliability(conf: np.ndarray, right: np.ndarray, bins: int = 10):
     return table, float(ece)
 
 
-def fit_temperature(rows) -> float:
+def fit_temperature(rows, per_char: float) -> float:
     def log_loss(t):
-        conf, right = confidences(rows, "ours", t)
+        conf, right = confidences(rows, per_char, t)
         conf = conf.clip(1e-9, 1 - 1e-9)
         return -np.mean(right * np.log(conf) + (1 - right) * np.log(1 - conf))
 
@@ -216,15 +241,26 @@ def main(argv: list[str] | None = None) -> int:
               "fit_voices": sorted(fit_voices),
               "heldout_voices": sorted(set(voices) - fit_voices)}  # fmt: skip
     (args.out / "clips.json").write_text(json.dumps(rows, indent=0, default=float))
-    for system in args.systems:
-        report[system] = figures(held, system)
-        print(system, json.dumps(report[system]))
     if "ours" in args.systems:
-        t = fit_temperature(fit)
-        tables = {
-            f"T = {x:g}": reliability(*confidences(held, "ours", x)) for x in (1, t)
-        }
-        report["temperature"] = t
+        per_char = choose_per_char(fit)
+        t = fit_temperature(fit, per_char)
+        for row in rows:
+            row["chosen"] = dict(row["ours"])
+            row["chosen"]["answer"] = decide(row["ours"], per_char, t)[0]
+            found = grammar.find(row["chosen"]["answer"])
+            row["chosen"]["slots"] = dict(found.slots) if found else {}
+            said = (
+                grammar.find(row["ours"]["sentence"])
+                if row["ours"]["sentence"]
+                else None
+            )
+            row["forced"] = {**row["ours"], "answer": row["ours"]["sentence"],
+                             "slots": dict(said.slots) if said else {}}  # fmt: skip
+        args.systems = [*args.systems, "chosen", "forced"]
+        tables = {"T = 1, per char 0": reliability(*confidences(held, 0.0, 1.0)),
+                  f"T = {t:g}, per char {per_char:g}": reliability(
+                      *confidences(held, per_char, t))}  # fmt: skip
+        report.update(temperature=t, per_char=per_char)
         report["reliability"] = {
             k: {"bins": v[0], "ece": v[1]} for k, v in tables.items()
         }
@@ -234,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  ({low:.1f}, {high:.1f}]  {n:4d}  confidence {c:.3f}  "
                       f"right {a:.3f}")  # fmt: skip
         diagram(tables, args.out / "reliability.png")
+    for system in args.systems:
+        report[system] = figures(held, system)
+        print(system, json.dumps(report[system]))
     (args.out / "report.json").write_text(json.dumps(report, indent=1, default=float))
     (args.out / "clips.json").write_text(json.dumps(rows, indent=0, default=float))
     return 0
