@@ -114,7 +114,7 @@ def english():
     return asr.load_model(path)
 
 
-def test_a_spoken_coffee_order_decodes_fast_with_its_slots(english):
+def test_a_spoken_coffee_order_decodes_with_its_slots(english):
     tts = pytest.importorskip("asr.synthesis.tts")
     voice = tts.find_voice("espeak-ng:en-US")
     if not tts.is_installed(voice):
@@ -122,10 +122,6 @@ def test_a_spoken_coffee_order_decodes_fast_with_its_slots(english):
     text = "can i get a large latte with oat milk please"
     wave = tts.speak(voice, text)
     decoder = english.grammar_decoder(COFFEE)
-    english.match(wave, decoder)  # warm up
-    started = time.perf_counter()
-    result = english.match(wave, decoder)
-    seconds = time.perf_counter() - started
-    assert seconds < len(wave) / 16000 / 10  # 10x real time here; the benchmark: 50x
+    result = english.match(wave, decoder)  # speed: benchmarks/grammar.py
     assert result.sentence == text, result
     assert result.slots.get("drink") == "latte" and result.intent == "OrderDrink"

@@ -12,8 +12,9 @@ lowered by ``unk_penalty`` nats, so that in-grammar speech, whose greedy
 transcript is a near miss of a sentence, still matches that sentence while other
 speech, whose transcript is far from every sentence, does not; audio in which
 the model hears nothing at all is out of grammar. The confidence is the softmax
-of these scores divided by ``TEMPERATURE``, fitted so that answers given 0.9 are
-right about 90 % of the time (recipes/commands/calibrate.py, docs/grammars.md).
+of these scores divided by a temperature (``TEMPERATURE_PER_CHAR``), fitted so
+that answers given 0.9 are right about 90 % of the time
+(recipes/commands/large_grammar.py, docs/grammars.md).
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ UNK_PENALTY = 22.5
 # Nats added to the penalty per character of the best sentence: long sentences
 # (recipes/commands/coffee) lose more to a weak acoustic model than short commands.
 # Chosen by recipes/commands/large_grammar.py on the fit voices' synthetic clips.
-UNK_PER_CHAR = 0.0
+UNK_PER_CHAR = 1.0
 MAX_DISTANCE = float("inf")  # edits per sentence character; inf: no limit
 MAX_CELLS = 4_000_000  # CTC lattice cells per ctc_loss call: bounds memory (~100 MB)
-# Divides the scores before the softmax that gives the confidence; fitted on
-# held-out training clips by recipes/commands/calibrate.py (docs/grammars.md).
-TEMPERATURE = 1.0
+# The scores are divided by a temperature before the softmax that gives the
+# confidence: this many nats per character of the best sentence (score gaps grow
+# with length), at least 1. The value with the least log loss on the fit voices'
+# synthetic coffee orders (recipes/commands/large_grammar.py; docs/grammars.md).
+TEMPERATURE_PER_CHAR = 0.31
 MAX_MATCH_SECONDS = 120  # a command longer than this is refused (memory grows with it)
 CACHE_BYTES = 256 * 2**20  # compiled grammars kept for reuse, in bytes at most
 
@@ -170,7 +173,8 @@ class GrammarDecoder:
         if self.allow_unk:  # a longer sentence has more letters to get wrong
             penalty = self.unk_penalty + UNK_PER_CHAR * len(text)
             everything = torch.cat([scores, (free - penalty).reshape(1)])
-        posterior = torch.softmax(everything.double() / TEMPERATURE, 0)
+        temperature = max(1.0, TEMPERATURE_PER_CHAR * len(text))
+        posterior = torch.softmax(everything.double() / temperature, 0)
         margin = float(scores[best] - free)
         distance = edit_distance(heard, text) / len(text)
         far = distance > self.max_distance
@@ -178,7 +182,7 @@ class GrammarDecoder:
         if self.allow_unk and (far or silent or bool(everything[-1] > scores[best])):
             if far or silent:  # rejected on other grounds: posterior without penalty
                 everything = torch.cat([scores, free.reshape(1)])
-            unk = float(torch.softmax(everything.double() / TEMPERATURE, 0)[-1])
+            unk = float(torch.softmax(everything.double() / temperature, 0)[-1])
             evidence = tuple(everything.tolist())
             return Match(UNK, unk, {}, "", text, heard, margin, distance,
                          evidence, len(evidence) - 1)  # fmt: skip

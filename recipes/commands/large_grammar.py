@@ -48,7 +48,7 @@ GRAMMAR = HERE / "coffee" / "order.ini"
 OOG_TEXT = Path("/work/shared/data/text/cmu_arctic_prompts.txt.gz")
 EXTRA_WORDS = {"macchiato": "M AA K IY AA T OW", "cortado": "K AO R T AA D OW"}
 PER_CHAR = [round(0.1 * k, 1) for k in range(0, 31)]  # 0 ... 3 nats a character
-TEMPERATURES = [round(0.25 * k, 2) for k in range(2, 121)]  # 0.5 ... 30
+TEMPERATURES = [round(0.01 * k, 2) for k in range(0, 101)]  # 0 ... 1 nats a char
 
 
 def plan(grammar, clips: int, oog: int, seed: int) -> list[dict]:
@@ -119,7 +119,8 @@ def run_pocketsphinx(grammar, rows: list[dict], folder: Path) -> None:
 
 def decide(result: dict, per_char: float, temperature: float) -> tuple[str, float]:
     """Our answer and confidence for a clip under ``UNK_PER_CHAR = per_char`` and
-    ``TEMPERATURE = temperature``, recomputed from what the decoder recorded (the
+    ``TEMPERATURE_PER_CHAR = temperature``, recomputed from what the decoder
+    recorded (the
     rule of ``asr.decoding.match``, with the shipped UNK_PENALTY)."""
     if not result["scores"]:  # no sentence fitted at all: [unk], certain
         return UNK, 1.0
@@ -132,7 +133,8 @@ def decide(result: dict, per_char: float, temperature: float) -> tuple[str, floa
     evidence = torch.cat([cands, torch.tensor([unk], dtype=torch.float64)])
     is_unk = silent or unk > float(cands[best])
     choice = len(evidence) - 1 if is_unk else best
-    confidence = float(torch.softmax(evidence / temperature, 0)[choice])
+    scale = max(1.0, temperature * len(result["sentence"]))  # as asr.decoding.match
+    confidence = float(torch.softmax(evidence / scale, 0)[choice])
     return (UNK if is_unk else result["sentence"]), confidence
 
 
@@ -148,7 +150,7 @@ def confidences(rows, per_char: float, temperature: float):
 def choose_per_char(rows) -> float:
     """The per-character penalty with the fewest errors on ``rows`` (the middle of
     the best range, as tune_unk.py chooses)."""
-    errors = {c: sum(decide(r["ours"], c, 1.0)[0] != r["text"] for r in rows)
+    errors = {c: sum(decide(r["ours"], c, 0.0)[0] != r["text"] for r in rows)
               for c in PER_CHAR}  # fmt: skip
     best = [c for c in PER_CHAR if errors[c] == min(errors.values())]
     return best[len(best) // 2]
@@ -222,16 +224,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--oog", type=int, default=60, help="out-of-grammar clips")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--systems", nargs="+", default=["ours", "pocketsphinx"])
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="reuse OUT/clips.json: only choose and report again",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     grammar = load_grammar(args.grammar)
-    rows = plan(grammar, args.clips, args.oog, args.seed)
-    synthesize(rows, args.out / "audio")
+    if args.refit:
+        rows = json.loads((args.out / "clips.json").read_text())
+    else:
+        rows = plan(grammar, args.clips, args.oog, args.seed)
+        synthesize(rows, args.out / "audio")
     voices = sorted({r["voice"] for r in rows})
     fit_voices = set(voices[::2])
-    if "ours" in args.systems:
+    if "ours" in args.systems and not args.refit:
         run_ours(load_model(args.model), grammar, rows)
-    if "pocketsphinx" in args.systems:
+    if "pocketsphinx" in args.systems and not args.refit:
         for row in rows:
             row.setdefault("duration", len(load_audio(row["audio"])) / SAMPLE_RATE)
         run_pocketsphinx(grammar, rows, args.out)
@@ -257,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             row["forced"] = {**row["ours"], "answer": row["ours"]["sentence"],
                              "slots": dict(said.slots) if said else {}}  # fmt: skip
         args.systems = [*args.systems, "chosen", "forced"]
-        tables = {"T = 1, per char 0": reliability(*confidences(held, 0.0, 1.0)),
-                  f"T = {t:g}, per char {per_char:g}": reliability(
+        tables = {"T = 1, [unk] per char 0": reliability(*confidences(held, 0, 0)),
+                  f"T = {t:g}/char, [unk] {per_char:g}/char": reliability(
                       *confidences(held, per_char, t))}  # fmt: skip
         report.update(temperature=t, per_char=per_char)
         report["reliability"] = {
