@@ -2,13 +2,21 @@
 grammar and a tiny model writes a model folder that loads and decodes."""
 
 import json
+import random
 import shutil
 
 import pytest
 
 import asr
 from asr.decoding.grammar import parse_grammar
-from asr.synthesis.adapt import AdaptConfig, adapt, build_parser, plan_takes, run
+from asr.synthesis.adapt import (
+    AdaptConfig,
+    adapt,
+    build_parser,
+    domain_sentences,
+    plan_takes,
+    run,
+)
 
 VOICES = ("espeak-ng:en-US", "espeak-ng:en-GB-x-rp", "flite:kal", "flite:slt")
 
@@ -28,11 +36,24 @@ def test_plan_spreads_sentences_and_holds_voices_out(tmp_path):
     assert len({t.path for t in training + heldout}) == 42
 
 
+def test_a_large_grammar_is_sampled_not_listed():
+    digit = "(zero | one | two | three | four | five | six | seven | eight | nine)"
+    grammar = parse_grammar(f"d = {digit}\n[Code]\n" + "<d> " * 9 + "\n")  # 10^9
+    texts = domain_sentences(grammar, 300, random.Random(0))
+    assert len(texts) == 300 and len(set(texts)) == 300  # all differ: drawn, not listed
+    assert all(grammar.find(t) is not None for t in texts)
+    firsts = [t.split()[0] for t in texts]
+    assert all(15 <= firsts.count(w) <= 50 for w in digit[1:-1].split(" | "))
+
+
 @pytest.mark.skipif(not shutil.which("espeak-ng") or not shutil.which("flite"),
                     reason="needs espeak-ng and flite")  # fmt: skip
 def test_adapt_smoke_run_writes_a_loadable_model_folder(tmp_path, tiny_checkpoint):
     grammar = tmp_path / "lights.ini"
-    grammar.write_text("[Light]\nturn (on | off){state} the light\nsnowboy\n[unk]\n")
+    grammar.write_text("[Light]\nturn (on | off){state} the $room light\nsnowboy\n"
+                       "[unk]\n")  # fmt: skip
+    (tmp_path / "slots").mkdir()
+    (tmp_path / "slots" / "room").write_text("kitchen\nhall\n")
     out = tmp_path / "models" / "lights"
     cfg = AdaptConfig(grammar=str(grammar), base=str(tiny_checkpoint), out=str(out),
                       utterances=6, heldout_voices=1, heldout_sentences=2, epochs=1,
@@ -48,9 +69,12 @@ def test_adapt_smoke_run_writes_a_loadable_model_folder(tmp_path, tiny_checkpoin
     model = asr.load_model(out)  # the folder, like any model
     take = next((out / "work" / "heldout").glob("000000-*.flac"))
     result = model.transcribe(take, grammar=out / "lights.grammar")
-    assert result.text in {
-        "turn on the light",
-        "turn off the light",
+    assert result.text in {  # the grammar reads beside its slots/ copy
+        *(
+            f"turn {s} the {r} light"
+            for s in ("on", "off")
+            for r in ("kitchen", "hall")
+        ),
         "snowboy",
         "[unk]",
     }

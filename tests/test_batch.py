@@ -10,7 +10,7 @@ from asr.inference.batch import collect_inputs
 from asr.inference.output import Segment, to_srt
 
 SUMMARY = re.compile(
-    r"(\d+) files, (\d+) failed, [\d.]+ [sh] of audio in [\d.]+ s "
+    r"(\d+) files?, (\d+) failed, [\d.]+ [sh] of audio in [\d.]+ s "
     r"\(RTF (?:[\d.]+|n/a)\)"
 )
 

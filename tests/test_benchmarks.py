@@ -43,3 +43,9 @@ def test_transcribe_per_file_smoke(tmp_path):
                     r"([\d.]+)× \|", table)  # fmt: skip
     assert row and int(row.group(1)) > 0 and float(row.group(2)) > 0
     assert "--smoke" in table  # the command that produced it
+
+
+def test_grammar_benchmark_smoke():
+    out = run("benchmarks/grammar.py", "--smoke")
+    assert re.search(r"\| nine-digit codes \(10\^9\) \| 1e\+09 \| \d+ \|", out)
+    assert "x real time" in out

@@ -271,7 +271,7 @@ def test_quiet_and_verbose(shipped, capsys):
     assert err == "" and len(out.splitlines()) == 1
     assert main(["transcribe", "--model", str(shipped), "--verbose", WAV]) == 0
     err = capsys.readouterr().err
-    assert "LM beam search over" in err and "beam 8" in err and "1 files" in err
+    assert "LM beam search over" in err and "beam 8" in err and "1 file," in err
     assert main(["transcribe", "--model", str(shipped), "-v", "--greedy", WAV]) == 0
     assert "decoding: greedy" in capsys.readouterr().err
 

@@ -68,13 +68,19 @@ class LiveSession:
             gr.Error: the grammar cannot be used (the message says where).
         """
         text = text or ""
-        if text != self.grammar_text:
-            self.grammar_text, self.grammar = text, None
-            self.grammar = read_grammar_box(text)
-            self._start_recording()
+        if text != self.grammar_text:  # parse and compile first, store after
+            grammar = read_grammar_box(text)
+            try:
+                recognizer = asr.StreamingRecognizer(self.model, grammar=grammar)
+            except asr.GrammarError as error:
+                raise gr.Error(f"Grammar: {error}") from None
+            self.grammar_text, self.grammar = text, grammar
+            self._start_recording(recognizer)
 
-    def _start_recording(self) -> None:
-        self.recognizer = asr.StreamingRecognizer(self.model, grammar=self.grammar)
+    def _start_recording(self, recognizer=None) -> None:
+        self.recognizer = recognizer or asr.StreamingRecognizer(
+            self.model, grammar=self.grammar
+        )
         self.partial = ""
         self.received_s = 0.0  # seconds of audio received in this recording
         self.history: deque = deque()  # (start s, 16 kHz float mono) chunks
@@ -294,7 +300,8 @@ def read_grammar_box(text: str | None) -> asr.Grammar | None:
 def describe_match(match) -> str:
     """'turn on the light (confidence 0.93; state=on)' or '[unk] (heard ...)'."""
     if match.is_unk:
-        return f"[unk] (out of grammar; heard {match.heard!r})"
+        return (f"[unk] (out of grammar, confidence {match.confidence:.2f}; "
+                f"heard {match.heard!r})")  # fmt: skip
     slots = "".join(f"; {k}={v}" for k, v in match.slots.items())
     return f"{match.text} (confidence {match.confidence:.2f}{slots})"
 
@@ -302,7 +309,12 @@ def describe_match(match) -> str:
 def match_recording(model: asr.ASRModel, wave: np.ndarray, grammar, name: str):
     """The File tab's outputs when a grammar is given: the whole recording is one
     command, matched to the grammar's sentences."""
-    result = model.match(wave, grammar)
+    try:
+        result = model.match(wave, grammar)
+    except asr.GrammarError as error:
+        raise gr.Error(f"Grammar: {error}") from None
+    except asr.AudioError as error:
+        raise gr.Error(str(error)) from None
     segment = asr.Segment(0.0, round(len(wave) / asr.SAMPLE_RATE, 3), result.text)
     return describe_match(result), [], write_downloads([segment], name), wave
 

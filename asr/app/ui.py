@@ -127,8 +127,10 @@ def grammar_box(elem_id: str) -> gr.Textbox:
     return gr.Textbox(
         "", lines=3, elem_id=elem_id,
         label="Grammar (optional): one sentence a line, (a | b) alternatives, "
-        "[optional] words, [unk] to allow 'none of these'",
-        placeholder="turn (on | off){state} the light\n[unk]",
+        "[optional] words, [unk] to allow 'none of these'; any size (docs/grammars.md)",
+        placeholder="(empty: free transcription, no grammar)",
+        info="Active: the text typed here, e.g. 'turn (on | off){state} the light' "
+        "and '[unk]' on two lines. Empty: free transcription.",
     )  # fmt: skip
 
 

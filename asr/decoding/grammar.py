@@ -19,14 +19,22 @@ A line ``[unk]`` lets the decoder answer "out of grammar". Every problem is a
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.text import normalize_text
+from .graph import WordGraph
 
-MAX_SENTENCES = 10_000  # a grammar expanding to more is refused (decoding scores each)
+MAX_SENTENCES = 10_000  # most sentences listed (``Grammar.sentences``, exact scoring)
+MAX_GRAMMAR_CHARS = 1_000_000  # grammar text and slot lists together
+MAX_WORD_CHARS = 100  # letters in one word (a longer one is surely a mistake)
+MAX_DEPTH = 100  # brackets and rule references nested in each other
+ARCS_PER_CHAR = 4  # the word graph may have this many arcs per character of text,
+MIN_ARCS = 20_000  # and at least this many: inlining rules cannot blow it up
 UNK = "[unk]"  # the out-of-grammar outcome, spelled as Vosk spells it
 _TOKEN = re.compile(
     r"\s*(?:(?P<ref><[^<>\s]+>)|(?P<slot>\$[\w.\-]+)|(?P<tag>\{[^{}]*\})"
@@ -51,11 +59,56 @@ class Sentence:
     line: int = 0  # line of the grammar it comes from (for error messages)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Grammar:
-    sentences: tuple[Sentence, ...]  # every sentence, without duplicates
+    graph: WordGraph  # the compiled grammar (``asr.decoding.graph``)
     allow_unk: bool = False  # may the decoder answer UNK (out of grammar)?
     source: str = "<grammar>"  # file name or a description, for messages
+
+    @functools.cached_property
+    def count(self) -> int:
+        """Paths through the grammar: its sentences, a duplicate counted again."""
+        return self.graph.path_counts()[0]
+
+    @functools.cached_property
+    def sentences(self) -> tuple[Sentence, ...]:
+        """Every sentence, without duplicates, in the order of the text.
+
+        Raises:
+            GrammarError: more than ``MAX_SENTENCES`` (decoding never needs them).
+        """
+        if self.count > 4 * MAX_SENTENCES:  # duplicates may bring it under the limit
+            raise self.too_many()
+        sentences, seen = [], set()
+        for path in self.graph.paths(4 * MAX_SENTENCES):
+            if path.words and path.text not in seen:
+                seen.add(path.text)
+                sentences.append(
+                    Sentence(path.text, path.slots, path.intent, path.line)
+                )
+        if len(sentences) > MAX_SENTENCES:
+            raise self.too_many()
+        return tuple(sentences)
+
+    def too_many(self) -> GrammarError:
+        return GrammarError(
+            f"{self.source}: {self.count:.3g} sentences, more than {MAX_SENTENCES} to "
+            "list (graph search decodes it; exact scoring and listing cannot)"
+        )
+
+    def sample(self, count: int, seed: int = 0) -> list[Sentence]:
+        """``count`` sentences drawn uniformly over the grammar's paths."""
+        rng, counts = random.Random(seed), self.graph.path_counts()
+        paths = [self.graph.sample(rng, counts) for _ in range(count)]
+        return [Sentence(p.text, p.slots, p.intent, p.line) for p in paths]
+
+    def find(self, text: str) -> Sentence | None:
+        """The sentence ``text`` with its slots and intent, or None if the grammar
+        cannot say it."""
+        path = self.graph.parse(text.split())
+        return (
+            None if path is None else Sentence(text, path.slots, path.intent, path.line)
+        )
 
 
 # -- tokens and expressions ----------------------------------------
@@ -90,6 +143,7 @@ class _Parser:
 
     def __init__(self, body: str, where: _Where):
         self.tokens, self.pos, self.where = _tokens(body, where), 0, where
+        self.depth = 0
 
     def parse(self):
         node = self.alternatives()
@@ -139,7 +193,11 @@ class _Parser:
         if kind == "slot":
             return ("slot", text[1:])
         if text in "([":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.where.error(f"brackets nested deeper than {MAX_DEPTH}")
             inner = self.alternatives()
+            self.depth -= 1
             close = ")" if text == "(" else "]"
             if self.peek() != ("punct", close):
                 raise self.where.error(f"{text!r} without a matching {close!r}")
@@ -148,33 +206,34 @@ class _Parser:
         raise self.where.error(f"unexpected {text!r}")
 
 
-# -- expansion ------------------------------------------------------------
+# -- compiling to a word graph -----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Piece:
-    words: tuple[str, ...]  # spoken, normalised
-    value: tuple[str, ...]  # what a slot around it stores
-    slots: tuple[tuple[str, str], ...]
+class _Compiler:
+    """Builds the word graph of rule bodies (``asr.decoding.graph``): a referenced
+    rule is inlined where it is used; undefined or recursive rules, rules nested
+    deeper than ``MAX_DEPTH`` and a graph past ``max_arcs`` arcs are refused, the
+    arcs counted as they are made (so a blow-up stops at once)."""
 
-
-_EMPTY = _Piece((), (), ())
-
-
-class _Expander:
-    """Expands rule bodies to pieces, each rule once, refusing undefined or
-    recursive rules and more than ``limit`` sentences."""
-
-    def __init__(self, rules: dict, slot_lists: dict, limit: int):
-        self.rules, self.slot_lists, self.limit = rules, slot_lists, limit
-        self.done: dict[str, list[_Piece]] = {}
+    def __init__(self, rules: dict, slot_lists: dict, max_arcs: int):
+        self.rules, self.slot_lists, self.max_arcs = rules, slot_lists, max_arcs
+        self.graph = WordGraph()
         self.active: list[str] = []
+        self.depth = 0
 
-    def rule(self, name: str, where: _Where) -> list[_Piece]:
-        if name in self.done:
-            return self.done[name]
-        if name in ("NULL", "VOID"):  # JSGF's special rules: nothing, no match
-            return [_EMPTY] if name == "NULL" else []
+    def arc(self, where: _Where, *args, **kwargs) -> int:
+        if len(self.graph.src) >= self.max_arcs:
+            raise where.error(
+                f"the grammar's graph passes {self.max_arcs} arcs (rules inlined "
+                "too often); share fewer rules or split the grammar"
+            )
+        return self.graph.add_arc(*args, **kwargs)
+
+    def rule(self, name: str, start: int, where: _Where) -> int:
+        if name == "NULL":  # JSGF's special rules: nothing, no match
+            return start
+        if name == "VOID":
+            return self.graph.add_node()  # a node that no path leaves
         if name in self.active:
             cycle = " -> ".join(f"<{n}>" for n in [*self.active, name])
             raise where.error(f"recursive rule: {cycle}")
@@ -182,62 +241,76 @@ class _Expander:
             raise where.error(f"undefined rule <{name}>")
         node, rule_where = self.rules[name]
         self.active.append(name)
-        self.done[name] = self.expand(node, rule_where)
+        end = self.compile(node, start, rule_where)
         self.active.pop()
-        return self.done[name]
+        return end
 
-    def expand(self, node, where: _Where) -> list[_Piece]:
-        kind = node[0]
+    def compile(self, node, start: int, where: _Where) -> int:
+        """Add ``node``'s arcs leaving ``start``; returns the node they end on."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise where.error(f"rules and brackets nested deeper than {MAX_DEPTH}")
+        try:
+            return self._compile(node, start, where)
+        finally:
+            self.depth -= 1
+
+    def _compile(self, node, start: int, where: _Where) -> int:
+        kind, graph = node[0], self.graph
         if kind == "word":
-            words = tuple(normalize_text(node[1]).split())
+            words = normalize_text(node[1]).split()
             if not words:
                 raise where.error(f"word {node[1]!r} cannot be spelled (no letters)")
-            return [_Piece(words, (node[2],), ())]
+            for i, word in enumerate(words):
+                if len(word) > MAX_WORD_CHARS:
+                    raise where.error(
+                        f"a word of {len(word)} letters; at most {MAX_WORD_CHARS}"
+                    )
+                end = graph.add_node()
+                self.arc(where, start, end, word, node[2] if i == 0 else None)
+                start = end
+            return start
         if kind == "seq":
-            pieces = [_EMPTY]
             for item in node[1]:
-                pieces = self.product(pieces, self.expand(item, where), where)
-            return pieces
+                start = self.compile(item, start, where)
+            return start
         if kind == "alt":
-            options = [p for o in node[1] for p in self.expand(o, where)]
-            return self.bounded(options, where)
-        if kind == "opt":
-            return self.bounded([_EMPTY, *self.expand(node[1], where)], where)
+            ends = [self.compile(option, start, where) for option in node[1]]
+            end = graph.add_node()
+            for option_end in ends:
+                self.arc(where, option_end, end)
+            return end
+        if kind == "opt":  # the skip comes first: "absent" is the first sentence
+            position = len(graph.out[start])
+            inner = self.compile(node[1], start, where)
+            end = graph.add_node()
+            self.arc(where, inner, end)
+            self.arc(where, start, end, position=position)
+            return end
         if kind == "ref":
-            return self.rule(node[1], where)
+            return self.rule(node[1], start, where)
         if kind == "slot":
-            return self.slot(node[1], where)
+            return self.slot(node[1], start, where)
         _, inner, name, value = node  # a tag: the slot holds the inner value
-        return [
-            replace(p, slots=(*p.slots, (name, value or " ".join(p.value))))
-            for p in self.expand(inner, where)
-        ]
+        return self.tagged(
+            name, value, start, where, lambda s: self.compile(inner, s, where)
+        )
 
-    def slot(self, name: str, where: _Where) -> list[_Piece]:
+    def tagged(self, name, value, start: int, where: _Where, body) -> int:
+        opened = self.graph.add_node()
+        self.arc(where, start, opened, tag=("open", name))
+        inner = body(opened)
+        end = self.graph.add_node()
+        self.arc(where, inner, end, tag=("close", name, value))
+        return end
+
+    def slot(self, name: str, start: int, where: _Where) -> int:
         key = f"${name}"
         if key not in self.rules:
             if name not in self.slot_lists:
                 raise where.error(f"undefined slot list ${name}")
             self.rules[key] = self.slot_lists[name]
-        return [replace(p, slots=(*p.slots, (name, " ".join(p.value))))
-                for p in self.rule(key, where)]  # fmt: skip
-
-    def product(self, left, right, where: _Where) -> list[_Piece]:
-        if len(left) * len(right) > self.limit:
-            raise self.too_many(where)
-        return [
-            _Piece(a.words + b.words, a.value + b.value, a.slots + b.slots)
-            for a in left
-            for b in right
-        ]
-
-    def bounded(self, pieces: list[_Piece], where: _Where) -> list[_Piece]:
-        if len(pieces) > self.limit:
-            raise self.too_many(where)
-        return pieces
-
-    def too_many(self, where: _Where) -> GrammarError:
-        return where.error(f"expands to more than {self.limit} sentences")
+        return self.tagged(name, None, start, where, lambda s: self.rule(key, s, where))
 
 
 # -- the two syntaxes --------------------------------------------------
@@ -289,15 +362,16 @@ def _jsgf_statements(text: str, source: str):
     return rules, templates, False
 
 
-def _read_slot_lists(folder: Path | None, source: str) -> dict:
+def _read_slot_lists(folder: Path | None) -> tuple[dict, int]:
     """Rhasspy's slot lists: ``slots/<name>`` beside the grammar, one value
-    (itself a template) a line."""
-    lists = {}
+    (itself a template) a line; and their total length in characters."""
+    lists, chars = {}, 0
     if folder is None or not (folder / "slots").is_dir():
-        return lists
+        return lists, chars
     for path in sorted((folder / "slots").iterdir()):
         if path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = _read_text(path, "slot list").splitlines()
+            chars += sum(len(line) + 1 for line in lines)
             options = [
                 _Parser(line.strip(), _Where(str(path), n)).parse()
                 for n, line in enumerate(lines, 1)
@@ -305,7 +379,19 @@ def _read_slot_lists(folder: Path | None, source: str) -> dict:
             ]
             if options:
                 lists[path.name] = (("alt", options), _Where(str(path), 1))
-    return lists
+    return lists, chars
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_GRAMMAR_CHARS * 4:  # UTF-8: at most 4 bytes a character
+            raise GrammarError(
+                f"{path}: {what} of {size} bytes; at most {MAX_GRAMMAR_CHARS} chars"
+            )
+        return path.read_text(encoding="utf-8-sig")  # a byte-order mark is dropped
+    except (OSError, UnicodeDecodeError) as error:
+        raise GrammarError(f"{path}: cannot read the {what} ({error})") from None
 
 
 def parse_grammar(
@@ -313,21 +399,31 @@ def parse_grammar(
     source: str = "<grammar>",
     slots: dict[str, list[str]] | None = None,
     folder: Path | None = None,
-    limit: int = MAX_SENTENCES,
 ) -> Grammar:
-    """Expand a grammar (templates, a phrase list, a JSON list or JSGF) to sentences.
+    """Compile a grammar (templates, a phrase list, a JSON list or JSGF) to a word
+    graph; its sentences are never listed (``Grammar.sentences`` does, for small ones).
 
     Args:
         text: the grammar.
         source: its name in error messages (a file name).
         slots: slot lists for ``$name`` references: name -> values (templates).
         folder: where a ``slots/`` folder of lists may be (the grammar's folder).
-        limit: most sentences allowed.
 
     Raises:
-        GrammarError: empty, unreadable, undefined or recursive rules, unspellable
-            words, more than ``limit`` sentences; the message names file and line.
+        GrammarError: empty, too long, unreadable, undefined or recursive rules,
+            too deep nesting, unspellable words; the message names file and line.
     """
+    text = text.removeprefix("\ufeff")
+    lists, chars = _read_slot_lists(folder)
+    for name, values in (slots or {}).items():
+        where = _Where(f"slot list {name}", 1)
+        chars += sum(len(v) + 1 for v in values)
+        lists[name] = (("alt", [_Parser(v, where).parse() for v in values]), where)
+    chars += len(text)
+    if chars > MAX_GRAMMAR_CHARS:
+        raise GrammarError(
+            f"{source}:1: a grammar of {chars} characters; at most {MAX_GRAMMAR_CHARS}"
+        )
     stripped = text.lstrip()
     if stripped.startswith("#JSGF"):
         rules, templates, allow_unk = _jsgf_statements(text, source)
@@ -335,23 +431,41 @@ def parse_grammar(
         lines = _json_phrases(stripped, source)
         lines = text.splitlines() if lines is None else lines
         rules, templates, allow_unk = _template_statements(lines, source)
-    lists = _read_slot_lists(folder, source)
-    for name, values in (slots or {}).items():
-        where = _Where(f"slot list {name}", 1)
-        lists[name] = (("alt", [_Parser(v, where).parse() for v in values]), where)
-    expander = _Expander(rules, lists, limit)
-    sentences, seen = [], set()
-    for intent, node, where in templates:
-        for piece in expander.expand(node, where):
-            text = " ".join(piece.words)
-            if text and text not in seen:
-                seen.add(text)
-                sentences.append(Sentence(text, piece.slots, intent, where.line))
-            if len(sentences) > limit:
-                raise where.error(f"the grammar expands to more than {limit} sentences")
-    if not sentences:
+    compiler = _Compiler(rules, lists, max(MIN_ARCS, ARCS_PER_CHAR * chars))
+    graph = compiler.graph
+    ends = []
+    try:
+        for intent, node, where in templates:
+            begin = graph.add_node()
+            compiler.arc(where, 0, begin, tag=("intent", intent, where.line))
+            ends.append(compiler.compile(node, begin, where))
+    except RecursionError:  # a safety net: MAX_DEPTH keeps well below Python's limit
+        raise GrammarError(f"{source}: rules nested too deeply") from None
+    graph.final = graph.add_node()
+    for end in ends:
+        graph.add_arc(end, graph.final)
+    if not _says_something(graph):
         raise GrammarError(f"{source}:1: empty grammar: no sentence to recognise")
-    return Grammar(tuple(sentences), allow_unk, source)
+    return Grammar(graph, allow_unk, source)
+
+
+def _says_something(graph: WordGraph) -> bool:
+    """Does some path from start to end hold a word?"""
+    reaches_end = [False] * graph.n_nodes
+    reaches_end[graph.final] = True
+    for node in range(graph.n_nodes - 1, -1, -1):
+        reaches_end[node] = reaches_end[node] or any(
+            reaches_end[graph.dst[a]] for a in graph.out[node]
+        )
+    reached = [False] * graph.n_nodes
+    reached[0] = True
+    for node in range(graph.n_nodes):
+        if reached[node]:
+            for arc in graph.out[node]:
+                reached[graph.dst[arc]] = True
+                if graph.word[arc] and reaches_end[graph.dst[arc]]:
+                    return True
+    return False
 
 
 def _json_phrases(text: str, source: str) -> list[str] | None:
@@ -371,11 +485,7 @@ def load_grammar(path: str | Path, slots: dict | None = None) -> Grammar:
     """Read and expand a grammar file (see ``parse_grammar``); slot lists may also
     come from a ``slots/`` folder beside it."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise GrammarError(f"{path}: cannot read the grammar ({error})") from None
-    return parse_grammar(text, str(path), slots, path.parent)
+    return parse_grammar(_read_text(path, "grammar"), str(path), slots, path.parent)
 
 
 def as_grammar(grammar) -> Grammar:
@@ -393,6 +503,41 @@ def as_grammar(grammar) -> Grammar:
 
 
 def to_jsgf(grammar: Grammar, name: str = "commands") -> str:
-    """The same sentences as a flat JSGF grammar (for PocketSphinx)."""
-    body = " |\n    ".join(s.text for s in grammar.sentences)
-    return f"#JSGF V1.0;\ngrammar {name};\npublic <sentence> =\n    {body};\n"
+    """The grammar as JSGF (for PocketSphinx): its sentences as one list, or for a
+    grammar too large to list, each node of the word graph a rule."""
+    try:
+        body = " |\n    ".join(s.text for s in grammar.sentences)
+        return f"#JSGF V1.0;\ngrammar {name};\npublic <sentence> =\n    {body};\n"
+    except GrammarError:  # too many to list
+        pass
+    graph, rules = grammar.graph, []
+    for node in range(graph.n_nodes):
+        if node == graph.final:
+            continue
+        options = []
+        for arc in graph.out[node]:
+            target = "" if graph.dst[arc] == graph.final else f"<n{graph.dst[arc]}>"
+            options.append(
+                " ".join(filter(None, [graph.word[arc], target])) or "<NULL>"
+            )
+        rules.append(f"<n{node}> = {' | '.join(options) or '<VOID>'};")
+    head = f"#JSGF V1.0;\ngrammar {name};\npublic <sentence> = <n0>;\n"
+    return head + "\n".join(rules) + "\n"
+
+
+def to_fsg(grammar: Grammar, name: str = "commands") -> str:
+    """The word graph in Sphinx's FSG format (PocketSphinx's ``fsg=``): one
+    transition per arc, epsilon arcs as null transitions, each node's arcs equally
+    likely. PocketSphinx's JSGF reader inlines every rule reference, so a large
+    grammar reaches it only this way."""
+    graph = grammar.graph
+    lines = [f"FSG_BEGIN {name}", f"NUM_STATES {graph.n_nodes}", "START_STATE 0",
+             f"FINAL_STATE {graph.final}"]  # fmt: skip
+    for node in range(graph.n_nodes):
+        arcs = graph.out[node]
+        for arc in arcs:
+            word = f" {graph.word[arc]}" if graph.word[arc] else ""
+            lines.append(
+                f"TRANSITION {node} {graph.dst[arc]} {1 / len(arcs):.6f}{word}"
+            )
+    return "\n".join([*lines, "FSG_END"]) + "\n"

@@ -1,31 +1,34 @@
 """Decoding constrained to a grammar: which of a grammar's sentences was said, or
 none of them.
 
-Every sentence is scored exactly against the CTC posteriors: its log-likelihood
-log P(sentence | audio), summed over all alignments by the CTC forward algorithm
-(``torch.nn.functional.ctc_loss``, batched). The out-of-grammar alternative is
+The grammar is searched, never listed: a CTC beam search over its word graph
+spelled in the model's characters (``asr.decoding.graphsearch``) proposes the
+``NBEST`` best sentences, and each is then scored exactly, its log-likelihood
+log P(sentence | audio) summed over all alignments by the CTC forward algorithm
+(``torch.nn.functional.ctc_loss``). For small grammars ``search="exact"`` scores
+every sentence instead (a check of the search). The out-of-grammar alternative is
 the unconstrained best guess, the greedy transcript, scored the same way and
 lowered by ``unk_penalty`` nats, so that in-grammar speech, whose greedy
 transcript is a near miss of a sentence, still matches that sentence while other
-speech, whose transcript is far from every sentence, does not. A model that hears
-little in unfamiliar speech gives every sentence nearly the likelihood of its
-garbled transcript, so the answer is also "[unk]" when that transcript is more
-than ``max_distance`` character edits per sentence character away. The confidence is
-the softmax of these scores: the posterior of the answer among all sentences and
-the out-of-grammar alternative.
+speech, whose transcript is far from every sentence, does not; audio in which
+the model hears nothing at all is out of grammar. The confidence is the softmax
+of these scores divided by a temperature (``TEMPERATURE_PER_CHAR``), fitted so
+that answers given 0.9 are right about 90 % of the time
+(recipes/commands/large_grammar.py, docs/grammars.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.text import BLANK, CharTokenizer
 from .grammar import UNK, Grammar, GrammarError, as_grammar
+from .graphsearch import BEAM, NBEST, SearchError, search, spell
 from .greedy import greedy_decode
 
 if TYPE_CHECKING:  # torch loads on first use: asr transcribe without a grammar,
@@ -39,8 +42,19 @@ if TYPE_CHECKING:  # torch loads on first use: asr transcribe without a grammar,
 # this is the middle of that range) by recipes/commands/tune_unk.py; see
 # docs/grammars.md. Never tuned on a test set.
 UNK_PENALTY = 22.5
+# Nats added to the penalty per character of the best sentence: long sentences
+# (recipes/commands/coffee) lose more to a weak acoustic model than short commands.
+# Chosen by recipes/commands/large_grammar.py on the fit voices' synthetic clips.
+UNK_PER_CHAR = 1.0
 MAX_DISTANCE = float("inf")  # edits per sentence character; inf: no limit
 MAX_CELLS = 4_000_000  # CTC lattice cells per ctc_loss call: bounds memory (~100 MB)
+# The scores are divided by a temperature before the softmax that gives the
+# confidence: this many nats per character of the best sentence (score gaps grow
+# with length), at least 1. The value with the least log loss on the fit voices'
+# synthetic coffee orders (recipes/commands/large_grammar.py; docs/grammars.md).
+TEMPERATURE_PER_CHAR = 0.31
+MAX_MATCH_SECONDS = 120  # a command longer than this is refused (memory grows with it)
+CACHE_BYTES = 256 * 2**20  # compiled grammars kept for reuse, in bytes at most
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,10 @@ class Match:
     heard: str = ""  # the unconstrained (greedy) transcript
     margin: float = 0.0  # log P(sentence) - log P(heard), nats; [unk] below -penalty
     distance: float = 0.0  # character edits from heard to sentence / sentence length
+    # the log-likelihoods the confidence is the softmax of (candidate sentences, then
+    # out-of-grammar when allowed) and the answer's index in them: for calibration
+    scores: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    choice: int = field(default=0, repr=False, compare=False)
 
     @property
     def is_unk(self) -> bool:
@@ -72,15 +90,19 @@ class GrammarDecoder:
     """Chooses among a grammar's sentences for a batch of CTC posteriors.
 
     Args:
-        grammar: the expanded grammar.
-        tokenizer: the acoustic model's tokenizer (every sentence must be spelled).
+        grammar: the compiled grammar.
+        tokenizer: the acoustic model's tokenizer (every word must be spelled).
         unk_penalty: nats the free transcript must win by to be out of grammar.
+        allow_unk: may the answer be "[unk]"? None follows ``grammar.allow_unk``.
         max_distance: farthest the free transcript may be from the sentence
             (edits per sentence character) for the sentence to be accepted.
-        allow_unk: may the answer be "[unk]"? None follows ``grammar.allow_unk``.
+        search: "graph" (beam search over the grammar, any size) or "exact" (score
+            every sentence; at most ``MAX_SENTENCES``).
+        beam: hypotheses the graph search keeps per frame.
 
     Raises:
-        GrammarError: a sentence holds a character the model cannot output.
+        GrammarError: a word holds a character the model cannot output; a bad
+            setting; "exact" on a grammar too large to list.
     """
 
     def __init__(
@@ -90,19 +112,31 @@ class GrammarDecoder:
         unk_penalty: float = UNK_PENALTY,
         allow_unk: bool | None = None,
         max_distance: float = MAX_DISTANCE,
+        search: str = "graph",
+        beam: int = BEAM,
     ):
+        check_settings(unk_penalty, max_distance)
+        if search not in ("graph", "exact"):
+            raise GrammarError(f"search is 'graph' or 'exact', not {search!r}")
         check_spelling(grammar, tokenizer.vocab)
         self.grammar, self.tokenizer, self.unk_penalty = grammar, tokenizer, unk_penalty
         self.allow_unk = grammar.allow_unk if allow_unk is None else allow_unk
-        self.max_distance = max_distance
-        import torch
+        self.max_distance, self.mode, self.beam = max_distance, search, beam
+        try:
+            self.chars = spell(grammar.graph, tokenizer.ids, tokenizer.ids[" "])
+        except SearchError as error:
+            raise GrammarError(f"{grammar.source}: {error}") from None
+        if search == "exact":  # targets unpadded, one after another
+            import torch
 
-        targets = [self._ids(s.text) for s in grammar.sentences]
-        self.target_lens = torch.tensor([len(t) for t in targets])
-        width = int(self.target_lens.max())
-        self.targets = torch.zeros(len(targets), width, dtype=torch.long)
-        for i, t in enumerate(targets):
-            self.targets[i, : len(t)] = torch.tensor(t)
+            targets = [self._ids(s.text) for s in grammar.sentences]
+            self.target_lens = torch.tensor([len(t) for t in targets])
+            self.targets = torch.tensor([i for t in targets for i in t])
+
+    def nbytes(self) -> int:
+        """Memory held by the compiled grammar, in bytes (roughly)."""
+        exact = self.targets.nbytes if self.mode == "exact" else 0
+        return self.grammar.graph.nbytes() + self.chars.nbytes() + exact
 
     def _ids(self, text: str) -> list[int]:
         return [self.tokenizer.ids[c] for c in text]
@@ -118,40 +152,92 @@ class GrammarDecoder:
             for b in range(len(heard))
         ]
 
+    def candidates(self, emissions: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """Sentences worth scoring and their exact log-likelihoods."""
+        if self.mode == "exact":
+            texts = [s.text for s in self.grammar.sentences]
+            return texts, sentence_scores(emissions, self.targets, self.target_lens)
+        found = search(self.chars, emissions.numpy(), self.beam, NBEST)
+        if not found:  # the beam lost every complete sentence: search wider once
+            found = search(self.chars, emissions.numpy(), 4 * self.beam, NBEST)
+        texts = ["".join(self.tokenizer.vocab[i] for i in ids) for ids, _ in found]
+        if not texts:
+            return [], torch.empty(0)
+        ids = [self._ids(t) for t in texts]
+        lens = torch.tensor([len(i) for i in ids])
+        return texts, sentence_scores(emissions, torch.tensor(sum(ids, [])), lens)
+
     def match(self, emissions: torch.Tensor, heard: str) -> Match:
         """The answer for one utterance's (T, V) log posteriors and greedy text."""
         import torch
         from torchaudio.functional import edit_distance
 
-        scores = sentence_scores(emissions, self.targets, self.target_lens)
+        texts, scores = self.candidates(emissions)
         free = sentence_scores(emissions, *_one(self._ids(heard)))[0]
-        everything = torch.cat([scores, (free - self.unk_penalty).reshape(1)])
-        posterior = torch.softmax(everything, 0)
+        if not texts or not torch.isfinite(scores.max()):  # no sentence fits at all
+            return Match(UNK, 1.0, {}, "", "", heard, -math.inf, math.inf)
         best = int(scores.argmax())
-        sentence = self.grammar.sentences[best]
+        text = texts[best]
+        everything = scores
+        if self.allow_unk:  # a longer sentence has more letters to get wrong
+            penalty = self.unk_penalty + UNK_PER_CHAR * len(text)
+            everything = torch.cat([scores, (free - penalty).reshape(1)])
+        temperature = max(1.0, TEMPERATURE_PER_CHAR * len(text))
+        posterior = torch.softmax(everything.double() / temperature, 0)
         margin = float(scores[best] - free)
-        distance = edit_distance(heard, sentence.text) / len(sentence.text)
+        distance = edit_distance(heard, text) / len(text)
         far = distance > self.max_distance
-        unk_wins = self.allow_unk and (far or bool(everything[-1] > scores[best]))
-        if unk_wins or not torch.isfinite(scores[best]):  # or no sentence fits at all
-            unk = float(posterior[-1])
-            return Match(UNK, unk, {}, "", sentence.text, heard, margin, distance)
-        return Match(
-            sentence.text, float(posterior[best]), dict(sentence.slots),
-            sentence.intent, sentence.text, heard, margin, distance,
-        )  # fmt: skip
+        silent = not heard.strip()  # the model heard nothing: not a command
+        if self.allow_unk and (far or silent or bool(everything[-1] > scores[best])):
+            if far or silent:  # rejected on other grounds: posterior without penalty
+                everything = torch.cat([scores, free.reshape(1)])
+            unk = float(torch.softmax(everything.double() / temperature, 0)[-1])
+            evidence = tuple(everything.tolist())
+            return Match(UNK, unk, {}, "", text, heard, margin, distance,
+                         evidence, len(evidence) - 1)  # fmt: skip
+        sentence = self.grammar.find(text)
+        slots, intent = (
+            (dict(sentence.slots), sentence.intent) if sentence else ({}, "")
+        )
+        return Match(text, float(posterior[best]), slots, intent, text, heard,
+                     margin, distance, tuple(everything.tolist()), best)  # fmt: skip
+
+
+def check_settings(unk_penalty: float, max_distance: float) -> None:
+    """Refuse a penalty or distance that is not a number (NaN) or is infinite
+    (a penalty of 1e999 would silently turn [unk] off)."""
+    if not math.isfinite(unk_penalty):
+        raise GrammarError(
+            f"the [unk] penalty must be a finite number, not {unk_penalty}"
+        )
+    if math.isnan(max_distance) or max_distance < 0:
+        raise GrammarError(
+            f"the [unk] distance must be >= 0 or inf, not {max_distance}"
+        )
 
 
 def check_spelling(grammar: Grammar, vocab: list[str]) -> None:
-    """Refuse a sentence with a character the acoustic model cannot output."""
+    """Refuse a word with a character the acoustic model cannot output."""
     alphabet = set(vocab)
-    for sentence in grammar.sentences:
-        missing = sorted(set(sentence.text) - alphabet)
-        if missing:
+    graph = grammar.graph
+    for arc, word in enumerate(graph.word):
+        missing = sorted(set(word) - alphabet)
+        if word and missing:
+            line = _line_of(graph, arc)
             raise GrammarError(
-                f"{grammar.source}:{sentence.line}: the model cannot spell "
-                f"{''.join(missing)!r} in {sentence.text!r}"
+                f"{grammar.source}:{line}: the model cannot spell "
+                f"{''.join(missing)!r} in {word!r}"
             )
+
+
+def _line_of(graph, arc: int) -> int:
+    """The grammar line of the template an arc belongs to (the last intent arc
+    made before it: templates are compiled one after another)."""
+    for earlier in range(arc, -1, -1):
+        tag = graph.tag[earlier]
+        if tag is not None and tag[0] == "intent":
+            return tag[2]
+    return 1
 
 
 def _one(ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,7 +253,8 @@ def sentence_scores(
 
     Args:
         emissions: (T, V) log posteriors of one utterance.
-        targets: (N, L) label ids, padded; target_lens: (N,) their lengths.
+        targets: (N, L) label ids, padded, or (sum of lengths,) one after another;
+            target_lens: (N,) their lengths.
 
     Returns:
         (N,) log-likelihoods in nats; -inf for a target too long for T frames.
@@ -175,23 +262,52 @@ def sentence_scores(
     import torch
 
     frames = emissions.shape[0]
-    step = max(1, MAX_CELLS // (frames * (2 * targets.shape[1] + 1)))
-    scores = []
-    for start in range(0, len(targets), step):
-        chunk, lens = targets[start : start + step], target_lens[start : start + step]
-        n = len(chunk)
+    if targets.dim() == 2:
+        targets = torch.cat([t[:n] for t, n in zip(targets, target_lens, strict=True)])
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), target_lens.cumsum(0)])
+    scores, start = [], 0
+    while start < len(target_lens):  # chunks of at most MAX_CELLS lattice cells
+        width, stop = int(target_lens[start]), start + 1
+        while stop < len(target_lens):
+            wider = max(width, int(target_lens[stop]))
+            if (stop + 1 - start) * frames * (2 * wider + 1) > MAX_CELLS:
+                break
+            width, stop = wider, stop + 1
+        lens = target_lens[start:stop]
+        chunk = targets[offsets[start] : offsets[stop]]
+        n = stop - start
         loss = torch.nn.functional.ctc_loss(
             emissions[:, None, :].expand(frames, n, emissions.shape[1]),
             chunk, torch.full((n,), frames, dtype=torch.long), lens,
             blank=BLANK, reduction="none", zero_infinity=False,
         )  # fmt: skip
         scores.append(-loss)
+        start = stop
     return torch.cat(scores)
 
 
-@functools.lru_cache(maxsize=8)
-def _cached_decoder(grammar: Grammar, vocab: tuple[str, ...], *settings):
-    return GrammarDecoder(grammar, CharTokenizer(list(vocab)), *settings)
+class _DecoderCache:
+    """Compiled grammars by (grammar text or object, vocabulary, settings), least
+    recently used dropped first, holding at most ``CACHE_BYTES``."""
+
+    def __init__(self, limit: int = CACHE_BYTES):
+        self.limit, self.items = limit, {}
+
+    def get(self, key, make):
+        if key in self.items:
+            self.items[key] = self.items.pop(key)  # most recent last
+            return self.items[key]
+        decoder = make()
+        self.items[key] = decoder
+        while (
+            sum(d.nbytes() for d in self.items.values()) > self.limit
+            and len(self.items) > 1
+        ):
+            self.items.pop(next(iter(self.items)))
+        return decoder
+
+
+_CACHE = _DecoderCache()
 
 
 def grammar_decoder(
@@ -199,9 +315,18 @@ def grammar_decoder(
     unk_penalty: float = UNK_PENALTY, max_distance: float = MAX_DISTANCE,
 ) -> GrammarDecoder:  # fmt: skip
     """A (cached) ``GrammarDecoder`` for a path, phrase list, JSON text or Grammar."""
-    vocab = tuple(tokenizer.vocab)
-    settings = (unk_penalty, allow_unk, max_distance)
-    return _cached_decoder(as_grammar(grammar), vocab, *settings)
+    vocab, settings = tuple(tokenizer.vocab), (unk_penalty, allow_unk, max_distance)
+
+    def make() -> GrammarDecoder:
+        return GrammarDecoder(
+            as_grammar(grammar), CharTokenizer(list(vocab)), *settings
+        )
+
+    text = isinstance(grammar, str) and grammar.lstrip().startswith(("[", "#JSGF"))
+    if not (text or isinstance(grammar, (Grammar, list, tuple))):
+        return make()  # a file may change between calls: read it each time
+    key = (tuple(grammar) if isinstance(grammar, list) else grammar, vocab, *settings)
+    return _CACHE.get(key, make)
 
 
 # -- asr transcribe --grammar ----------------------------------------------------------

@@ -20,6 +20,7 @@ from flashlight.lib.text.dictionary import create_word_dict as _create_word_dict
 
 SILENCE = "|"  # flashlight's word boundary; the space of our vocabulary plays it
 UNK = "<unk>"  # the word every unknown word maps to (flashlight's and KenLM's)
+MAX_WORD_CHARS = 100  # longer LM words are refused: flashlight's trie crashes on them
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,14 @@ def clear_lm_cache() -> None:
 def _read_lm(path: Path, vocab: list[str]) -> LoadedLM:
     from .lm import lm_words  # the LM builder, imported on demand
 
-    lexicon = {UNK: [], **spell(lm_words(path), vocab)}
+    words = lm_words(path)
+    for word in words:  # before KenLM and the trie see it (100,000 letters: signal 11)
+        if len(word) > MAX_WORD_CHARS:
+            raise ValueError(
+                f"{path}: an LM word of {len(word)} characters ({word[:20]}...); "
+                f"at most {MAX_WORD_CHARS}"
+            )
+    lexicon = {UNK: [], **spell(words, vocab)}
     if len(lexicon) == 1:
         raise ValueError(f"{path}: no LM word can be spelled with the model's labels")
     words = _create_word_dict(lexicon)

@@ -208,7 +208,10 @@ def summary(files: int, failed: int, audio_s: float, busy_s: float, wall_s: floa
     hour of audio, hours above; the real-time factor over the files that worked."""
     audio = f"{audio_s:.1f} s" if audio_s < 3600 else f"{audio_s / 3600:.2f} h"
     rtf = f"RTF {busy_s / audio_s:.3f}" if audio_s > 0 else "RTF n/a"
-    return f"{files} files, {failed} failed, {audio} of audio in {wall_s:.1f} s ({rtf})"
+    noun = "file" if files == 1 else "files"
+    return (
+        f"{files} {noun}, {failed} failed, {audio} of audio in {wall_s:.1f} s ({rtf})"
+    )
 
 
 def _emit(
@@ -251,7 +254,18 @@ def _describe(job: Job, error: Exception) -> str:
 
 def match_files(model, inputs: list[str], args) -> int:
     """Match every input file against ``args.grammar``; bad files are reported on
-    stderr and skipped. Returns 0, 1 when any file failed, 2 for a bad grammar."""
+    stderr and skipped; a bar on a terminal and a summary line on stderr, as
+    ``transcribe_files``. Returns 0, 1 when any file failed, 2 for a bad grammar
+    or options a grammar cannot honour."""
+    refused = [flag for flag, given in (
+        ("--output-dir", getattr(args, "output_dir", None) is not None),
+        ("--output-format", getattr(args, "output_format", ["txt"]) != ["txt"]),
+        ("--word-timestamps", getattr(args, "word_timestamps", False)),
+    ) if given]  # fmt: skip
+    if refused:
+        print(f"error: --grammar prints one line per file; it cannot take "
+              f"{', '.join(refused)}", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         grammar = load_grammar(args.grammar)
         decoder = grammar_decoder(grammar, model.tokenizer, args.unk,
@@ -262,13 +276,26 @@ def match_files(model, inputs: list[str], args) -> int:
     jobs, errors = collect_inputs(inputs)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
-    failed = len(errors)
-    for job in tqdm(jobs, desc="match", unit="file", disable=len(jobs) < 2):
+    quiet = getattr(args, "quiet", False)
+    failed, audio_s, busy_s, started = len(errors), 0.0, 0.0, time.perf_counter()
+    bar = tqdm(total=len(jobs), desc="match", unit="file", file=sys.stderr,
+               disable=True if quiet else None, dynamic_ncols=True)  # fmt: skip
+    for job in jobs:
+        began = time.perf_counter()
         try:
             result = model.match(job.path, decoder)
-        except AudioError as error:
-            print(f"error: {error}", file=sys.stderr)
+            audio_s += audio_duration(job.path) or 0.0
+            busy_s += time.perf_counter() - began
+        except (AudioError, OSError, ValueError) as error:
+            tqdm.write(f"error: {_describe(job, error)}", file=sys.stderr)
             failed += 1
-            continue
-        tqdm.write(f"{job.path}\t{result.text}\t{result.to_json()}")
+        else:
+            tqdm.write(
+                f"{job.path}\t{result.text}\t{result.to_json()}", file=sys.stdout
+            )
+        bar.update(1)
+    bar.close()
+    if not quiet:
+        print(summary(len(jobs) + len(errors), failed, audio_s, busy_s,
+                      time.perf_counter() - started), file=sys.stderr)  # fmt: skip
     return 1 if failed else 0

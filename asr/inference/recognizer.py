@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..audio.io import SAMPLE_RATE, load_audio, prepare_audio
+from ..audio.io import SAMPLE_RATE, AudioError, load_audio, prepare_audio
 from ..audio.vad import VadConfig, iter_segments, split_segments
 from ..core.text import CharTokenizer
 from ..decoding.alignment import WordTiming, align_words, speech_confidence
 from ..decoding.greedy import greedy_decode
+from ..decoding.match import MAX_MATCH_SECONDS, GrammarDecoder, Match, grammar_decoder
 from ..decoding.settings import Decoder, DecoderChoice
 from .output import Segment
 
@@ -198,19 +199,27 @@ class ASRModel(DecoderChoice):
         """A decoder constrained to ``grammar`` (path, phrases or ``Grammar``) for
         this model's characters; pass it to ``transcribe_batch`` or
         ``StreamingRecognizer`` to get ``Match`` results."""
-        from ..decoding.match import grammar_decoder  # scores with torch's CTC loss
 
         return grammar_decoder(grammar, self.tokenizer, allow_unk)
 
     def match(self, audio, grammar, sample_rate: int | None = None) -> Match:
-        """Which sentence of ``grammar`` all of ``audio`` is (see ``transcribe``)."""
+        """Which sentence of ``grammar`` all of ``audio`` is (see ``transcribe``).
+
+        Raises:
+            AudioError: audio longer than ``MAX_MATCH_SECONDS`` (a command is short;
+                hours of it would take gigabytes) or unreadable.
+        """
         if isinstance(audio, (str, Path)):
-            samples = load_audio(audio)
+            samples = load_audio(audio, max_seconds=MAX_MATCH_SECONDS)
         else:
             rate = SAMPLE_RATE if sample_rate is None else sample_rate
             samples = prepare_audio(audio, rate)
-        from ..decoding.match import GrammarDecoder
-
+        if len(samples) > MAX_MATCH_SECONDS * SAMPLE_RATE:
+            raise AudioError(
+                f"{len(samples) / SAMPLE_RATE:.0f} s of audio; a grammar matches one "
+                f"command of at most {MAX_MATCH_SECONDS} s (StreamingRecognizer "
+                "matches each pause-delimited segment of longer audio)"
+            )
         decoder = grammar
         if not isinstance(grammar, GrammarDecoder):
             decoder = self.grammar_decoder(grammar)

@@ -39,7 +39,7 @@ from ..core.metrics import wer
 from ..core.text import CharTokenizer
 from ..data.manifest import write_manifest
 from ..decoding.arpa import write_arpa
-from ..decoding.grammar import Grammar, GrammarError, load_grammar
+from ..decoding.grammar import MAX_SENTENCES, Grammar, GrammarError, load_grammar
 from ..decoding.lm import LMConfig, estimate, lm_words, read_sentences
 from ..decoding.match import check_spelling
 from ..decoding.settings import DEFAULT_LM
@@ -55,6 +55,8 @@ from ..training import distributed
 from ..training.augment import AugmentConfig
 from ..training.checkpoint import save_checkpoint
 from ..training.train import TrainConfig, Trainer
+
+LM_SENTENCES = 50_000  # sentences sampled from a grammar too large to list, for its LM
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,9 @@ def plan_takes(
         )
     shuffled = rng.sample(voice_ids, len(voice_ids))
     held, train = shuffled[: cfg.heldout_voices], shuffled[cfg.heldout_voices :]
-    sentences = [s.text for s in grammar.sentences]
     n_other = min(len(others), round(cfg.utterances * cfg.other_fraction))
     n_domain = max(1, cfg.utterances - n_other)
-    texts = _spread(sentences, n_domain, rng) + rng.sample(list(others), n_other)
+    texts = domain_sentences(grammar, n_domain, rng) + rng.sample(list(others), n_other)
 
     def take(text, voice, kind, i):
         seed = rng.randrange(1, 2**31) if rng.random() < cfg.vary_fraction else 0
@@ -121,10 +122,19 @@ def plan_takes(
         return Take(text, voice, rate, pitch, seed, str(path))
 
     training = [take(t, rng.choice(train), "train", i) for i, t in enumerate(texts)]
-    checked = _spread(sentences, cfg.heldout_sentences, rng)
+    checked = domain_sentences(grammar, cfg.heldout_sentences, rng)
     pairs = [(voice, text) for voice in held for text in checked]
     heldout = [take(t, v, "heldout", i) for i, (v, t) in enumerate(pairs)]
     return training, heldout
+
+
+def domain_sentences(grammar: Grammar, count: int, rng: random.Random) -> list[str]:
+    """``count`` sentences of the grammar: for one small enough to list, each in turn
+    (or a sample); else drawn uniformly over its paths, so that every value of a
+    slot comes up as often as the others (never listing the grammar)."""
+    if grammar.count <= MAX_SENTENCES:
+        return _spread([s.text for s in grammar.sentences], count, rng)
+    return [s.text for s in grammar.sample(count, seed=rng.randrange(2**31))]
 
 
 def _spread(sentences: list[str], count: int, rng: random.Random) -> list[str]:
@@ -191,7 +201,10 @@ def synthesize(takes: list[Take], manifest: Path, jobs: int, desc: str) -> list[
 def build_lm(grammar: Grammar, text_files: list[Path], weight: int, path: Path) -> int:
     """A trigram LM of the sentences (counted ``weight`` times) and the text files;
     returns the number of words in it."""
-    sentences = [s.text for s in grammar.sentences] * max(1, weight)
+    if grammar.count <= MAX_SENTENCES:  # a small grammar: each sentence, weight times
+        sentences = [s.text for s in grammar.sentences] * max(1, weight)
+    else:  # a large one: a uniform sample over its paths stands for it
+        sentences = [s.text for s in grammar.sample(LM_SENTENCES)]
     sentences += read_sentences(text_files) if text_files else []
     orders = estimate(sentences, LMConfig(order=3, min_counts=(1, 1, 1)))
     write_arpa(path, orders)
@@ -201,7 +214,7 @@ def build_lm(grammar: Grammar, text_files: list[Path], weight: int, path: Path) 
 def hotwords(grammar: Grammar, general_lm: Path, bonus: float = 3.0) -> list[str]:
     """``word:bonus`` lines for the grammar's words that the general LM lacks."""
     known = set(lm_words(general_lm)) if general_lm.is_file() else set()
-    words = dict.fromkeys(w for s in grammar.sentences for w in s.text.split())
+    words = grammar.graph.words()
     return [f"{w}:{bonus:g}" for w in words if w not in known]
 
 
@@ -272,6 +285,9 @@ def write_domain(grammar: Grammar, cfg: AdaptConfig, stem: Path) -> tuple[int, l
     extra = hotwords(grammar, DEFAULT_LM)
     Path(f"{stem}.hotwords.txt").write_text("".join(f"{h}\n" for h in extra))
     shutil.copyfile(cfg.grammar, f"{stem}.grammar")
+    slots = Path(cfg.grammar).parent / "slots"
+    if slots.is_dir():  # the grammar's $lists go with it, beside the copy
+        shutil.copytree(slots, stem.parent / "slots", dirs_exist_ok=True)
     return n_words, extra
 
 
@@ -290,7 +306,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     voice_ids = list(cfg.voices) or [v.id for v in tts.available_voices()]
     training, heldout = plan_takes(grammar, voice_ids, cfg, work, others)
     print(
-        f"{len(grammar.sentences)} sentences, LM of {n_words} words, "
+        f"{grammar.count:.3g} sentences, LM of {n_words} words, "
         f"{len(extra)} new words; {len(training)} training takes, "
         f"{len(heldout)} held-out takes"
     )
@@ -306,7 +322,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     after = check(load_model(out / f"{name}.pt"), held_entries, grammar)
     report = {
         "config": asdict(cfg),
-        "sentences": len(grammar.sentences),
+        "sentences": grammar.count,
         "training_utterances": len(train_entries),
         "training_hours": sum(e["duration"] for e in train_entries) / 3600,
         "heldout_voices": sorted({e["voice"] for e in held_entries}),
