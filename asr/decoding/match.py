@@ -154,6 +154,8 @@ class GrammarDecoder:
 
     def candidates(self, emissions: torch.Tensor) -> tuple[list[str], torch.Tensor]:
         """Sentences worth scoring and their exact log-likelihoods."""
+        import torch
+
         if self.mode == "exact":
             texts = [s.text for s in self.grammar.sentences]
             return texts, sentence_scores(emissions, self.targets, self.target_lens)
