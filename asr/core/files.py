@@ -4,6 +4,7 @@ runtime reads models too)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"  # shipped ones
@@ -25,3 +26,16 @@ def check_writable(out_dir: Path) -> None:
         raise OSError(
             f"{out_dir}: output directory is not writable ({error})"
         ) from None
+
+
+def replace_folder(new: Path, out: Path) -> None:
+    """Put the complete ``new`` folder (a sibling of ``out``) in place of ``out``:
+    an earlier ``out`` is set aside first (``.NAME.old``) and deleted once ``new``
+    has its name: ``out`` is never a mix of the two."""
+    old = out.with_name(f".{out.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        out.rename(old)
+    new.rename(out)
+    shutil.rmtree(old, ignore_errors=True)

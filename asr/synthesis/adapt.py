@@ -15,14 +15,20 @@
 5. write OUT/NAME.pt, NAME.decoder.json, NAME.arpa, NAME.grammar (a copy of the
    grammar), NAME.hotwords.txt and adapt.json (what was done, the figures), a
    folder ``asr transcribe --model OUT`` and ``asr.load_model(OUT)`` load.
+
+Everything is written into a hidden sibling folder, ``.NAME.partial``, renamed to
+OUT only when complete: an interrupted run (re-run into an earlier OUT included)
+leaves OUT as it was, and the next run picks its spoken takes up again.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import multiprocessing
+import os
 import random
 import shutil
 import sys
@@ -35,7 +41,9 @@ import torch
 from tqdm import tqdm
 
 from ..audio.io import SAMPLE_RATE, AudioError
+from ..core.files import replace_folder
 from ..core.metrics import wer
+from ..core.options import bounded_int, positive_float, unit_interval
 from ..core.text import CharTokenizer
 from ..data.manifest import write_manifest
 from ..decoding.arpa import write_arpa
@@ -57,6 +65,23 @@ from ..training.checkpoint import save_checkpoint
 from ..training.train import TrainConfig, Trainer
 
 LM_SENTENCES = 50_000  # sentences sampled from a grammar too large to list, for its LM
+MAX_SENTENCE_CHARS = 400  # a spoken sentence: about 25 s at 16 characters a second
+MAX_TAKE_SECONDS = 40.0  # a take longer than that is refused (training holds it whole)
+
+
+BOUNDS = {  # (low, high) of each number AdaptConfig holds; the CLI checks them too
+    "utterances": (1, 1_000_000),
+    "other_fraction": (0.0, 1.0),
+    "heldout_voices": (1, 1000),  # at least one: the before/after check needs it
+    "heldout_sentences": (1, 100_000),
+    "vary_fraction": (0.0, 1.0),
+    "domain_weight": (1, 10_000),
+    "epochs": (1, 1000),
+    "lr": (1e-8, 1.0),
+    "batch_size": (1, 4096),
+    "jobs": (1, 256),
+    "seed": (0, 2**31 - 1),
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,12 @@ class AdaptConfig:
     jobs: int = 2  # processes speaking in parallel
     seed: int = 0  # fixes voices, takes and training
     voices: tuple[str, ...] = ()  # TTS voice ids to use (default: every installed one)
+
+    def __post_init__(self):
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:  # also False for nan
+                raise ValueError(f"{name} must be in [{low}, {high}], not {value}")
 
 
 # -- speech -------------------------------------------------------------------------
@@ -123,9 +154,25 @@ def plan_takes(
 
     training = [take(t, rng.choice(train), "train", i) for i, t in enumerate(texts)]
     checked = domain_sentences(grammar, cfg.heldout_sentences, rng)
+    check_lengths(texts + checked)
     pairs = [(voice, text) for voice in held for text in checked]
     heldout = [take(t, v, "heldout", i) for i, (v, t) in enumerate(pairs)]
     return training, heldout
+
+
+def check_lengths(sentences: list[str]) -> None:
+    """Refuse a sentence too long to speak and train on, before any is spoken: a
+    100,000-letter one made a 16 MB take, then asked training for 34 GB.
+
+    Raises:
+        ValueError: naming the first such sentence (its start).
+    """
+    for text in sentences:
+        if len(text) > MAX_SENTENCE_CHARS:
+            raise ValueError(
+                f"a sentence of {len(text)} characters; at most {MAX_SENTENCE_CHARS} "
+                f"are spoken: {text[:60]!r}..."
+            )
 
 
 def domain_sentences(grammar: Grammar, count: int, rng: random.Random) -> list[str]:
@@ -153,6 +200,9 @@ def _make(take: Take) -> dict | str:
             wave = tts.speak(voice, take.text, rate=take.rate, pitch=take.pitch)
             if take.vary_seed:
                 wave = tts.vary(wave, take.vary_seed)
+            if len(wave) > MAX_TAKE_SECONDS * SAMPLE_RATE:
+                seconds = len(wave) / SAMPLE_RATE
+                raise ValueError(f"{seconds:.0f} s long; at most {MAX_TAKE_SECONDS:g}")
         except (OSError, AudioError, RuntimeError, ValueError) as error:
             return f"{take.voice} {take.text!r}: {error}"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -292,19 +342,27 @@ def write_domain(grammar: Grammar, cfg: AdaptConfig, stem: Path) -> tuple[int, l
 
 
 def adapt(cfg: AdaptConfig) -> dict:
-    """Run every step; returns the report also written to OUT/adapt.json."""
+    """Run every step; returns the report also written to OUT/adapt.json. The
+    files are written into ``.NAME.partial`` beside OUT, which replaces OUT at the
+    end: until then an earlier OUT stays as it was."""
     started, out = time.time(), Path(cfg.out)
     name = out.name
     grammar = load_grammar(cfg.grammar)
     check_spelling(grammar, CharTokenizer().vocab)
+    if grammar.count <= MAX_SENTENCES:
+        check_lengths([s.text for s in grammar.sentences])
+    check_replaceable(out)
     base = load_model(cfg.base)
-    work = out / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    n_words, extra = write_domain(grammar, cfg, out / name)
-    others = [t for t in read_sentences([Path(t) for t in cfg.text])
-              if 3 <= len(t.split()) <= 12]  # fmt: skip
+    new = out.with_name(f".{name}.partial")
+    work = new / "work"
+    start_partial(new, out)
+    texts = read_sentences([Path(t) for t in cfg.text])
+    others = [
+        t for t in texts if 3 <= len(t.split()) <= 12 and len(t) <= MAX_SENTENCE_CHARS
+    ]
     voice_ids = list(cfg.voices) or [v.id for v in tts.available_voices()]
     training, heldout = plan_takes(grammar, voice_ids, cfg, work, others)
+    n_words, extra = write_domain(grammar, cfg, new / name)
     print(
         f"{grammar.count:.3g} sentences, LM of {n_words} words, "
         f"{len(extra)} new words; {len(training)} training takes, "
@@ -317,9 +375,9 @@ def adapt(cfg: AdaptConfig) -> dict:
         Path(cfg.base), work / "train.jsonl", work / "train", cfg
     )
     save_checkpoint(
-        out / f"{name}.pt", model_state(encoder, frontend_config, CharTokenizer().vocab)
+        new / f"{name}.pt", model_state(encoder, frontend_config, CharTokenizer().vocab)
     )
-    after = check(load_model(out / f"{name}.pt"), held_entries, grammar)
+    after = check(load_model(new / f"{name}.pt"), held_entries, grammar)
     report = {
         "config": asdict(cfg),
         "sentences": grammar.count,
@@ -330,9 +388,60 @@ def adapt(cfg: AdaptConfig) -> dict:
         "after": after,
         "seconds": round(time.time() - started),
     }
-    (out / "adapt.json").write_text(json.dumps(report, indent=1))
+    (new / "adapt.json").write_text(json.dumps(report, indent=1))
+    replace_folder(new, out)
     _print_report(report)
     return report
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse an OUT that names no folder (``.``) or that holds other files than an
+    earlier run's: the new output replaces the whole folder.
+
+    Raises:
+        ValueError: saying which.
+    """
+    if out.name in ("", ".", ".."):
+        raise ValueError(
+            f"--out {out}: name a folder for the model (its name names the files), "
+            "such as models/home"
+        )
+    if out.is_dir() and any(out.iterdir()) and not (out / "adapt.json").is_file():
+        raise ValueError(
+            f"--out {out}: a folder with no adapt.json in it (not an earlier "
+            "asr adapt output), which the new one would replace"
+        )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+
+
+def start_partial(new: Path, out: Path) -> None:
+    """An empty ``new`` folder holding only the spoken takes of an interrupted
+    run's ``new`` and of the earlier ``out``: nothing else of theirs is kept."""
+    stale = new.with_name(new.name + ".stale")
+    if stale.exists():
+        shutil.rmtree(stale)
+    if new.exists():
+        new.rename(stale)
+    new.mkdir(parents=True)
+    for earlier in (stale, out):
+        reuse_takes(earlier / "work", new / "work")
+    shutil.rmtree(stale, ignore_errors=True)
+
+
+def reuse_takes(old: Path, new: Path) -> None:
+    """Hard-link (else copy) an earlier run's spoken takes into the new work folder,
+    so that a re-run speaks only new ones; the earlier files are never changed
+    (a take is replaced by renaming, never rewritten in place)."""
+    for take in old.glob("*/*.flac"):
+        target = new / take.relative_to(old)
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(take, target)
+        except OSError:
+            shutil.copy2(take, target)
 
 
 def _print_report(report: dict) -> None:
@@ -347,15 +456,63 @@ def _print_report(report: dict) -> None:
     print(f"done in {report['seconds']} s")
 
 
+NUMBER_HELP = {  # each number option's help; its default is shown beside it
+    "utterances": "training utterances, spread evenly over the sentences",
+    "other_fraction": "share of them saying --text sentences instead",
+    "heldout_voices": "voices kept out of training for the before/after check",
+    "heldout_sentences": "takes by each held-out voice (sentences in turn)",
+    "vary_fraction": "share of takes given another speaker and channel",
+    "domain_weight": "times the grammar's sentences count against --text in the LM",
+    "epochs": "passes over the synthetic speech",
+    "lr": "peak learning rate",
+    "batch_size": "utterances per batch",
+    "jobs": "processes speaking in parallel",
+    "seed": "fixes voices, takes and training",
+}
+
+
+def number_type(name: str):
+    """The argparse ``type=`` of a number option: its ``BOUNDS``, checked."""
+    low, high = BOUNDS[name]
+    if isinstance(low, int):
+        return functools.partial(bounded_int, low=low, high=high)
+    check = unit_interval if (low, high) == (0.0, 1.0) else positive_float
+
+    def bounded(value: str) -> float:
+        number = check(value)
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}]")
+        return number
+
+    return bounded
+
+
+def out_folder(value: str) -> str:
+    """An ``--out`` whose last part names the model (not ``.``, ``..`` or ``/``)."""
+    if Path(value).name in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(
+            f"{value!r:.40} names no folder; give one whose name names the model, "
+            "such as models/home"
+        )
+    return value
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None):
-    parser = parser or argparse.ArgumentParser(prog="asr adapt")
+    parser = parser or argparse.ArgumentParser(
+        prog="asr adapt", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.description = (
         "Adapt a model to a domain from text alone: grammar -> LM, "
         "synthetic speech, brief fine-tuning (docs/grammars.md)."
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--grammar", help="grammar file (templates or JSGF)")
-    source.add_argument("--phrases", dest="grammar", help="phrase list, one a line")
+    required = {"default": argparse.SUPPRESS}  # no "(default: None)" in --help
+    source.add_argument(
+        "--grammar", help="grammar file (templates or JSGF)", **required
+    )
+    source.add_argument(
+        "--phrases", dest="grammar", help="phrase list, one a line", **required
+    )
     defaults = AdaptConfig()
     parser.add_argument(
         "--text",
@@ -364,29 +521,27 @@ def build_parser(parser: argparse.ArgumentParser | None = None):
         help="more text for the LM, one sentence a line (.gz ok)",
     )
     parser.add_argument("--base", default=defaults.base, help="model to start from")
-    parser.add_argument("--out", required=True, help="output folder (names the files)")
-    for name in (
-        "utterances",
-        "heldout_voices",
-        "heldout_sentences",
-        "epochs",
-        "batch_size",
-        "jobs",
-        "seed",
-        "domain_weight",
-    ):
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=out_folder,
+        **required,
+        help="output folder (its name names the files); an earlier one is replaced "
+        "only when the new one is complete",
+    )
+    for name, help_text in NUMBER_HELP.items():
         parser.add_argument(
-            "--" + name.replace("_", "-"), type=int, default=getattr(defaults, name)
+            "--" + name.replace("_", "-"),
+            type=number_type(name),
+            default=getattr(defaults, name),
+            help=help_text,
         )
-    parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument(
         "--voices",
         nargs="+",
         default=[],
         help="TTS voice ids (engine:name) to use; default: all",
     )
-    parser.add_argument("--vary-fraction", type=float, default=defaults.vary_fraction)
-    parser.add_argument("--other-fraction", type=float, default=defaults.other_fraction)
     return parser
 
 

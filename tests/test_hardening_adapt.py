@@ -1,0 +1,170 @@
+"""Regression tests for issue 27, adapt, recipe scripts and new-user stumbles: each
+failed before its fix. The other items of issue 27 are in tests/test_hardening.py."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+
+import pytest
+
+from asr.cli import main
+from asr.synthesis import adapt as adapt_module
+from asr.synthesis.adapt import AdaptConfig, adapt, build_parser, run
+
+VOICES = ("espeak-ng:en-US", "espeak-ng:en-GB-x-rp", "flite:kal", "flite:slt")
+needs_voices = pytest.mark.skipif(
+    not shutil.which("espeak-ng") or not shutil.which("flite"),
+    reason="needs espeak-ng and flite",
+)
+
+
+def one_error_line(err: str) -> str:
+    """The one ``error:`` line of stderr (argparse prints its usage above it)."""
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and "Traceback" not in err and len(lines[0]) < 300, err
+    return lines[0]
+
+
+def small_run(grammar, base, out, **overrides) -> AdaptConfig:
+    values = dict(grammar=str(grammar), base=str(base), out=str(out), utterances=4,
+                  heldout_voices=1, heldout_sentences=1, epochs=1, jobs=1,
+                  voices=VOICES)  # fmt: skip
+    return AdaptConfig(**{**values, **overrides})
+
+
+def files_of(folder) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# M5: an interrupted re-run into an earlier folder ---------------------------------
+
+
+@needs_voices
+def test_m5_an_interrupted_rerun_leaves_the_earlier_folder_as_it_was(
+    tmp_path, tiny_checkpoint, monkeypatch
+):
+    grammar = tmp_path / "lights.txt"
+    grammar.write_text("lights on\nlights off\n")
+    out = tmp_path / "models" / "lights"
+    adapt(small_run(grammar, tiny_checkpoint, out))
+    before = files_of(out)
+    assert "lights.pt" in before and "adapt.json" in before
+
+    grammar.write_text("open the door\nclose the door\n")  # a new domain
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapt_module, "fine_tune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        adapt(small_run(grammar, tiny_checkpoint, out))
+    assert files_of(out) == before  # grammar, LM, decoder settings: all the old ones
+    monkeypatch.undo()
+
+    adapt(small_run(grammar, tiny_checkpoint, out))  # the re-run completes
+    assert "open the door" in (out / "lights.grammar").read_text()
+    assert "door" in (out / "lights.arpa").read_text()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["lights"]  # no leftovers
+
+
+def test_m5_out_that_is_no_earlier_output_is_refused(tmp_path, tiny_checkpoint):
+    grammar = tmp_path / "g.txt"
+    grammar.write_text("lights on\n")
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="no adapt.json"):
+        adapt(small_run(grammar, tiny_checkpoint, out))
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+# M6, M10 and the range checks --------------------------------------------------------
+
+
+BAD_NUMBERS = [
+    ["--heldout-sentences", "0"],  # M6: ZeroDivisionError after synthesis
+    ["--heldout-voices", "0"],
+    ["--heldout-voices", "-1"],
+    ["--epochs", "0"],
+    ["--batch-size", "0"],
+    ["--jobs", "0"],
+    ["--utterances", "0"],
+    ["--seed", "-1"],
+    ["--domain-weight", "0"],
+    ["--lr", "nan"],
+    ["--lr", "0"],
+    ["--lr", "1e999"],
+    ["--vary-fraction", "1.5"],
+    ["--other-fraction", "-0.1"],
+    ["--other-fraction", "nan"],
+    ["--out", "."],  # wrote .pt and ..arpa
+    ["--out", "models/.."],
+]
+
+
+@pytest.mark.parametrize("flags", BAD_NUMBERS, ids=" ".join)
+def test_adapt_options_are_refused_at_parse_time(flags, tmp_path, capsys):
+    argv = ["adapt", "--grammar", "g.txt", "--out", str(tmp_path / "m"), *flags]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert flags[0] in one_error_line(capsys.readouterr().err)
+
+
+def test_adapt_config_checks_its_numbers_too():
+    with pytest.raises(ValueError, match="heldout_sentences"):
+        AdaptConfig(heldout_sentences=0)
+    with pytest.raises(ValueError, match="lr"):
+        AdaptConfig(lr=float("nan"))
+
+
+def test_m10_a_long_sentence_is_refused_before_synthesis(
+    tmp_path, tiny_checkpoint, monkeypatch, capsys
+):
+    grammar = tmp_path / "long.txt"
+    grammar.write_text("lights on\n" + "abcd " * 2000 + "\n")  # 10,000 letters
+
+    def no_speech(*args, **kwargs):
+        raise AssertionError("synthesis started")
+
+    monkeypatch.setattr(adapt_module, "synthesize", no_speech)
+    args = build_parser().parse_args(
+        ["--grammar", str(grammar), "--base", str(tiny_checkpoint),
+         "--out", str(tmp_path / "m"), "--voices", *VOICES]
+    )  # fmt: skip
+    assert run(args) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "a sentence of 9999 characters; at most 400" in line
+    assert "'abcd abcd" in line and len(line) < 200
+
+
+def test_m10_a_take_too_long_is_refused(monkeypatch, tmp_path):
+    take = adapt_module.Take("hello", "espeak-ng:en-US", 1.0, 1.0, 0,
+                             str(tmp_path / "t.flac"))  # fmt: skip
+    minute = adapt_module.SAMPLE_RATE * 60
+    monkeypatch.setattr(adapt_module.tts, "find_voice", lambda voice: voice)
+    monkeypatch.setattr(
+        adapt_module.tts, "speak", lambda *a, **k: __import__("numpy").zeros(minute)
+    )
+    result = adapt_module._make(take)
+    assert isinstance(result, str) and "60 s long; at most 40" in result
+    assert not (tmp_path / "t.flac").exists()
+
+
+# item 5: every option of `asr adapt --help` says what it does and its default -------
+
+
+def test_item5_adapt_help_documents_every_option():
+    parser = build_parser()
+    assert parser.formatter_class is argparse.ArgumentDefaultsHelpFormatter
+    for action in parser._actions:
+        assert action.help and action.help.strip(), action.option_strings
+    text = parser.format_help()
+    for option in ("--epochs", "--lr", "--jobs", "--vary-fraction", "--seed"):
+        entry = text.split(option + " ")[2] if text.count(option + " ") > 1 else ""
+        assert "(default:" in entry.split("\n  --")[0], option
