@@ -4,11 +4,11 @@ parser and work live in the module that owns it."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from importlib import import_module
 
 from . import __version__
+from .core.options import run_script
 
 COMMANDS = {  # name -> (module under asr that owns it, one line of help)
     "transcribe": ("inference.transcribe", "transcribe audio files"),
@@ -49,15 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == chosen:  # only the command that runs builds its full parser
             command_module(name).build_parser(sub)
     args = parser.parse_args(argv)
-    try:
-        return command_module(args.command).run(args)
-    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `asr transcribe ... | head -1`: the reader has gone
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python exits
-        return 141  # 128 + SIGPIPE, as a shell reports a process killed by it
+    # each command reports its own errors; Ctrl-C and a closed pipe end it quietly
+    return run_script(command_module(args.command).run, args, errors=())
 
 
 if __name__ == "__main__":

@@ -4,11 +4,18 @@ failed before its fix. The other items of issue 27 are in tests/test_hardening.p
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import runpy
 import shutil
+import subprocess
+import sys
 
 import pytest
+from conftest import DIGITS_MODEL, ROOT
 
 from asr.cli import main
+from asr.core.options import run_script
 from asr.synthesis import adapt as adapt_module
 from asr.synthesis.adapt import AdaptConfig, adapt, build_parser, run
 
@@ -168,3 +175,96 @@ def test_item5_adapt_help_documents_every_option():
     for option in ("--epochs", "--lr", "--jobs", "--vary-fraction", "--seed"):
         entry = text.split(option + " ")[2] if text.count(option + " ") > 1 else ""
         assert "(default:" in entry.split("\n  --")[0], option
+
+
+# item 3: every recipe script fails with one line, like the asr command -----------
+
+MISSING = "/nonexistent/missing"
+SCRIPT_ARGS = {  # each script with a command line, given an input that does not exist
+    "an4/prepare.py": ["--source", MISSING],
+    "commands/evaluate.py": ["--data", MISSING, "--system", "ours"],
+    "commands/large_grammar.py": ["--grammar", f"{MISSING}.jsgf"],
+    "commands/prepare.py": ["--shared", MISSING],
+    "commands/tune_unk.py": ["--data", MISSING, "--model", str(DIGITS_MODEL)],
+    "commonvoice/prepare.py": ["--source", MISSING],
+    "english/check_voices.py": ["--text-dir", MISSING],
+    "english/evaluate.py": [f"{MISSING}.jsonl", "--model", str(DIGITS_MODEL)],
+    "english/pack.py": ["--train", f"{MISSING}.jsonl"],
+    "english/prepare.py": ["--shared", MISSING],
+    "english/synthesize.py": ["--text-dir", MISSING],
+    "english/tune_vad.py": [f"{MISSING}.jsonl", "--model", str(DIGITS_MODEL)],
+    "fsdd/prepare.py": ["--source", MISSING],
+    "kathleen/prepare.py": ["--source", MISSING],
+    "librispeech/prepare.py": ["--source", MISSING],
+    "ljspeech/prepare.py": ["--source", MISSING],
+    "tedlium/prepare.py": ["--source", MISSING],
+    "vctk/prepare.py": ["--source", MISSING],
+    "vctk_p239/prepare.py": ["--source", MISSING],
+}
+OUT_FLAGS = {"--out-dir", "--out"}  # where each script would write: a tmp_path
+
+
+def test_item3_every_recipe_script_is_listed():
+    scripts = {
+        str(p.relative_to(ROOT / "recipes"))
+        for p in ROOT.glob("recipes/*/*.py")
+        if 'if __name__ == "__main__":' in p.read_text()
+    }
+    assert scripts == set(SCRIPT_ARGS)
+
+
+def _out_flag(path) -> list[str]:
+    text = path.read_text()
+    return next(([f, ""] for f in ("--out-dir", "--out") if f'"{f}"' in text), [])
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPT_ARGS))
+def test_item3_recipe_script_with_a_missing_input_is_one_line(
+    script, tmp_path, monkeypatch
+):
+    """Run as ``python recipes/...`` runs it (its ``__main__`` block), in-process."""
+    if "--model" in SCRIPT_ARGS[script] and not DIGITS_MODEL.exists():
+        pytest.skip("needs data/models/digits.pt")
+    path = ROOT / "recipes" / script
+    out = _out_flag(path)
+    out[1:] = [str(tmp_path / "out")] if out else []
+    monkeypatch.setattr(sys, "argv", [str(path), *SCRIPT_ARGS[script], *out])
+    monkeypatch.syspath_prepend(str(path.parent))  # as python puts the script's folder
+    monkeypatch.chdir(tmp_path)  # nothing is written into the repository
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(path), run_name="__main__")
+    code = exit_info.value.code
+    if isinstance(code, str):  # sys.exit("error: ..."): Python prints it, status 1
+        err.write(code + "\n")
+        code = 1
+    assert code not in (0, None)
+    line = one_error_line(err.getvalue())
+    assert line.startswith("error: ") and "missing" in line
+
+
+def test_item3_a_recipe_script_in_a_real_process(tmp_path):
+    script = ROOT / "recipes" / "english" / "pack.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--train", f"{MISSING}.jsonl",
+         "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {MISSING}.jsonl: No such file or directory"
+
+
+def test_run_script_statuses(capsys):
+    def fails(argv):
+        raise FileNotFoundError(2, "No such file or directory", "x.jsonl")
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    assert run_script(fails) == 1
+    assert capsys.readouterr().err == "error: x.jsonl: No such file or directory\n"
+    assert run_script(interrupted) == 130
+    assert run_script(lambda argv: {"train": 3}) == 0  # a prepare's counts
+    assert run_script(lambda argv: 2) == 2
+    with pytest.raises(KeyError):  # not a user's error: a bug keeps its traceback
+        run_script(lambda argv: {}["x"])

@@ -1,11 +1,15 @@
 """Checks for command-line values, as argparse ``type=`` functions: a bad value is
 refused while the command line is parsed, with one line and exit status 2, before
-any model or file is loaded."""
+any model or file is loaded. ``run_script`` ends a command (``asr`` and every
+recipe script) the same way: one line on stderr and an exit status, no traceback."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
+from collections.abc import Callable
 
 
 def bounded_int(value: str, low: int = 1, high: int | None = None) -> int:
@@ -104,3 +108,36 @@ def add_verbosity_arguments(parser: argparse.ArgumentParser) -> None:
         "-v", "--verbose", action="store_true",
         help="also say on stderr which model and decoder run",
     )  # fmt: skip
+
+
+SCRIPT_ERRORS = (OSError, ValueError, RuntimeError)  # a missing file, a bad value
+
+
+def run_script(main: Callable, argv=None, errors: tuple = SCRIPT_ERRORS) -> int:
+    """Call ``main(argv)`` and turn how it ends into an exit status, as a command
+    line should: Ctrl-C is ``interrupted`` (130), a closed pipe is quiet (141), and
+    one of ``errors`` (a missing file, a bad value) is one ``error:`` line (1).
+
+    Use it at a script's entry point: ``sys.exit(run_script(main))``.
+    """
+    try:
+        status = main(argv)
+        return status if isinstance(status, int) else 0  # a prepare() returns counts
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `... | head -1`: the reader has gone
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python exits
+        return 141  # 128 + SIGPIPE, as a shell reports a process killed by it
+    except errors as error:
+        print(f"error: {describe_error(error)}", file=sys.stderr)
+        return 1
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for an exception: ``path: reason`` for a file error."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0] if "\n" in text else text

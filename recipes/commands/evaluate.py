@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from asr.audio.io import load_audio
+from asr.core.options import run_script
 from asr.data.manifest import read_manifest
 from asr.decoding.grammar import load_grammar
 from asr.decoding.match import UNK_PENALTY, grammar_decoder
@@ -189,4 +190,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -37,6 +37,7 @@ import soundfile as sf
 import torch
 
 from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.core.options import run_script
 from asr.core.text import normalize_text
 from asr.decoding.grammar import UNK, load_grammar, to_fsg
 from asr.decoding.match import UNK_PENALTY, grammar_decoder
@@ -289,4 +290,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

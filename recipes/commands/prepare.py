@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.core.options import run_script
 from asr.data.manifest import read_manifest, write_manifest
 
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -112,4 +114,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -20,12 +20,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from asr.audio.io import load_audio
+from asr.core.options import run_script
 from asr.data.manifest import read_manifest
 from asr.decoding.grammar import load_grammar
 from asr.inference.transcribe import load_model
@@ -103,4 +105,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -24,6 +24,7 @@ from synthesize import load_sentences, select_voices  # recipes/english/synthesi
 
 from asr.audio.io import SAMPLE_RATE
 from asr.core.metrics import wer
+from asr.core.options import run_script
 from asr.core.text import normalize_text
 from asr.synthesis import tts
 
@@ -77,4 +78,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_script(main))

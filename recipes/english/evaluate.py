@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from asr.audio.io import load_audio
 from asr.core.metrics import error_counts
-from asr.core.options import positive_int
+from asr.core.options import positive_int, run_script
 from asr.data.manifest import read_manifest
 from asr.inference.recognizer import ASRModel
 from asr.inference.transcribe import load_model
@@ -227,4 +227,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from asr.core.options import run_script
 from asr.data.manifest import read_manifest, write_manifest
 
 # speech mode, 8 kHz of audio bandwidth kept, mono 16 kHz
@@ -188,4 +189,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

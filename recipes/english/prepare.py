@@ -27,8 +27,10 @@ sentence found among the training texts is an error.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from asr.core.options import run_script
 from asr.core.text import normalize_text
 from asr.data.manifest import read_manifest, write_manifest
 
@@ -228,4 +230,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

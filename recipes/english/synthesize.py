@@ -46,6 +46,7 @@ import torch
 from tqdm import tqdm
 
 from asr.audio.io import SAMPLE_RATE, AudioError
+from asr.core.options import run_script
 from asr.core.text import normalize_text
 from asr.data.manifest import write_manifest
 from asr.synthesis import tts
@@ -398,4 +399,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

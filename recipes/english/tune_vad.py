@@ -24,6 +24,7 @@ import torch
 from asr.audio.io import SAMPLE_RATE, load_audio
 from asr.audio.vad import VadConfig
 from asr.core.metrics import wer
+from asr.core.options import run_script
 from asr.data.manifest import read_manifest
 from asr.inference.transcribe import load_model
 
@@ -100,4 +101,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

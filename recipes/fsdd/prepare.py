@@ -22,6 +22,7 @@ import soundfile as sf
 from num2words import num2words
 from tqdm import tqdm
 
+from asr.core.options import run_script
 from asr.data.manifest import write_manifest
 from asr.data.prepare import (
     download,
@@ -108,4 +109,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

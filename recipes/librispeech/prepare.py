@@ -24,6 +24,7 @@ from torchaudio.datasets import LIBRISPEECH
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywhere
 
+from asr.core.options import run_script
 from asr.data.manifest import read_manifest  # noqa: E402
 from asr.data.prepare import (
     fetch,
@@ -142,4 +143,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))
