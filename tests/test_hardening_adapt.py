@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 import runpy
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import pytest
 from conftest import DIGITS_MODEL, ROOT
 
-from asr.cli import main
+from asr.cli import COMMANDS, main
 from asr.core.options import run_script
 from asr.synthesis import adapt as adapt_module
 from asr.synthesis.adapt import AdaptConfig, adapt, build_parser, run
@@ -268,3 +269,39 @@ def test_run_script_statuses(capsys):
     assert run_script(lambda argv: 2) == 2
     with pytest.raises(KeyError):  # not a user's error: a bug keeps its traceback
         run_script(lambda argv: {}["x"])
+
+
+# item 2 and item 8: the README stays true on a fresh clone ------------------------
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_item2_readme_prints_no_test_counts_that_go_stale():
+    """It said 588 passed and 4 skipped where a fresh clone gave 593 and 10."""
+    assert not re.search(r"\d+ (passed|skipped|deselected)", README)
+    assert "pytest -rs" in README  # how to see the counts and skip reasons instead
+
+
+def test_item2_readme_lists_every_command():
+    listed = re.search(r"`asr --help` lists the commands \(([^)]*)\)", README)
+    assert listed, "the README's command list"
+    assert set(re.findall(r"`([\w-]+)`", listed.group(1))) == set(COMMANDS)
+
+
+def test_item2_results_table_says_how_to_make_its_manifests():
+    table = "\n".join(line for line in README.splitlines() if line.startswith("|"))
+    rest = "\n".join(line for line in README.splitlines() if not line.startswith("|"))
+    manifests = set(re.findall(r"data/(\w+)/\w+\.jsonl", table))
+    assert manifests >= {"fsdd", "english"}
+    for dataset in manifests:  # a recipe command beside the table writes them
+        assert re.search(rf"recipes/{dataset}/(prepare\.py|run\.sh --stage)", rest)
+    for name in re.findall(r"data/english/(\w+\.jsonl)", table):
+        assert name in rest, name  # each English manifest named beside the table
+
+
+@pytest.mark.skipif(not shutil.which("git"), reason="needs git")
+def test_item8_readme_output_dir_example_is_ignored_by_git():
+    folder = re.search(r"--output-dir (\S+)", README).group(1)
+    written = f"{folder.rstrip('/')}/arctic_a0001.txt"
+    result = subprocess.run(["git", "check-ignore", "-q", written], cwd=ROOT)
+    assert result.returncode == 0, f"{written} would be left untracked"
