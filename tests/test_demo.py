@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -130,7 +131,9 @@ def test_file_callback_outputs_and_bad_input(tiny_checkpoint, tmp_path):
         asr.load_audio(DATA / "2_jackson_1.wav")
     )
     assert sorted(p.rsplit(".", 1)[1] for p in files) == ["json", "srt", "vtt"]
-    document = json.loads(open(next(p for p in files if p.endswith(".json"))).read())
+    document = json.loads(
+        Path(next(p for p in files if p.endswith(".json"))).read_text()
+    )
     assert [
         [w["start"], w["end"], w["word"], round(w["confidence"], 3)]
         for s in document["segments"] for w in s.get("words", [])
@@ -163,9 +166,11 @@ def test_file_callback_with_real_model_and_hotwords(real_model, tmp_path):
     assert wer(reference, text) <= MAX_WER and len(rows) == 3  # one word per digit
     assert all(a[1] <= b[0] for a, b in zip(rows, rows[1:], strict=False))  # in order
     assert all(0 < conf <= 1 for *_, conf in rows)
-    srt = open(next(p for p in files if p.endswith(".srt"))).read()
+    srt = Path(next(p for p in files if p.endswith(".srt"))).read_text()
     assert srt.startswith("1\n00:00:01,") and "\n\n3\n" in srt
-    segments = json.loads(open(next(p for p in files if p.endswith(".json"))).read())
+    segments = json.loads(
+        Path(next(p for p in files if p.endswith(".json"))).read_text()
+    )
     six = segments["segments"][-1]
     assert rows[-1][0] >= six["start"] and rows[-1][1] <= six["end"] + 0.05
     assert len(last) == round((six["end"] - six["start"]) * asr.SAMPLE_RATE)

@@ -11,6 +11,7 @@ import runpy
 import shutil
 import subprocess
 import sys
+import warnings
 
 import pytest
 from conftest import DIGITS_MODEL, ROOT
@@ -305,3 +306,29 @@ def test_item8_readme_output_dir_example_is_ignored_by_git():
     written = f"{folder.rstrip('/')}/arctic_a0001.txt"
     result = subprocess.run(["git", "check-ignore", "-q", written], cwd=ROOT)
     assert result.returncode == 0, f"{written} would be left untracked"
+
+
+# item 7: a new warning stands out ---------------------------------------------------
+
+
+def test_item7_a_deprecation_in_the_project_fails_the_tests():
+    """pyproject's filterwarnings turns one from an asr module into an error."""
+    code = compile("import warnings\nwarnings.warn('old', DeprecationWarning)",
+                   "asr/example.py", "exec")  # fmt: skip
+    with pytest.raises(DeprecationWarning):
+        exec(code, {"__name__": "asr.example"})
+
+
+def test_item7_export_silences_only_the_notes_it_knows(tmp_path, tiny_checkpoint):
+    """It ignored every warning; now a new one shows, and the known ones do not."""
+    pytest.importorskip("onnxruntime")
+    from asr.inference import export
+    from asr.inference.transcribe import load_model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export.export_onnx(load_model(tiny_checkpoint), tmp_path / "m.onnx")
+        assert [str(w.message) for w in caught] == []
+        export._ignore_export_notes()
+        warnings.warn("something new", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["something new"]

@@ -102,7 +102,7 @@ def test_train_writes_checkpoints_metrics_and_plot(tmp_path):
     run = tmp_path / "run"
     assert (run / "best.pt").exists() and (run / "last.pt").exists()
     assert (run / "curves.png").stat().st_size > 1000
-    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert {"train_loss", "dev_loss", "dev_wer", "dev_cer"} <= rows[0].keys()
     last = load_checkpoint(run / "last.pt")
@@ -116,7 +116,9 @@ def test_train_writes_checkpoints_metrics_and_plot(tmp_path):
 def test_resume_continues_from_last_checkpoint(tmp_path):
     train(tiny_config(tmp_path, epochs=1))
     train(tiny_config(tmp_path, epochs=3, resume=True))
-    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    rows = list(
+        csv.DictReader((tmp_path / "run" / "metrics.csv").read_text().splitlines())
+    )
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 6
 
@@ -140,7 +142,7 @@ def test_cli_flags_build_the_config():
 
 
 def read_rows(run):
-    return list(csv.DictReader((run / "metrics.csv").open()))
+    return list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
 
 
 def test_non_finite_loss_batch_is_skipped_and_counted(tmp_path, monkeypatch):
@@ -336,7 +338,9 @@ def test_init_from_starts_with_a_checkpoints_weights(tmp_path):
 def test_dev_every_steps_scores_within_epochs_and_keeps_the_best(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1, dev_every_steps=1)
     train(cfg)
-    rows = list(csv.DictReader((Path(cfg.out_dir) / "dev_curve.csv").open()))
+    rows = list(
+        csv.DictReader((Path(cfg.out_dir) / "dev_curve.csv").read_text().splitlines())
+    )
     assert [int(r["step"]) for r in rows] == [1, 2]  # 4 utterances, batches of 2
     assert 0 < float(rows[0]["epoch"]) < float(rows[1]["epoch"]) <= 1
     best = min(float(r["dev_wer"]) for r in rows)
@@ -374,6 +378,6 @@ def test_checkpoints_hold_no_module_paths_and_resume_from_the_command_line(tmp_p
         "--dropout", str(TINY.dropout),
     ]  # fmt: skip
     assert main(flags) == 0
-    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert load_checkpoint(run / "last.pt")["step"] == 4
