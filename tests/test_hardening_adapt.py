@@ -148,7 +148,7 @@ def test_m10_a_long_sentence_is_refused_before_synthesis(
     )  # fmt: skip
     assert run(args) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "a sentence of 9999 characters; at most 400" in line
+    assert f"{grammar}: a sentence of 9999 characters; at most 400" in line
     assert "'abcd abcd" in line and len(line) < 200
 
 

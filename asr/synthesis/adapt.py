@@ -154,13 +154,13 @@ def plan_takes(
 
     training = [take(t, rng.choice(train), "train", i) for i, t in enumerate(texts)]
     checked = domain_sentences(grammar, cfg.heldout_sentences, rng)
-    check_lengths(texts + checked)
+    check_lengths(texts + checked, grammar.source)
     pairs = [(voice, text) for voice in held for text in checked]
     heldout = [take(t, v, "heldout", i) for i, (v, t) in enumerate(pairs)]
     return training, heldout
 
 
-def check_lengths(sentences: list[str]) -> None:
+def check_lengths(sentences: list[str], source: str = "") -> None:
     """Refuse a sentence too long to speak and train on, before any is spoken: a
     100,000-letter one made a 16 MB take, then asked training for 34 GB.
 
@@ -170,8 +170,8 @@ def check_lengths(sentences: list[str]) -> None:
     for text in sentences:
         if len(text) > MAX_SENTENCE_CHARS:
             raise ValueError(
-                f"a sentence of {len(text)} characters; at most {MAX_SENTENCE_CHARS} "
-                f"are spoken: {text[:60]!r}..."
+                f"{source}: a sentence of {len(text)} characters; at most "
+                f"{MAX_SENTENCE_CHARS} are spoken: {text[:60]!r}..."
             )
 
 
@@ -350,7 +350,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     grammar = load_grammar(cfg.grammar)
     check_spelling(grammar, CharTokenizer().vocab)
     if grammar.count <= MAX_SENTENCES:
-        check_lengths([s.text for s in grammar.sentences])
+        check_lengths([s.text for s in grammar.sentences], grammar.source)
     check_replaceable(out)
     base = load_model(cfg.base)
     new = out.with_name(f".{name}.partial")
