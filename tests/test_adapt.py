@@ -9,14 +9,8 @@ import pytest
 
 import asr
 from asr.decoding.grammar import parse_grammar
-from asr.synthesis.adapt import (
-    AdaptConfig,
-    adapt,
-    build_parser,
-    domain_sentences,
-    plan_takes,
-    run,
-)
+from asr.synthesis.adapt import AdaptConfig, adapt, build_parser, run
+from asr.synthesis.takes import domain_sentences, plan_takes
 
 VOICES = ("espeak-ng:en-US", "espeak-ng:en-GB-x-rp", "flite:kal", "flite:slt")
 

@@ -19,6 +19,7 @@ from conftest import DIGITS_MODEL, ROOT
 from asr.cli import COMMANDS, main
 from asr.core.options import run_script
 from asr.synthesis import adapt as adapt_module
+from asr.synthesis import takes
 from asr.synthesis.adapt import AdaptConfig, adapt, build_parser, run
 
 VOICES = ("espeak-ng:en-US", "espeak-ng:en-GB-x-rp", "flite:kal", "flite:slt")
@@ -153,14 +154,14 @@ def test_m10_a_long_sentence_is_refused_before_synthesis(
 
 
 def test_m10_a_take_too_long_is_refused(monkeypatch, tmp_path):
-    take = adapt_module.Take("hello", "espeak-ng:en-US", 1.0, 1.0, 0,
+    take = takes.Take("hello", "espeak-ng:en-US", 1.0, 1.0, 0,
                              str(tmp_path / "t.flac"))  # fmt: skip
-    minute = adapt_module.SAMPLE_RATE * 60
-    monkeypatch.setattr(adapt_module.tts, "find_voice", lambda voice: voice)
+    minute = takes.SAMPLE_RATE * 60
+    monkeypatch.setattr(takes.tts, "find_voice", lambda voice: voice)
     monkeypatch.setattr(
-        adapt_module.tts, "speak", lambda *a, **k: __import__("numpy").zeros(minute)
+        takes.tts, "speak", lambda *a, **k: __import__("numpy").zeros(minute)
     )
-    result = adapt_module._make(take)
+    result = takes._make(take)
     assert isinstance(result, str) and "60 s long; at most 40" in result
     assert not (tmp_path / "t.flac").exists()
 
