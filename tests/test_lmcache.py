@@ -43,7 +43,10 @@ def posteriors():
     return model.tokenizer.vocab, out
 
 
-def decode(vocab, posteriors, lm, config=DecodeConfig(beam_size=20)):
+BEAM = DecodeConfig(beam_size=20)
+
+
+def decode(vocab, posteriors, lm, config=BEAM):
     clear_lm_cache()  # read the LM again, as a new process would
     decoder = BeamSearchDecoder(vocab, lm, config)
     return [decoder(p[None], np.array([len(p)]))[0] for p in posteriors]
