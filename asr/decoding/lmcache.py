@@ -33,16 +33,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..core.files import cache_dir
+
 CACHE_VERSION = 1  # bump when the lexicon file's layout changes
 BUILD_TIMEOUT = 600  # seconds for build_binary on one LM
-
-
-def cache_dir() -> Path:
-    """The folder asr keeps derived files in (see the module docstring)."""
-    if root := os.environ.get("ASR_CACHE"):
-        return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "asr"
 
 
 def _key(path: Path, *extra: str) -> str:
