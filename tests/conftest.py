@@ -40,6 +40,22 @@ def load_recipe(recipe: str, script: str = "prepare"):
     return module
 
 
+@pytest.fixture(scope="session", autouse=True)
+def lm_cache(tmp_path_factory) -> Path:
+    """A cache folder of the test run's own (asr.decoding.lmcache), so that LMs the
+    tests write in temporary folders never fill the user's cache; KenLM's
+    build_binary, when `make kenlm` has compiled it, is linked in."""
+    from asr.decoding import lmcache
+
+    tool = lmcache.build_binary_tool()
+    root = tmp_path_factory.mktemp("asr-cache")
+    os.environ["ASR_CACHE"] = str(root)  # subprocesses inherit it
+    if tool:
+        (root / "bin").mkdir()
+        (root / "bin" / "build_binary").symlink_to(tool)
+    return root
+
+
 TINY = ModelConfig(conv_channels=4, hidden_size=16, num_layers=1, dropout=0.0)
 
 

@@ -1,13 +1,23 @@
 """File checks shared by the commands that write results; where the shipped models
-live, and the error for a model file that cannot be used (no torch here: the ONNX
-runtime reads models too)."""
+and the cache live, and the error for a model file that cannot be used (no torch
+here: the ONNX runtime reads models too)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"  # shipped ones
+
+
+def cache_dir() -> Path:
+    """Where asr keeps files it derives and can derive again (an LM's binary form,
+    the joined Whisper teacher): ``$ASR_CACHE``, else ``$XDG_CACHE_HOME/asr``, else
+    ``~/.cache/asr``."""
+    if root := os.environ.get("ASR_CACHE"):
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr"
 
 
 class CheckpointError(ValueError):

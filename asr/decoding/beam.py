@@ -169,7 +169,7 @@ class BeamSearchDecoder:
             return
         phrases = " ".join(normalize_text(phrase) for phrase, _ in config.hotwords)
         extra = {w: s for w, s in spell(phrases.split(), self.vocab).items()
-                 if w not in loaded.lexicon}  # fmt: skip
+                 if not loaded.words.contains(w)}  # fmt: skip
         self.words = ExtendedWords(loaded.words, list(extra))  # LM indices stay valid
         known = loaded.words.index_size()
         self.word_lm = HotwordLM(loaded.kenlm, self.words, config, known_words=known)

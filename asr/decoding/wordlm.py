@@ -18,6 +18,8 @@ from flashlight.lib.text.decoder.kenlm import KenLM as _KenLM
 from flashlight.lib.text.dictionary import Dictionary
 from flashlight.lib.text.dictionary import create_word_dict as _create_word_dict
 
+from . import lmcache
+
 SILENCE = "|"  # flashlight's word boundary; the space of our vocabulary plays it
 UNK = "<unk>"  # the word every unknown word maps to (flashlight's and KenLM's)
 MAX_WORD_CHARS = 100  # longer LM words are refused: flashlight's trie crashes on them
@@ -28,7 +30,6 @@ class LoadedLM:
     """A KenLM model with the lexicon and prefix trie built over it for one label
     set: the expensive part of a decoder, loaded once per process (``load_lm``)."""
 
-    lexicon: dict[str, list[list[str]]]  # word -> spellings; UNK -> [] (flashlight's)
     words: Dictionary  # word <-> index, as the trie and the LM see them
     kenlm: object  # flashlight's KenLM over ``words``
     entries: list[TrieEntry]  # what the trie holds, kept to build variants fast
@@ -69,6 +70,19 @@ def clear_lm_cache() -> None:
 
 
 def _read_lm(path: Path, vocab: list[str]) -> LoadedLM:
+    """Read the LM, using and refreshing the on-disk cache (``lmcache``): a cached
+    lexicon skips spelling and scoring every word, a binary LM skips parsing."""
+    cached = lmcache.read_lexicon(path, vocab)
+    if cached is None:
+        return _read_lm_uncached(path, vocab)
+    words = Dictionary(cached.words)
+    words.set_default_index(words.get_index(UNK))
+    kenlm = _kenlm(path, words)
+    entries = [TrieEntry(*entry) for entry in zip(*cached[1:], strict=True)]
+    return LoadedLM(words, kenlm, entries, build_trie(vocab, entries))
+
+
+def _read_lm_uncached(path: Path, vocab: list[str]) -> LoadedLM:
     from .lm import lm_words  # the LM builder, imported on demand
 
     words = lm_words(path)
@@ -82,14 +96,29 @@ def _read_lm(path: Path, vocab: list[str]) -> LoadedLM:
     if len(lexicon) == 1:
         raise ValueError(f"{path}: no LM word can be spelled with the model's labels")
     words = _create_word_dict(lexicon)
-    try:
-        with _quiet_stdio():  # KenLM prints progress bars while loading
-            kenlm = _KenLM(str(path), words)
-    except RuntimeError as error:  # KenLM's message: source location, then the reason
-        reason = str(error).strip().splitlines()[-1]
-        raise ValueError(f"{path}: KenLM cannot load it ({reason})") from None
+    kenlm = _kenlm(path, words)
     entries = trie_entries(vocab, words, lexicon, kenlm)
-    return LoadedLM(lexicon, words, kenlm, entries, build_trie(vocab, entries))
+    order = [words.get_entry(i) for i in range(words.index_size())]
+    cache = lmcache.Lexicon(order, *map(list, zip(*entries, strict=True)))
+    lmcache.write_lexicon(path, vocab, cache)
+    return LoadedLM(words, kenlm, entries, build_trie(vocab, entries))
+
+
+def _kenlm(path: Path, words: Dictionary):
+    """flashlight's KenLM over ``words``: from the cached binary form when there is
+    one (or the tool to build it), else from the ARPA text."""
+    binary = lmcache.binary_for(path) if _is_arpa(path) else None
+    for source in [binary, path] if binary else [path]:
+        try:
+            with _quiet_stdio():  # KenLM prints progress bars while loading
+                return _KenLM(str(source), words)
+        except RuntimeError as error:  # KenLM: source location, then the reason
+            reason = str(error).strip().splitlines()[-1]
+    raise ValueError(f"{path}: KenLM cannot load it ({reason})") from None
+
+
+def _is_arpa(path: Path) -> bool:
+    return path.name.endswith((".arpa", ".arpa.gz"))
 
 
 def spell(words, vocab: list[str]) -> dict[str, list[list[str]]]:

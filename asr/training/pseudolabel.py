@@ -30,6 +30,7 @@ import numpy as np
 
 from ..audio.io import SAMPLE_RATE, AudioError, load_audio
 from ..core import options
+from ..core.files import cache_dir
 from ..core.metrics import error_counts
 from ..core.text import normalize_text
 
@@ -64,11 +65,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(os.environ.get("ASR_CACHE", Path(base) / "asr"))
 
 
 def whisper_base_dir(cache: Path | None = None) -> Path:
