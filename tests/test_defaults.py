@@ -6,6 +6,7 @@ conventions (--version, --output-format all, --quiet/--verbose, JSON words)."""
 import json
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,7 +215,8 @@ def test_lm_is_read_once_for_other_weights_and_hotwords(digits_lm, kenlm_loads):
     oov = BeamSearchDecoder(vocab, digits_lm, DecodeConfig(hotwords=(("zorg", 9.0),)))
     first.configure(DecodeConfig(lm_weight=2.0, word_score=1.0))
     first.configure(DecodeConfig(hotwords=(("seven eight", 3.0),)))
-    assert kenlm_loads == [str(digits_lm)]
+    # one read: the ARPA itself, or the binary the LM cache built from it
+    assert len(kenlm_loads) == 1 and Path(kenlm_loads[0]).name.startswith(digits_lm.name)
     assert first.loaded is other.loaded is oov.loaded  # one LM in memory
     # hotwords outside the LM reach the shared LM as <unk> and can still be output
     log_probs = torch_spelling("zorg")
