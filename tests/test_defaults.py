@@ -216,7 +216,8 @@ def test_lm_is_read_once_for_other_weights_and_hotwords(digits_lm, kenlm_loads):
     first.configure(DecodeConfig(lm_weight=2.0, word_score=1.0))
     first.configure(DecodeConfig(hotwords=(("seven eight", 3.0),)))
     # one read: the ARPA itself, or the binary the LM cache built from it
-    assert len(kenlm_loads) == 1 and Path(kenlm_loads[0]).name.startswith(digits_lm.name)
+    assert len(kenlm_loads) == 1
+    assert Path(kenlm_loads[0]).name.startswith(digits_lm.name)
     assert first.loaded is other.loaded is oov.loaded  # one LM in memory
     # hotwords outside the LM reach the shared LM as <unk> and can still be output
     log_probs = torch_spelling("zorg")
