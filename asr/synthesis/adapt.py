@@ -35,6 +35,7 @@ import torch
 from tqdm import tqdm
 
 from ..audio.io import SAMPLE_RATE, AudioError
+from ..core.files import regular_file
 from ..core.metrics import wer
 from ..core.text import CharTokenizer
 from ..data.manifest import write_manifest
@@ -295,6 +296,8 @@ def adapt(cfg: AdaptConfig) -> dict:
     """Run every step; returns the report also written to OUT/adapt.json."""
     started, out = time.time(), Path(cfg.out)
     name = out.name
+    for text in cfg.text:  # before minutes of work: /dev/zero or a FIFO is no text
+        regular_file(text, "text file")
     grammar = load_grammar(cfg.grammar)
     check_spelling(grammar, CharTokenizer().vocab)
     base = load_model(cfg.base)
