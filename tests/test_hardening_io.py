@@ -30,7 +30,8 @@ pytestmark = pytest.mark.timeout(300)  # a FIFO, a device or ffmpeg must not han
 
 SPEECH = DATA / "2_jackson_1.wav"  # "two"
 DIGITS_LM = ROOT / "data" / "models" / "digits.arpa"
-CASE_TIMEOUT_S = 30  # one command line in the child may take this long
+CASE_TIMEOUT_S = 20  # one command line in the child may take this long
+CASE_MEMORY_MB = 8192  # and the child may map this much (torch maps ~2 GB)
 needs_digits = pytest.mark.skipif(
     not DIGITS_MODEL.exists(), reason="needs data/models/digits.pt"
 )
@@ -38,9 +39,12 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffm
 
 # Runs command lines one after another in one process (torch is imported once);
 # each gets SIGALRM after CASE_TIMEOUT_S, so a blocked open() or an endless read
-# ends the case, and each result is written as soon as the case ends.
+# ends the case, and each result is written as soon as the case ends. The address
+# space is capped, so that reading /dev/zero is a MemoryError, not a swapping box.
 DRIVER = r"""
-import contextlib, io, json, signal, sys, traceback
+import contextlib, io, json, resource, signal, sys, traceback
+limit = int(sys.argv[4]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from asr.cli import main
 def alarm(*_):
     raise TimeoutError("timed out")
@@ -68,7 +72,7 @@ def run_cli_cases(folder: Path, cases: list[list[str]]) -> list[dict | None]:
     (folder / "cases.json").write_text(json.dumps(cases))
     results = folder / "results.jsonl"
     cmd = [sys.executable, "-c", DRIVER, str(folder / "cases.json"), str(results),
-           str(CASE_TIMEOUT_S)]  # fmt: skip
+           str(CASE_TIMEOUT_S), str(CASE_MEMORY_MB)]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     try:
         subprocess.run(cmd, env=env, cwd=folder, capture_output=True,
