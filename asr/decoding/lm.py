@@ -13,6 +13,7 @@ a uniform distribution over the vocabulary.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import sys
@@ -72,14 +73,17 @@ def _lines(path: Path):
     MAX_CORPUS_CHARS: the text is held in memory, and a small .gz can expand to
     any size."""
     read = 0
-    with open_text(path) as f:
-        for line in f:
-            read += len(line)
-            if read > MAX_CORPUS_CHARS:
-                raise ValueError(
-                    f"{path}: more than {MAX_CORPUS_CHARS:,} characters of text"
-                )
-            yield line
+    try:
+        with open_text(path) as f:
+            for line in f:
+                read += len(line)
+                if read > MAX_CORPUS_CHARS:
+                    raise ValueError(
+                        f"{path}: more than {MAX_CORPUS_CHARS:,} characters of text"
+                    )
+                yield line
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error})") from None
 
 
 def read_texts(path: Path) -> list[str]:
