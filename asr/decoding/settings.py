@@ -38,10 +38,12 @@ Decoder = BeamSearchDecoder | str | None  # a decoder, one of DECODERS, or None 
 def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
     """Hotwords from a file (one ``phrase[:weight]`` a line) or a comma-separated
     list of them: ``"Zorblax:5,new york"``. Weights default to HOTWORD_WEIGHT.
+    A ``spec`` that names a FIFO, device or socket is refused, not taken as text.
 
     Raises:
-        ValueError: a weight that is not a finite number, no hotword at all, or
-            too many or too long hotwords (``check_hotwords``).
+        ValueError: a weight that is not a finite number, no hotword at all, too
+            many or too long hotwords (``check_hotwords``), or a path to something
+            other than a regular file of at most MAX_TEXT_BYTES.
     """
     # a very long spec, or one with a NUL, cannot be a path; one that names a file
     # is read, and one that names a FIFO or device is refused (taken as text, it
@@ -121,7 +123,8 @@ def add_decoder_arguments(parser, lm_required: bool = False, greedy: bool = Fals
         "--hotwords", default=None, type=hotwords_arg,
         help="words or phrases to favour: 'name:5,new york' or a file of "
         f"'phrase[:weight]' lines (default weight {HOTWORD_WEIGHT}; at most "
-        f"{MAX_HOTWORDS} of {MAX_HOTWORD_CHARS} characters); needs an LM",
+        f"{MAX_HOTWORDS} of {MAX_HOTWORD_CHARS} characters; a FIFO or device is "
+        "refused); needs an LM",
     )  # fmt: skip
     group.add_argument(
         "--decoder-config", type=Path, default=None,
