@@ -552,6 +552,118 @@ def test_fuzz_live_chunks():
     assert session.stop()[1] == "two"
 
 
+# -- files named on the command line: devices, FIFOs, broken models ----------------
+
+FILE_CASES = 30  # (argument, file) pairs drawn
+FILE_ARGUMENTS = {  # "@" is the file; each reads a file the user names
+    "--model": ["transcribe", "@speech", "--model", "@"],
+    "--grammar": ["transcribe", "@speech", "--model", "@digits", "--grammar", "@"],
+    "--decoder-config": [
+        "transcribe",
+        "@speech",
+        "--model",
+        "@digits",
+        "--decoder-config",
+        "@",
+    ],  # fmt: skip
+    "--lm": ["transcribe", "@speech", "--model", "@digits", "--lm", "@"],
+    "--hotwords": ["transcribe", "@speech", "--model", "@digits", "--hotwords", "@"],
+    "lm build": ["lm", "build", "@", "-o", "@out"],
+    "lm score": ["lm", "score", "@", "@speech"],
+}
+NOT_REGULAR = ["/dev/zero", "/dev/null", "/dev/urandom", "zero-link", "fifo", "dir"]
+BROKEN = ["empty", "random.pt", "truncated.pt", "text.pt", "random.onnx",
+          "meta-empty.onnx", "meta-huge-fft.onnx"]  # fmt: skip
+
+
+def write_broken_files(folder: Path) -> dict[str, str]:
+    """Model and text files a user might pass by mistake or malice, by name."""
+    rng = np.random.default_rng(0)
+    (folder / "zero-link").symlink_to("/dev/zero")
+    os.mkfifo(folder / "fifo")
+    (folder / "dir").mkdir()
+    (folder / "empty").write_bytes(b"")
+    (folder / "random.pt").write_bytes(rng.bytes(50_000))
+    (folder / "truncated.pt").write_bytes(DIGITS_MODEL.read_bytes()[:100_000])
+    (folder / "text.pt").write_text("not a model\n")
+    (folder / "random.onnx").write_bytes(rng.bytes(50_000))
+    for name, meta in [("meta-empty.onnx", "{}"), ("meta-huge-fft.onnx", json.dumps(
+            {"format": "asr-onnx", "vocab": ["<blank>", "a"],
+             "frontend_config": {"n_fft": 100_000_000}}))]:  # fmt: skip
+        _tiny_onnx(folder / name, meta)
+    paths = {name: str(folder / name) for name in BROKEN + NOT_REGULAR}
+    return {**paths, **{d: d for d in NOT_REGULAR if d.startswith("/dev/")}}
+
+
+def _tiny_onnx(path: Path, meta: str) -> None:
+    """A valid one-node ONNX graph whose asr metadata is ``meta``."""
+    onnx = pytest.importorskip("onnx")
+    from asr.inference.exported import META_KEY
+
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+    node = onnx.helper.make_node("Identity", ["x"], ["y"])
+    model = onnx.helper.make_model(onnx.helper.make_graph([node], "g", [x], [y]))
+    onnx.helper.set_model_props(model, {META_KEY: meta})
+    onnx.save(model, str(path))
+
+
+def test_fuzz_file_arguments(tmp_path):
+    """Devices, FIFOs, folders and broken model or text files as every argument
+    that names a file: each must be refused with one short line and exit status 2,
+    quickly (a FIFO hung, /dev/zero was read to the end)."""
+    files = write_broken_files(tmp_path)
+    drawn = []
+
+    @settings(max_examples=FILE_CASES, derandomize=True, deadline=None,
+              phases=[Phase.explicit, Phase.generate], database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(st.sampled_from(sorted(FILE_ARGUMENTS)),
+           st.sampled_from(NOT_REGULAR + BROKEN))  # fmt: skip
+    @example("--grammar", "/dev/zero")
+    @example("--decoder-config", "fifo")
+    @example("--model", "meta-huge-fft.onnx")
+    def draw(argument, name):
+        drawn.append((argument, name))
+
+    draw()
+    fixed = {"@speech": str(DATA / "2_jackson_1.wav"), "@digits": str(DIGITS_MODEL),
+             "@out": str(tmp_path / "out.arpa"), "@": None}  # fmt: skip
+    cases = []
+    for argument, name in drawn:
+        argv = [files[name] if a == "@" else fixed.get(a, a)
+                for a in FILE_ARGUMENTS[argument]]  # fmt: skip
+        cases.append({"argv": argv, "stdin": fixed["@speech"]})
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    results = drive(tmp_path, len(cases))
+    failed = []
+    for i, (argument, name) in enumerate(drawn):
+        result, why = results.get(i), None
+        if may_work(argument, name) and result and result["code"] == 0:
+            why = judge_cli(result, "ok")  # text that happens to be usable
+        else:
+            why = judge_cli(result, "refuse")
+            errors = [x for x in result["stderr"].splitlines() if "error" in x] if (
+                result) else []  # fmt: skip
+            if why is None and len(errors) != 1:  # argparse adds its usage lines
+                why = f"not one error line: {result['stderr'][-300:]!r}"
+        if why:
+            failed.append((argument, name, why))
+    print(f"\nfile arguments: {len(drawn)} cases, {len(failed)} failed")
+    for row in failed:
+        print("  FAILED", *row)
+    assert failed == []
+
+
+def may_work(argument: str, name: str) -> bool:
+    """Whether a run may succeed: a broken model file read as text can be a usable
+    grammar, hotword list or LM corpus ("not a model" is a fine sentence), and a
+    folder's name given as --hotwords is a word, not a file."""
+    texts = ("--grammar", "--hotwords", "lm build")
+    return (argument in texts and name in BROKEN) or (argument, name) == (
+        "--hotwords", "dir")  # fmt: skip
+
+
 # -- the test ------------------------------------------------------------------------
 
 

@@ -102,7 +102,7 @@ GOOD = (
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("hello\n", "expected \\data\\"),
+        ("hello\n", "not an ARPA file (no \\data\\ header)"),  # no text echoed
         (GOOD.replace("ngram 2=1", "ngram 2=2"), "header says 2 2-grams, found 1"),
         (GOOD.replace("-0.5\t<s> a", "-0.5\tb a"), "context 'b' is missing"),
         (GOOD.replace("-1\ta", "x\ta"), "bad number"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from .io import (
     AudioError,
     _first_line,
     amplitude_error,
+    ffmpeg_command,
+    ffmpeg_reason,
     quiet_stderr,
     resampling_rate,
 )
@@ -100,8 +103,10 @@ def audio_duration(path: str | Path) -> float | None:
 
 
 def truncation(path: str | Path) -> str | None:
-    """Why a WAV file looks cut off (its header promises more samples than the file
-    holds; libsndfile reads what is there without a word), or None."""
+    """Why a WAV or FLAC file looks cut off (its header promises more samples than
+    the file holds; libsndfile reads what is there without a word), or None."""
+    if Path(path).suffix.lower() == ".flac":
+        return _flac_truncation(path)
     try:
         with wave.open(str(path)) as header:
             promised, rate = header.getnframes(), header.getframerate()
@@ -114,6 +119,26 @@ def truncation(path: str | Path) -> str | None:
         return None
     return (f"truncated: the header promises {promised / rate:.2f} s, the file holds "
             f"{held / rate:.2f} s; transcribing what is there")  # fmt: skip
+
+
+def _flac_truncation(path: str | Path) -> str | None:
+    """Why a FLAC file looks cut off, or None: seeking to the last sample its
+    header promises fails (a seek, not a decode of the whole file)."""
+    try:
+        with quiet_stderr(), sf.SoundFile(str(path)) as handle:
+            promised, rate = handle.frames, handle.samplerate
+            if handle.format != "FLAC" or not promised or not rate:
+                return None
+            try:
+                handle.seek(promised - 1)
+                if len(handle.read(1, always_2d=True)):
+                    return None
+            except (sf.LibsndfileError, RuntimeError):
+                pass
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None  # not readable by libsndfile: the reader says why
+    return (f"truncated: the header promises {promised / rate:.2f} s, the file "
+            "ends sooner; transcribing what is there")  # fmt: skip
 
 
 def read_blocks(path: str | Path, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
@@ -144,7 +169,7 @@ def read_blocks(path: str | Path, block_s: float = BLOCK_S) -> Iterator[np.ndarr
         try:
             # read() keeps only the frames it decoded; blocks() trusts the header's
             # count and returned uninitialised memory (1e38) past a truncated mp3
-            while len(block := _quiet_read(handle, frames)):
+            for block in _decoded_blocks(path, handle, frames):
                 yielded = True
                 yield _check_block(path, resampler.push(block.mean(axis=1)))
         except (sf.LibsndfileError, RuntimeError) as error:
@@ -152,6 +177,42 @@ def read_blocks(path: str | Path, block_s: float = BLOCK_S) -> Iterator[np.ndarr
         yield _check_block(path, resampler.flush())
     if not yielded:
         raise AudioError(f"{path}: no audio samples")
+
+
+def _decoded_blocks(
+    path: Path, handle: sf.SoundFile, frames: int
+) -> Iterator[np.ndarray]:
+    """(frames, channels) blocks up to the end of the file, or up to where it was
+    cut off.
+
+    A cut-off FLAC makes libsndfile raise ("lost sync") for the whole read that
+    reaches the cut, though it decoded the frames before it; those are read again
+    from a fresh handle, so that a truncated FLAC is transcribed up to the cut as
+    WAV and mp3 are (``truncation`` gives the warning)."""
+    while True:
+        start = handle.tell()
+        try:
+            block = _quiet_read(handle, frames)
+        except (sf.LibsndfileError, RuntimeError):
+            decoded = handle.tell() - start
+            if decoded <= 0:
+                raise
+            yield _reread(path, start, decoded, frames)
+            return
+        if not len(block):
+            return
+        yield block
+
+
+def _reread(path: Path, start: int, count: int, step: int) -> np.ndarray:
+    """All but the last of ``count`` frames from frame ``start``, read from a fresh
+    handle by decoding from the beginning (seeking in a cut-off FLAC fails),
+    ``step`` at a time. A read that reaches the end of a FLAC frame decodes the
+    next one, which fails at the cut: hence one sample less."""
+    with quiet_stderr(), sf.SoundFile(str(path)) as fresh:
+        while start > 0:
+            start -= len(fresh.read(min(step, start), always_2d=True)) or start
+        return fresh.read(count - 1, dtype="float32", always_2d=True)
 
 
 def _quiet_read(handle: sf.SoundFile, frames: int) -> np.ndarray:
@@ -177,21 +238,31 @@ def _check_block(path: Path, block: np.ndarray) -> np.ndarray:
 
 
 def _read_ffmpeg_blocks(path: Path, block_s: float) -> Iterator[np.ndarray]:
-    """Decode with the ffmpeg command line to 16 kHz mono float32 on a pipe."""
-    cmd = [
-        "ffmpeg", "-nostdin", "-v", "error", "-i", str(path),
-        "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-",
-    ]  # fmt: skip
+    """Decode with the ffmpeg command line to 16 kHz mono float32 on a pipe.
+
+    ffmpeg's messages go to a temporary file, not a second pipe: a corrupt file
+    makes it write hundreds of kB of them, and with nobody reading that pipe it
+    blocked for ever while this side waited for audio (a deadlock)."""
     block_bytes = int(block_s * SAMPLE_RATE) * 4
     yielded = False
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        while chunk := proc.stdout.read(block_bytes):
-            samples = np.frombuffer(chunk[: len(chunk) // 4 * 4], dtype="<f4").copy()
-            yielded |= samples.size > 0
-            yield _check_block(path, samples)
-        stderr = proc.stderr.read().decode(errors="replace")
-        if proc.wait() != 0:
-            reason = _first_line(stderr).replace(f"{path}: ", "") or "unknown error"
+    with (
+        tempfile.TemporaryFile() as messages,
+        subprocess.Popen(
+            ffmpeg_command(path, SAMPLE_RATE), stdout=subprocess.PIPE, stderr=messages
+        ) as proc,
+    ):
+        try:
+            while chunk := proc.stdout.read(block_bytes):
+                samples = np.frombuffer(chunk[: len(chunk) // 4 * 4], "<f4").copy()
+                yielded |= samples.size > 0
+                yield _check_block(path, samples)
+        except BaseException:  # the reader stopped early, or a block was refused
+            proc.kill()
+            raise
+        status = proc.wait()
+        if status != 0:
+            messages.seek(0)
+            reason = ffmpeg_reason(path, messages.read().decode(errors="replace"))
             raise AudioError(f"{path}: not a readable audio file ({reason})")
     if not yielded:
         raise AudioError(f"{path}: no audio samples")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torchaudio
 
-from .mfcc import FrontendConfig
+from .mfcc import CMVN_EPS, FrontendConfig
 
 __all__ = ["Frontend", "FrontendConfig"]  # FrontendConfig lives in mfcc (no torch)
 
@@ -90,8 +90,19 @@ class Frontend(torch.nn.Module):
         )  # (B, T)
         mask = mask.unsqueeze(-1).to(feats.dtype)
         if self.config.normalize:
-            count = feat_lens.clamp(min=1)[:, None, None].to(feats.dtype)
-            mean = (feats * mask).sum(1, keepdim=True) / count
-            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
-            feats = (feats - mean) / (var + 1e-5).sqrt()
+            feats = self._normalize(feats, mask, feat_lens)
         return feats * mask, feat_lens
+
+    @staticmethod
+    def _normalize(feats, mask, feat_lens) -> torch.Tensor:
+        """Per-utterance CMVN over the valid frames of (B, T, F) features.
+
+        The statistics are summed in float64: in float32 the mean of T equal values
+        is off by rounding, and dividing by the floored deviation of a constant
+        signal (sqrt(CMVN_EPS), 0.003) turned that error into features that were
+        not zero for digital silence. Now a constant signal normalises to zeros."""
+        wide = feats.double()
+        count = feat_lens.clamp(min=1)[:, None, None].double()
+        mean = (wide * mask).sum(1, keepdim=True) / count
+        var = (((wide - mean) * mask) ** 2).sum(1, keepdim=True) / count
+        return ((wide - mean) / (var + CMVN_EPS).sqrt()).to(feats.dtype)

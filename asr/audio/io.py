@@ -31,6 +31,10 @@ HOP_LENGTH = 160  # samples: a 10 ms frame shift at SAMPLE_RATE, so 100 frames a
 N_MELS = 80  # mel filterbank channels fed to the DCT
 N_MFCC = 40  # cepstral coefficients kept from the DCT of the N_MELS log energies
 FFMPEG_TIMEOUT_S = 600  # a decode that takes longer than this is treated as hung
+FFMPEG_DEMUXERS = (  # containers of audio ffmpeg may open (no playlists, no concat)
+    "aac,ac3,aiff,amr,ape,asf,au,avi,caf,dsf,dts,eac3,flac,flv,loas,matroska,mlp,mov,"
+    "mp3,mpc,mpc8,mpeg,mpegts,ogg,rm,tak,truehd,tta,voc,w64,wav,wv,xwma"
+)
 MAX_AMPLITUDE = 1e6  # float samples beyond this are corrupt (MFCC power would overflow)
 MAX_RESAMPLE_KERNEL = 1_000_000  # reduced in x out rate product torchaudio may build
 MAX_CHANNELS = 64  # a 2-D array with more "channels" than this is taken as (C, N)
@@ -241,19 +245,39 @@ def _read_soundfile(path: Path, max_seconds: float | None = None):
         return handle.read(frames, dtype="float32", always_2d=True), handle.samplerate
 
 
-def _read_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None):
-    limit = ["-t", f"{max_seconds + 1:g}"] if max_seconds is not None else []
-    cmd = [
-        "ffmpeg", "-nostdin", "-v", "error", "-i", str(path), *limit,
+def ffmpeg_command(path: Path, sample_rate: int, *output: str) -> list[str]:
+    """The ffmpeg command line that decodes ``path`` to mono float32 on stdout.
+
+    Only FFMPEG_DEMUXERS may open it, through the file protocol alone: a playlist
+    or concat file (a 28-byte ffconcat naming itself loops forever) or an HLS list
+    would make ffmpeg open other files or URLs. ``-timelimit`` ends a decode that
+    spends FFMPEG_TIMEOUT_S of CPU time, however slowly its output is read.
+    """
+    return [
+        "ffmpeg", "-nostdin", "-v", "error", "-timelimit", str(FFMPEG_TIMEOUT_S),
+        "-format_whitelist", FFMPEG_DEMUXERS, "-protocol_whitelist", "file",
+        "-i", f"file:{path}", *output,
         "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-",
     ]  # fmt: skip
+
+
+def ffmpeg_reason(path: Path, stderr: str) -> str:
+    """One line for a failed ffmpeg decode: its last message, without the path."""
+    if "not on whitelist" in stderr:
+        return "a playlist or container that is not opened here (not audio)"
+    reason = _first_line(stderr).replace(f"file:{path}: ", "")
+    return reason.replace(f"{path}: ", "") or "unknown error"
+
+
+def _read_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None):
+    limit = ["-t", f"{max_seconds + 1:g}"] if max_seconds is not None else []
+    cmd = ffmpeg_command(path, sample_rate, *limit)
     try:
         result = subprocess.run(cmd, capture_output=True, timeout=FFMPEG_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise AudioError(f"{path}: decoding took over {FFMPEG_TIMEOUT_S} s") from None
     if result.returncode != 0:
-        reason = _first_line(result.stderr.decode(errors="replace"))
-        reason = reason.replace(f"{path}: ", "") or "unknown error"
+        reason = ffmpeg_reason(path, result.stderr.decode(errors="replace"))
         raise AudioError(f"{path}: not a readable audio file ({reason})")
     samples = np.frombuffer(result.stdout, dtype="<f4")
     if samples.size == 0:

@@ -108,10 +108,11 @@ class NumpyFrontend:
         for _ in range(config.deltas):
             orders.append(compute_deltas(orders[-1]))
         feats = np.concatenate(orders, axis=0).T  # (F, T) -> (T, F)
-        if config.normalize:
-            mean = feats.mean(axis=0, keepdims=True)
-            var = ((feats - mean) ** 2).mean(axis=0, keepdims=True)
-            feats = (feats - mean) / np.sqrt(var + CMVN_EPS)
+        if config.normalize:  # in float64, so a constant signal gives zeros
+            wide = feats.astype(np.float64)  # (see Frontend._normalize)
+            mean = wide.mean(axis=0, keepdims=True)
+            var = ((wide - mean) ** 2).mean(axis=0, keepdims=True)
+            feats = (wide - mean) / np.sqrt(var + CMVN_EPS)
         return feats.astype(np.float32)
 
     def __call__(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

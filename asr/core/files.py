@@ -1,14 +1,18 @@
-"""File checks shared by the commands that write results; where the shipped models
-and the cache live, and the error for a model file that cannot be used (no torch
-here: the ONNX runtime reads models too)."""
+"""File checks shared by the commands: inputs that are regular files of a bounded
+size, outputs that can be written, where the shipped models and the cache live, and
+the error for a model file that cannot be used (no torch here: the ONNX runtime reads
+models too)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"  # shipped ones
+MAX_TEXT_BYTES = 1_000_000  # a settings file or hotword list: 100x any real one
+MAX_CORPUS_CHARS = 2_000_000_000  # text for an LM, decompressed: ~350 M words
 
 
 def cache_dir() -> Path:
@@ -22,6 +26,77 @@ def cache_dir() -> Path:
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, truncated, unsafe or incompatible."""
+
+
+class InputFileError(ValueError):
+    """An input that is not read: missing, not a regular file (a device such as
+    /dev/zero, a FIFO, a socket, a directory) or over the size allowed for its kind.
+    The message is one line naming the file."""
+
+
+def regular_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` if it names a regular file (after following symbolic links).
+
+    Checked before opening, because reading a device never ends (/dev/zero gives
+    gigabytes in seconds) and opening a FIFO blocks until a writer comes.
+
+    Raises:
+        InputFileError: missing, unreadable, or not a regular file.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        reason = error.strerror or error
+        raise InputFileError(f"{path}: cannot read the {what} ({reason})") from None
+    if stat.S_ISDIR(mode):
+        raise InputFileError(f"{path}: a directory, not a {what}")
+    if not stat.S_ISREG(mode):
+        raise InputFileError(
+            f"{path}: not a regular file (a device, FIFO or socket); "
+            f"the {what} must be a file"
+        )
+    return Path(path)
+
+
+def model_file(path: str | Path, what: str = "model") -> Path:
+    """``path`` if it names a regular file to load a model from.
+
+    Raises:
+        CheckpointError: missing, or not a regular file (/dev/zero, a FIFO).
+    """
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such {what} file")
+    try:
+        return regular_file(path, what)
+    except InputFileError as error:
+        raise CheckpointError(str(error)) from None
+
+
+def read_text(
+    path: str | Path,
+    what: str = "file",
+    max_bytes: int = MAX_TEXT_BYTES,
+    encoding: str = "utf-8",
+) -> str:
+    """The text of a regular file of at most ``max_bytes`` bytes; never reads more
+    than one byte past the limit, whatever the file claims its size is.
+
+    Raises:
+        InputFileError: not a regular file, or larger than ``max_bytes``.
+        UnicodeDecodeError: not text in ``encoding``.
+    """
+    regular_file(path, what)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as error:
+        reason = error.strerror or error
+        raise InputFileError(f"{path}: cannot read the {what} ({reason})") from None
+    if len(data) > max_bytes:
+        raise InputFileError(
+            f"{path}: the {what} is larger than the {max_bytes:,} bytes allowed"
+        )
+    return data.decode(encoding)
 
 
 def check_writable(out_dir: Path) -> None:

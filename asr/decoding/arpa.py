@@ -16,7 +16,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from ..core.files import regular_file
+
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"  # sentence start, sentence end, unknown word
+MAX_WORD_CHARS = 100  # longest LM word: flashlight's trie dies (signal 11) on 100,000
 NO_PROB = -99.0  # log10 probability ARPA files give <s>, which is never predicted
 _HEADER = re.compile(r"^ngram (\d+)=(\d+)$")
 _SECTION = re.compile(r"^\\(\d+)-grams:$")
@@ -27,8 +30,15 @@ class ArpaError(ValueError):
 
 
 def open_text(path: str | Path, mode: str = "rt") -> TextIO:
-    """Open a UTF-8 text file, gzip-compressed when its name ends in ``.gz``."""
+    """Open a UTF-8 text file, gzip-compressed when its name ends in ``.gz``.
+
+    Raises:
+        InputFileError: reading from something that is not a regular file (a
+            device would be read without end, a FIFO blocks the open).
+    """
     path = Path(path)
+    if "r" in mode:
+        regular_file(path, "text file")
     if (
         path.suffix == ".gz" and "w" in mode
     ):  # no time stamp: the same model, the same bytes
@@ -132,8 +142,8 @@ def _read_header(lines: Iterator[tuple[int, str]], name: str) -> list[int]:
     for number, line in lines:
         if line == "\\data\\":
             break
-        if line:
-            raise ArpaError(f"{name}:{number}: expected \\data\\, found {line[:40]!r}")
+        if line:  # not an ARPA file: say so without showing what it holds
+            raise ArpaError(f"{name}:{number}: not an ARPA file (no \\data\\ header)")
     else:
         raise ArpaError(f"{name}: not an ARPA file (no \\data\\ header)")
     counts = []

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.files import InputFileError, read_text
 from ..core.text import normalize_text
 from .graph import WordGraph
 
@@ -383,14 +384,13 @@ def _read_slot_lists(folder: Path | None) -> tuple[dict, int]:
 
 
 def _read_text(path: Path, what: str) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_GRAMMAR_CHARS * 4:  # UTF-8: at most 4 bytes a character
-            raise GrammarError(
-                f"{path}: {what} of {size} bytes; at most {MAX_GRAMMAR_CHARS} chars"
-            )
-        return path.read_text(encoding="utf-8-sig")  # a byte-order mark is dropped
-    except (OSError, UnicodeDecodeError) as error:
+    """A grammar or slot list's text: a regular file (a FIFO or /dev/zero is refused
+    before it is opened) of at most 4 bytes per allowed character."""
+    try:  # a byte-order mark is dropped
+        return read_text(path, what, MAX_GRAMMAR_CHARS * 4, encoding="utf-8-sig")
+    except InputFileError as error:
+        raise GrammarError(str(error)) from None
+    except UnicodeDecodeError as error:
         raise GrammarError(f"{path}: cannot read the {what} ({error})") from None
 
 

@@ -13,6 +13,7 @@ a uniform distribution over the vocabulary.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import sys
@@ -22,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.files import MAX_CORPUS_CHARS
 from ..core.text import normalize_text
 from .arpa import (
     BOS,
     EOS,
+    MAX_WORD_CHARS,
     NO_PROB,
     UNK,
     ArpaError,
@@ -58,24 +61,40 @@ def read_sentences(paths: list[Path], exclude: set[str] = frozenset()) -> list[s
     leaving out those whose normalised text is in ``exclude``."""
     sentences = []
     for path in paths:
+        for line in _lines(path):
+            text = normalize_text(line)
+            if text and text not in exclude:
+                sentences.append(text)
+    return sentences
+
+
+def _lines(path: Path):
+    """The lines of a regular (optionally .gz) text file, refused past
+    MAX_CORPUS_CHARS: the text is held in memory, and a small .gz can expand to
+    any size."""
+    read = 0
+    try:
         with open_text(path) as f:
             for line in f:
-                text = normalize_text(line)
-                if text and text not in exclude:
-                    sentences.append(text)
-    return sentences
+                read += len(line)
+                if read > MAX_CORPUS_CHARS:
+                    raise ValueError(
+                        f"{path}: more than {MAX_CORPUS_CHARS:,} characters of text"
+                    )
+                yield line
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error})") from None
 
 
 def read_texts(path: Path) -> list[str]:
     """Normalised non-empty sentences of a file: the ``text`` of each line of a
     ``.jsonl`` manifest, or each line of a (optionally .gz) text file."""
     texts = []
-    with open_text(path) as f:
-        for line in f:
-            if path.suffix == ".jsonl" and line.strip():
-                line = json.loads(line)["text"]
-            if text := normalize_text(line):
-                texts.append(text)
+    for line in _lines(path):
+        if path.suffix == ".jsonl" and line.strip():
+            line = json.loads(line)["text"]
+        if text := normalize_text(line):
+            texts.append(text)
     return texts
 
 
@@ -114,8 +133,12 @@ def score_texts(model: ArpaModel, sentences: list[str]) -> TextScore:
 
 
 def build_vocab(sentences: list[str], config: LMConfig) -> list[str]:
-    """<unk>, <s>, </s>, then the most frequent words (ties alphabetical)."""
-    counts = Counter(word for s in sentences for word in s.split())
+    """<unk>, <s>, </s>, then the most frequent words (ties alphabetical). Words
+    over MAX_WORD_CHARS are left out (they count as <unk>): no LM written here
+    holds a word the decoder refuses to load."""
+    counts = Counter(
+        word for s in sentences for word in s.split() if len(word) <= MAX_WORD_CHARS
+    )
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     words = [w for w, c in ranked[: config.max_vocab] if c >= config.min_counts[0]]
     return [*SPECIAL, *words]

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 from pathlib import Path
 
-from ..core.files import MODELS_DIR
+from ..core.files import MODELS_DIR, InputFileError, read_text, regular_file
 from ..core.options import bounded_int, finite_float, non_negative_float
 from .beam import (
     MAX_BEAM_SIZE,
@@ -27,6 +28,7 @@ TUNING_NOTES = ("dev_wer", "dev_rtf", "manifest", "model")
 # default bonus per hotword word, in beam-score (natural log) units
 HOTWORD_WEIGHT = 3.0
 DEFAULT_LM = MODELS_DIR / "english-3gram.arpa.gz"  # shipped word LM, for --hotwords
+LM_SUFFIXES = (".arpa", ".arpa.gz", ".klm")  # LMs allowed outside a config's folder
 DECODERS = ("auto", "greedy", "beam")  # decoder= by name ("auto": see DecoderChoice)
 _DEFAULT_DECODER_LOCK = threading.Lock()  # one LM load when threads ask at once
 
@@ -36,16 +38,19 @@ Decoder = BeamSearchDecoder | str | None  # a decoder, one of DECODERS, or None 
 def parse_hotwords(spec: str) -> tuple[tuple[str, float], ...]:
     """Hotwords from a file (one ``phrase[:weight]`` a line) or a comma-separated
     list of them: ``"Zorblax:5,new york"``. Weights default to HOTWORD_WEIGHT.
+    A ``spec`` that names a FIFO, device or socket is refused, not taken as text.
 
     Raises:
-        ValueError: a weight that is not a finite number, no hotword at all, or
-            too many or too long hotwords (``check_hotwords``).
+        ValueError: a weight that is not a finite number, no hotword at all, too
+            many or too long hotwords (``check_hotwords``), or a path to something
+            other than a regular file of at most MAX_TEXT_BYTES.
     """
-    # a very long spec, or one with a NUL, cannot be a path
+    # a very long spec, or one with a NUL, cannot be a path; one that names a file
+    # is read, and one that names a FIFO or device is refused (taken as text, it
+    # was a hotword nobody meant); a folder's name is just a word ("data")
     path = Path(spec) if len(spec) < 4096 and "\0" not in spec else None
-    is_file = path is not None and path.is_file()
-    if is_file:
-        items = path.read_text(encoding="utf-8").splitlines()
+    if path is not None and os.path.exists(path) and not path.is_dir():
+        items = read_text(path, "hotword list").splitlines()
     else:
         items = spec.split(",")
     hotwords = []
@@ -118,7 +123,8 @@ def add_decoder_arguments(parser, lm_required: bool = False, greedy: bool = Fals
         "--hotwords", default=None, type=hotwords_arg,
         help="words or phrases to favour: 'name:5,new york' or a file of "
         f"'phrase[:weight]' lines (default weight {HOTWORD_WEIGHT}; at most "
-        f"{MAX_HOTWORDS} of {MAX_HOTWORD_CHARS} characters); needs an LM",
+        f"{MAX_HOTWORDS} of {MAX_HOTWORD_CHARS} characters; a FIFO or device is "
+        "refused); needs an LM",
     )  # fmt: skip
     group.add_argument(
         "--decoder-config", type=Path, default=None,
@@ -135,7 +141,9 @@ def read_decoder_config(path: Path) -> dict:
             range; the message names the file.
     """
     try:
-        settings = json.loads(Path(path).read_text(encoding="utf-8"))
+        settings = json.loads(read_text(path, "decoder config"))
+    except InputFileError:
+        raise
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(
             f"{path}: not a readable JSON decoder config ({error})"
@@ -158,10 +166,31 @@ def read_decoder_config(path: Path) -> dict:
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     if lm:
-        beside = Path(path).parent / lm
-        use_beside = beside.is_file() and not Path(lm).is_absolute()
-        settings["lm"] = str(beside) if use_beside else lm
+        settings["lm"] = lm_path(lm, Path(path))
     return settings
+
+
+def lm_path(lm: str, config: Path) -> str:
+    """Where the ``lm`` named in the decoder config ``config`` is: a relative name
+    beside the JSON when it is there (else from the working directory).
+
+    A model's ``.decoder.json`` comes with downloaded models, so it may not point
+    the loader at any file on the machine (``../../etc/passwd``): the LM must lie
+    in the JSON's folder, unless its name says it is an LM (LM_SUFFIXES), as the
+    big ones kept in a shared folder are.
+
+    Raises:
+        ValueError: an LM outside the folder whose name is not an LM's.
+    """
+    beside = config.parent / lm
+    found = str(beside) if beside.is_file() and not Path(lm).is_absolute() else lm
+    inside = Path(found).resolve().is_relative_to(config.parent.resolve())
+    if not (inside or lm.lower().endswith(LM_SUFFIXES)):
+        raise ValueError(
+            f"{config}: lm {lm[:60]!r} lies outside {config.parent}; an LM kept "
+            f"elsewhere must be named *{', *'.join(LM_SUFFIXES)}"
+        )
+    return found
 
 
 def decoder_from_args(args, vocab: list[str], default_lm: Path | None = None):
@@ -182,8 +211,10 @@ def decoder_from_args(args, vocab: list[str], default_lm: Path | None = None):
         lm = lm or default_lm
     if not settings and lm is None:
         return None
-    if lm is not None and not Path(lm).is_file():
+    if lm is not None and not os.path.exists(lm):
         raise ValueError(f"{lm}: no such language model file")
+    if lm is not None:
+        regular_file(lm, "language model")
     unknown = set(settings) - set(DecodeConfig.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown decoder settings: {sorted(unknown)}")

@@ -19,10 +19,10 @@ from flashlight.lib.text.dictionary import Dictionary
 from flashlight.lib.text.dictionary import create_word_dict as _create_word_dict
 
 from . import lmcache
+from .arpa import MAX_WORD_CHARS  # longer LM words are refused: the trie crashes
 
 SILENCE = "|"  # flashlight's word boundary; the space of our vocabulary plays it
 UNK = "<unk>"  # the word every unknown word maps to (flashlight's and KenLM's)
-MAX_WORD_CHARS = 100  # longer LM words are refused: flashlight's trie crashes on them
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..audio.mfcc import FrontendConfig, NumpyFrontend
 from ..core.cpu import resolve_threads
-from ..core.files import CheckpointError
+from ..core.files import CheckpointError, model_file
 from ..core.limits import MAX_PARAMETERS, checked_config
 from ..core.text import BLANK, BLANK_TOKEN, CharTokenizer
 from ..decoding.settings import decoder_config_path
@@ -93,9 +93,7 @@ def load_onnx(path: str | Path, threads: int | None = None) -> OnnxASRModel:
     """
     import onnxruntime as ort
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such model file")
+    path = model_file(path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = resolve_threads(threads)
     options.inter_op_num_threads = 1

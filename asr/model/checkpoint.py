@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..audio.features import FrontendConfig
-from ..core.files import MODELS_DIR, CheckpointError
+from ..core.files import MODELS_DIR, CheckpointError, model_file
 from ..core.limits import LIMITS, MAX_PARAMETERS, checked_config, config_from_dict
 from ..core.text import BLANK, BLANK_TOKEN
 from .encoder import RNN_TYPES, Encoder, ModelConfig
@@ -42,9 +42,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
         CheckpointError: missing, truncated or corrupt file; a pickle that would
             run code; an unknown format version; missing keys.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    path = model_file(path, "checkpoint")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ..core.files import replace_folder
+from ..core.files import regular_file, replace_folder
 from ..core.metrics import wer
 from ..core.options import bounded_int, positive_float, unit_interval
 from ..core.text import CharTokenizer
@@ -205,6 +205,8 @@ def adapt(cfg: AdaptConfig) -> dict:
     end: until then an earlier OUT stays as it was."""
     started, out = time.time(), Path(cfg.out)
     name = out.name
+    for text in cfg.text:  # before minutes of work: /dev/zero or a FIFO is no text
+        regular_file(text, "text file")
     grammar = load_grammar(cfg.grammar)
     check_spelling(grammar, CharTokenizer().vocab)
     if grammar.count <= MAX_SENTENCES:
