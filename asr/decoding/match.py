@@ -77,13 +77,19 @@ class Match:
         return self.text == UNK
 
     def to_json(self) -> str:
+        """One line of valid JSON: a margin or distance that is not finite (nothing
+        fitted, nothing voiced) is null, never JSON's invalid ``Infinity``."""
         return json.dumps(
-            {"text": self.text, "confidence": round(self.confidence, 4),
+            {"text": self.text, "confidence": _finite(self.confidence, 4),
              "slots": self.slots, "intent": self.intent, "sentence": self.sentence,
-             "heard": self.heard, "margin": round(self.margin, 2),
-             "distance": round(self.distance, 3)},
-            ensure_ascii=False,
+             "heard": self.heard, "margin": _finite(self.margin, 2),
+             "distance": _finite(self.distance, 3)},
+            ensure_ascii=False, allow_nan=False,
         )  # fmt: skip
+
+
+def _finite(value: float, digits: int) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
 
 
 class GrammarDecoder:
@@ -151,6 +157,11 @@ class GrammarDecoder:
             self.match(log_probs[b, : int(out_lens[b])].float().cpu(), heard[b])
             for b in range(len(heard))
         ]
+
+    def nothing_voiced(self) -> Match:
+        """The answer for audio without speech (``asr.audio.vad.has_speech``):
+        out of grammar, whether or not the grammar allows [unk], and certain."""
+        return Match(UNK, 1.0, {}, "", "", "", -math.inf, math.inf)
 
     def candidates(self, emissions: torch.Tensor) -> tuple[list[str], torch.Tensor]:
         """Sentences worth scoring and their exact log-likelihoods."""
