@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core import options
 from ..core.text import BLANK, CharTokenizer
 from .grammar import UNK, Grammar, GrammarError, as_grammar
 from .graphsearch import BEAM, NBEST, SearchError, search, spell
@@ -358,11 +359,11 @@ def add_grammar_arguments(parser) -> None:
         "an [unk] line)",
     )  # fmt: skip
     group.add_argument(
-        "--unk-penalty", type=float, default=UNK_PENALTY,
+        "--unk-penalty", type=options.finite_float, default=UNK_PENALTY,
         help="nats by which the free transcript must win for [unk]",
     )  # fmt: skip
     group.add_argument(
-        "--unk-max-distance", type=float, default=MAX_DISTANCE,
+        "--unk-max-distance", type=options.non_negative_or_inf, default=MAX_DISTANCE,
         help="[unk] when the free transcript is farther from the sentence (character "
         "edits per sentence character)",
     )  # fmt: skip
