@@ -664,6 +664,84 @@ def may_work(argument: str, name: str) -> bool:
         "--hotwords", "dir")  # fmt: skip
 
 
+# -- grammar text (issue 27): load_grammar, the decoder and the CLI ------------------
+
+GRAMMAR_CASES = 60  # grammar texts drawn
+GRAMMAR_CASE_S = 5.0  # one grammar may take this long to compile and match
+SPEECH = DATA / "2_jackson_1.wav"  # "two"
+GRAMMAR_PIECES = [
+    "yes", "no", "two", "turn on", "x" * 120, "caf\u00e9", "42", "(", ")", "[", "]",
+    "|", "<a>", "<b>", "a = ", "b = <a> <a>", "$colour", "{slot}", "{k:v}", "/2/",
+    ":one", "[unk]", "[Intent]", "#JSGF V1.0;", "public <a> =", ";", "/*", "*/",
+    "//", "#", "\ufeff", "\n", "\n", " ", "\t", "\x00", "\u202e", '["a", "b"]',
+]  # fmt: skip
+
+
+def grammar_texts():
+    pieces = st.lists(st.sampled_from(GRAMMAR_PIECES), max_size=40).map("".join)
+    nested = st.integers(1, 400).map(lambda n: "say " + "(" * n + "x" + ")" * n)
+    chains = st.integers(1, 600).map(
+        lambda n: "".join(f"r{i} = <r{i + 1}>\n" for i in range(n)) + f"r{n} = x\n<r0>"
+    )
+    return st.one_of(pieces, pieces, nested, chains, st.text(max_size=200))
+
+
+def test_fuzz_grammar_text(tmp_path, capsys):
+    """Random and hostile grammar text through ``load_grammar``, a digits decoder
+    and ``asr transcribe --grammar``: a ``Grammar`` and a ``Match`` or one
+    ``GrammarError`` within GRAMMAR_CASE_S, never another exception; the CLI exits
+    0 or 2 with at most one error line."""
+    from asr.cli import main
+
+    model = asr.load_model(DIGITS_MODEL)
+    speech = asr.load_audio(SPEECH)
+    tally = []
+
+    @settings(max_examples=GRAMMAR_CASES, derandomize=True, deadline=None,
+              phases=[Phase.explicit, Phase.generate], database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(grammar_texts())
+    @example("\ufeff#JSGF V1.0;\ngrammar g;\npublic <a> = one | two;\n")
+    @example(
+        "d = (one | two)\na = <d> <d> <d> <d>\n(" + " | ".join(["<a>"] * 3000) + ")"
+    )
+    def one(text):
+        path = tmp_path / "g.txt"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        started, failure = time.perf_counter(), None
+        try:
+            grammar = asr.load_grammar(path)
+            result = model.match(speech, grammar)
+            if not 0 <= result.confidence <= 1:
+                failure = f"confidence {result.confidence}"
+            json.loads(result.to_json())
+        except asr.GrammarError as error:
+            if "\n" in str(error) or len(str(error)) > 400:
+                failure = f"error not one short line: {str(error)[:200]!r}"
+        except Exception as error:  # judged: nothing else may escape
+            failure = f"{type(error).__name__}: {str(error)[:200]}"
+        took = time.perf_counter() - started
+        if failure is None and took > GRAMMAR_CASE_S:
+            failure = f"took {took:.1f} s"
+        tally.append({"text": text[:60], "failure": failure})
+
+    one()
+    for text in [GRAMMAR_PIECES[4], "say " + "(" * 300 + "x" + ")" * 300, "(|)"]:
+        path = tmp_path / "g.txt"
+        path.write_text(text)
+        model_flag = ["--model", str(DIGITS_MODEL)]
+        status = main(["transcribe", *model_flag, "--grammar", str(path), str(SPEECH)])
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if "error" in line]
+        if status not in (0, 2) or len(errors) > 1 or "Traceback" in err:
+            tally.append({"text": text[:60], "failure": f"CLI {status}: {err[:200]}"})
+    failed = [row for row in tally if row["failure"]]
+    print(f"\ngrammar texts: {len(tally)} cases, {len(failed)} failed")
+    for row in failed:
+        print("  FAILED", repr(row["text"]), "->", row["failure"])
+    assert failed == []
+
+
 # -- the test ------------------------------------------------------------------------
 
 

@@ -206,3 +206,44 @@ def quietest_point(region: np.ndarray, frame: int) -> int:
 
 def _timed(segment: SpeechSegment) -> tuple[float, float, np.ndarray]:
     return segment.start / SAMPLE_RATE, segment.end / SAMPLE_RATE, segment.samples
+
+
+# -- is there any speech at all? (grammar matching, issue 27 M4) ----------------------
+
+SPEECH_BAND_HZ = (300.0, 3400.0)  # the telephone band: speech's formants, not mains hum
+MAX_FLATNESS = 0.4  # spectral flatness above this is noise-like (white noise: 0.47-0.6,
+#                     voiced speech: below 0.05)
+MIN_RISE_DB = 6.0  # a voiced frame's band energy above the quietest tenth of frames:
+#                    speech comes and goes, stationary hum and noise never rise
+MIN_VOICED_S = 0.06  # voiced audio that makes a recording speech: two 30 ms frames
+
+
+def voiced_seconds(samples: np.ndarray, config: VadConfig = VadConfig()) -> float:
+    """Seconds of ``samples`` (16 kHz float32) that look like speech: frames WebRTC's
+    VAD calls speech whose telephone-band energy is above ``config.floor_dbfs`` and
+    rises ``MIN_RISE_DB`` above the recording's quiet frames, with a spectrum that
+    is not flat. WebRTC alone calls steady 50 Hz hum and white noise speech, and a
+    grammar then turns them into commands.
+    """
+    frame = SAMPLE_RATE * config.frame_ms // 1000
+    frames = np.asarray(samples, np.float32)[: len(samples) // frame * frame]
+    frames = frames.reshape(-1, frame)
+    if not len(frames):
+        return 0.0
+    power = np.abs(np.fft.rfft(frames * np.hanning(frame), axis=1)) ** 2 + 1e-20
+    freqs = np.fft.rfftfreq(frame, 1 / SAMPLE_RATE)
+    in_band = (freqs >= SPEECH_BAND_HZ[0]) & (freqs <= SPEECH_BAND_HZ[1])
+    share = power[:, in_band].sum(axis=1) / power.sum(axis=1)
+    band_db = 10 * np.log10((frames**2).mean(axis=1) * share + 1e-20)  # (F,) dBFS
+    flatness = np.exp(np.log(power).mean(axis=1)) / power.mean(axis=1)
+    loud = band_db > max(config.floor_dbfs, np.percentile(band_db, 10) + MIN_RISE_DB)
+    candidates = np.flatnonzero(loud & (flatness < MAX_FLATNESS))
+    vad = webrtcvad.Vad(config.aggressiveness)
+    pcm = (np.clip(frames, -1, 1) * 32767).astype(np.int16)
+    voiced = sum(vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE) for i in candidates)
+    return voiced * frame / SAMPLE_RATE
+
+
+def has_speech(samples: np.ndarray, config: VadConfig = VadConfig()) -> bool:
+    """Does the recording hold at least ``MIN_VOICED_S`` of speech-like audio?"""
+    return voiced_seconds(samples, config) >= MIN_VOICED_S

@@ -50,6 +50,17 @@ def non_negative_float(value: str) -> float:
     return number
 
 
+def non_negative_or_inf(value: str) -> float:
+    """A number >= 0, or inf ("no limit"); never nan."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r:.40} is not a number") from None
+    if math.isnan(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 or inf, not {value!r:.40}")
+    return number
+
+
 def positive_float(value: str) -> float:
     """A finite number > 0."""
     number = finite_float(value)

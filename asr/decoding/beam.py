@@ -173,12 +173,13 @@ class BeamSearchDecoder:
         self.words = ExtendedWords(loaded.words, list(extra))  # LM indices stay valid
         known = loaded.words.index_size()
         self.word_lm = HotwordLM(loaded.kenlm, self.words, config, known_words=known)
-        # the trie's look-ahead scores change only for words that start a phrase
-        first = {ids[0] for ids in self.word_lm.prefix_weight}
-        start = self.word_lm.start(False)
-        entries = [e._replace(score=self.word_lm.score(start, e.word)[1])
-                   if e.word in first else e for e in loaded.entries]  # fmt: skip
-        entries += trie_entries(self.vocab, self.words, extra, self.word_lm)
+        # every word of a phrase looks ahead with its bonus, not only the first:
+        # else the trie prunes "steels" before the LM can see "philip steels"
+        ahead = self.word_lm.lookahead()
+        entries = loaded.entries + trie_entries(
+            self.vocab, self.words, extra, self.word_lm
+        )
+        entries = [e._replace(score=ahead.get(e.word, e.score)) for e in entries]
         self.trie = build_trie(self.vocab, entries)
 
     def _searcher(self, config: DecodeConfig):
@@ -271,6 +272,23 @@ class HotwordLM(LM):
         # our state -> (inner state, open match, score to reach it)
         self.states: dict = {}
 
+    def lookahead(self) -> dict[int, float]:
+        """An optimistic unigram score for each word of a phrase, for the lexicon
+        trie's pruning: the inner LM's unigram score plus the largest bonus any
+        phrase gives that word (the exact score comes when the word ends)."""
+        start, bonus = self.inner.start(False), {}
+        for ids, weight in self.phrases.items():
+            for word in ids:
+                bonus[word] = max(weight, bonus.get(word, weight))
+        return {
+            word: self.inner.score(start, self._inner_word(word))[1] + b * self.scale
+            for word, b in bonus.items()
+        }
+
+    def _inner_word(self, word: int) -> int:
+        known = self.known_words is None or word < self.known_words
+        return word if known else self.unk
+
     def _potential(self, match: tuple[int, ...]) -> float:
         return len(match) * self.prefix_weight[match] if match else 0.0
 
@@ -295,9 +313,9 @@ class HotwordLM(LM):
         child = state.child(word)
         if child not in self.states:
             inner_state, match, _ = self.states[state]
-            known = self.known_words is None or word < self.known_words
-            inner_word = word if known else self.unk
-            inner_child, lm_score = self.inner.score(inner_state, inner_word)
+            inner_child, lm_score = self.inner.score(
+                inner_state, self._inner_word(word)
+            )
             match, bonus = self.advance(match, word)
             self.states[child] = (inner_child, match, lm_score + bonus * self.scale)
         return child, self.states[child][2]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core import options
 from ..core.text import BLANK, CharTokenizer
 from .grammar import UNK, Grammar, GrammarError, as_grammar
 from .graphsearch import BEAM, NBEST, SearchError, search, spell
@@ -77,13 +78,19 @@ class Match:
         return self.text == UNK
 
     def to_json(self) -> str:
+        """One line of valid JSON: a margin or distance that is not finite (nothing
+        fitted, nothing voiced) is null, never JSON's invalid ``Infinity``."""
         return json.dumps(
-            {"text": self.text, "confidence": round(self.confidence, 4),
+            {"text": self.text, "confidence": _finite(self.confidence, 4),
              "slots": self.slots, "intent": self.intent, "sentence": self.sentence,
-             "heard": self.heard, "margin": round(self.margin, 2),
-             "distance": round(self.distance, 3)},
-            ensure_ascii=False,
+             "heard": self.heard, "margin": _finite(self.margin, 2),
+             "distance": _finite(self.distance, 3)},
+            ensure_ascii=False, allow_nan=False,
         )  # fmt: skip
+
+
+def _finite(value: float, digits: int) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
 
 
 class GrammarDecoder:
@@ -151,6 +158,11 @@ class GrammarDecoder:
             self.match(log_probs[b, : int(out_lens[b])].float().cpu(), heard[b])
             for b in range(len(heard))
         ]
+
+    def nothing_voiced(self) -> Match:
+        """The answer for audio without speech (``asr.audio.vad.has_speech``):
+        out of grammar, whether or not the grammar allows [unk], and certain."""
+        return Match(UNK, 1.0, {}, "", "", "", -math.inf, math.inf)
 
     def candidates(self, emissions: torch.Tensor) -> tuple[list[str], torch.Tensor]:
         """Sentences worth scoring and their exact log-likelihoods."""
@@ -347,11 +359,11 @@ def add_grammar_arguments(parser) -> None:
         "an [unk] line)",
     )  # fmt: skip
     group.add_argument(
-        "--unk-penalty", type=float, default=UNK_PENALTY,
+        "--unk-penalty", type=options.finite_float, default=UNK_PENALTY,
         help="nats by which the free transcript must win for [unk]",
     )  # fmt: skip
     group.add_argument(
-        "--unk-max-distance", type=float, default=MAX_DISTANCE,
+        "--unk-max-distance", type=options.non_negative_or_inf, default=MAX_DISTANCE,
         help="[unk] when the free transcript is farther from the sentence (character "
         "edits per sentence character)",
     )  # fmt: skip

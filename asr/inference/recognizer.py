@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..audio.io import SAMPLE_RATE, AudioError, load_audio, prepare_audio
-from ..audio.vad import VadConfig, iter_segments, split_segments
+from ..audio.vad import VadConfig, has_speech, iter_segments, split_segments
 from ..core.text import CharTokenizer
 from ..decoding.alignment import WordTiming, align_words, speech_confidence
 from ..decoding.greedy import greedy_decode
@@ -253,6 +253,10 @@ class ASRModel(DecoderChoice):
         decode = self.resolve_decoder(decoder) or self.greedy
         order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
         texts = [""] * len(waves)
+        if isinstance(decode, GrammarDecoder):  # non-speech is never a command
+            for i in order:
+                texts[i] = None if has_speech(waves[i]) else decode.nothing_voiced()
+            order = [i for i in order if texts[i] is None]
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             log_probs, out_lens = self.posteriors([waves[i] for i in chunk])
