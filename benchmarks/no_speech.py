@@ -1,4 +1,4 @@
-"""How well ``speech_confidence`` tells speech from noise: the confidence of every
+r"""How well ``speech_confidence`` tells speech from noise: the confidence of every
 VAD segment of a dev manifest that gets text, beside that of pink and white noise,
 a 440 Hz tone and a sweep at three levels, and what each threshold would drop.
 

@@ -1,4 +1,4 @@
-"""Speed, memory and accuracy of transcription on real test audio.
+r"""Speed, memory and accuracy of transcription on real test audio.
 
     python benchmarks/transcribe.py --model data/models/digits.pt \
         --write-readme benchmarks/README.md

@@ -1,4 +1,4 @@
-"""Grammar-constrained recognition on real speech, our models beside PocketSphinx.
+r"""Grammar-constrained recognition on real speech, our models beside PocketSphinx.
 
     python recipes/commands/evaluate.py --data data/commands \
         --system base=data/models/default.pt \

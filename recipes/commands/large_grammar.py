@@ -1,4 +1,4 @@
-"""A large grammar on synthetic speech: accuracy, slots, false accepts, speed and
+r"""A large grammar on synthetic speech: accuracy, slots, false accepts, speed and
 calibrated confidence, ours beside PocketSphinx (FSG search) on the same clips
 and grammar.
 

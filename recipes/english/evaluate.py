@@ -1,11 +1,11 @@
-"""Score our model and PocketSphinx side by side on the same test audio.
+r"""Score our model and PocketSphinx side by side on the same test audio.
 
     python recipes/english/evaluate.py --model exp/english/best.pt \
         data/english/test_vctk_p239.jsonl data/english/test_fsdd.jsonl \
         --output exp/english/eval.json
 
 For each manifest every system (``--systems``: our model greedy, our model with LM
-beam search, PocketSphinx) transcribes every utterance, one at a time, with
+beam search, PocketSphinx, Whisper) transcribes every utterance, one at a time, with
 ``--threads`` CPU threads; the figures are WER and CER over ``normalize_text`` on
 both sides, and the real-time factor RTF = processing seconds / audio seconds
 (lower is faster; 0.01 is 100x faster than real time). Audio is loaded before the

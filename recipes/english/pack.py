@@ -1,4 +1,4 @@
-"""Pack a subset of the training speech as small Opus files, split into parts that
+r"""Pack a subset of the training speech as small Opus files, split into parts that
 each fit a size budget: how the recipe's data travels to a machine it cannot be
 synthesized on (a rented GPU with no TTS voices, a size limit per transfer).
 

@@ -4,24 +4,30 @@
 
 Writes into ``--out-dir`` (default data/english):
 
-    train.jsonl            synthetic (all but the dev_synth slice) + every Kathleen
-                           take + FSDD train split (takes 5-49) + wake words but the
-                           held-out tenth; each real set listed its repeat count times
+    train.jsonl            synthetic (all but the dev_synth slice) + the real
+                           training speech: Kathleen, LibriSpeech train readers,
+                           speechocean762 train, speech_commands train split, FSDD
+                           train split (takes 5-49), wake words but the held-out
+                           tenth, and pseudo-labelled LibriSpeech readers (`asr
+                           pseudo-label`); each real set listed its repeat count times
     dev.jsonl              librispeech_other_dev: 60 utterances of six LibriSpeech
                            test-other speakers, what training and tuning select on
     dev_synth.jsonl        every 50th synthetic utterance (for diagnosis)
+    test_librispeech_clean.jsonl  240 utterances of the 40 test-clean readers
     test_vctk_p239.jsonl   VCTK p239: unseen speaker, unseen text (never trained on)
     test_fsdd.jsonl        FSDD test split (takes 0-4)
+    test_speech_commands.jsonl    speech_commands test split: 75 unseen speakers
     test_wakewords.jsonl   every 10th clip of each wake word in manifest order (the
                            1st, 11th, 21st, ...): a six-phrase command test set
 
-The real training speech (Kathleen 1.4 h, wake words 1.7 h, FSDD 0.3 h) is small
-against tens of synthetic hours, so ``--real-repeat`` (or a per-set
-``--kathleen-repeat``, ``--wakewords-repeat``, ``--fsdd-repeat``) lists each real
-utterance that many times in train.jsonl (each pass draws fresh augmentation): the
-real:synthetic ratio; ``--skip-voices`` leaves voices out (which voices: choose on
-dev, no resynthesis needed). Test sets are only written, never mixed in; a VCTK or dev
-sentence found among the training texts is an error.
+Without synthetic speech (no ``--synth-manifest`` yet) the real sets alone are
+written, which is all the evaluation manifests need. Real speech is small against
+tens of synthetic hours, so ``--real-repeat`` (or a per-set ``--NAME-repeat``) lists
+each real utterance that many times in train.jsonl (each pass draws fresh
+augmentation): the real:synthetic ratio; ``--skip-voices`` leaves voices out (which
+voices: choose on dev, no resynthesis needed). Test sets are only written, never
+mixed in; a VCTK or dev sentence among the training texts, or a dev or test-clean
+reader among the training readers, is an error.
 """
 
 from __future__ import annotations
@@ -186,12 +192,22 @@ def main(argv: list[str] | None = None) -> None:
         "--shared",
         type=Path,
         default=Path("../shared/data"),
-        help="folder holding speech/{kathleen,fsdd,wakewords,...}",
+        help="folder holding speech/{kathleen,fsdd,wakewords,...} "
+        "(default: %(default)s)",
     )
     parser.add_argument(
-        "--synth-manifest", type=Path, default=Path("data/english/synth/manifest.jsonl")
+        "--synth-manifest",
+        type=Path,
+        default=Path("data/english/synth/manifest.jsonl"),
+        help="the synthetic speech of stage 0 (default: %(default)s); "
+        "real speech only when absent",
     )
-    parser.add_argument("--out-dir", type=Path, default=Path("data/english"))
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("data/english"),
+        help="where the manifests are written (default: %(default)s)",
+    )
     parser.add_argument(
         "--pseudo-manifest",
         type=Path,

@@ -1,4 +1,4 @@
-"""Synthesise English training speech from text with every pinned offline voice.
+r"""Synthesise English training speech from text with every pinned offline voice.
 
     python recipes/english/synthesize.py --hours 30 --jobs 2 \
         --exclude ../shared/data/speech/vctk_p239/manifest.jsonl \

@@ -1,4 +1,4 @@
-"""Choose the VAD's pause and padding lengths on a dev set, never a test set.
+r"""Choose the VAD's pause and padding lengths on a dev set, never a test set.
 
     python recipes/english/tune_vad.py data/english/dev.jsonl \
         --pauses 0.3 0.5 0.8 --paddings 0.1 0.3 0.5
