@@ -4,6 +4,8 @@ parser and work live in the module that owns it."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import sys
 from importlib import import_module
 
@@ -53,5 +55,28 @@ def main(argv: list[str] | None = None) -> int:
     return run_script(command_module(args.command).run, args, errors=())
 
 
+def entry() -> None:
+    """The ``asr`` program: ``main``, then an exit that skips the interpreter's
+    module-by-module teardown. With torch loaded that teardown alone takes about
+    0.35 s (``python -c "import torch"`` runs 1.5 s, 1.15 s of it the import), a
+    sixth of a short ``asr transcribe``. Exit handlers still run, and the standard
+    streams are flushed first, so nothing written is lost; only the freeing of
+    memory the operating system reclaims anyway is skipped."""
+    try:
+        code = main()
+    except SystemExit as done:  # argparse: --help, --version, usage errors
+        code = done.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()  # what sys.exit would run: temp folders, workers, ...
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing to keep
+            pass
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DATA, DIGITS, ROOT
+from conftest import DATA, DIGITS, DIGITS_MODEL, ROOT
 
 from asr.cli import main
 
@@ -74,6 +74,33 @@ def test_python_dash_m_is_the_same_program():
         cwd=ROOT,
     )
     assert result.returncode == 0 and "transcribe" in result.stdout
+
+
+def test_the_program_exits_fast_but_keeps_its_output_and_status(tmp_path):
+    """``entry`` skips the interpreter's teardown (os._exit): what was printed to a
+    file or pipe still arrives whole, exit handlers still run, the status is
+    main's, and usage errors and --version keep argparse's statuses."""
+    probe = tmp_path / "handler-ran"
+    script = (
+        "import atexit, pathlib, sys; from asr.cli import entry; "
+        f"atexit.register(pathlib.Path({str(probe)!r}).write_text, 'yes'); "
+        "sys.argv = ['asr', *sys.argv[1:]]; entry()"
+    )
+
+    def asr(*args):
+        return subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT,
+                              capture_output=True, text=True)  # fmt: skip
+
+    wav = str(DATA / "2_jackson_1.wav")
+    done = asr("transcribe", wav, "--model", str(DIGITS_MODEL), "--greedy",
+               "--output-format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["text"] == "two"  # the whole JSON arrived
+    assert probe.read_text() == "yes"
+    assert asr("transcribe", str(tmp_path / "none.wav")).returncode == 1
+    assert asr("transcribe", "--no-such-flag", wav).returncode == 2
+    version = asr("--version")
+    assert version.returncode == 0 and version.stdout.startswith("asr ")
 
 
 def test_every_train_flag_has_help():
