@@ -123,5 +123,7 @@ def test_a_spoken_coffee_order_decodes_with_its_slots(english):
     wave = tts.speak(voice, text)
     decoder = english.grammar_decoder(COFFEE)
     result = english.match(wave, decoder)  # speed: benchmarks/grammar.py
-    assert result.sentence == text, result
+    # the grammar's "(a | an)" before the size is a near tie either way: no slot in it
+    assert result.sentence.replace(" an ", " a ") == text, result
+    assert result.slots.get("size") == "large" and result.slots.get("milk") == "oat"
     assert result.slots.get("drink") == "latte" and result.intent == "OrderDrink"

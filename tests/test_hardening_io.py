@@ -317,8 +317,8 @@ def test_decoder_json_keeps_its_lm_in_the_models_folder(tmp_path):
 
 def test_zeros_give_zero_features_and_no_text_without_the_vad():
     """CMVN of an all-zero signal: every frame equals the mean, so the features are
-    exactly zero (the variance floor keeps it finite), and the default model reads
-    no letters in them even with the VAD bypassed."""
+    exactly zero (the variance floor keeps it finite), and no letters come out even
+    with the VAD bypassed (``transcribe_batch`` takes a flat signal as no speech)."""
     if not (files.MODELS_DIR / "default.pt").exists():
         pytest.skip("needs data/models/default.pt")
     import torch

@@ -257,6 +257,9 @@ class ASRModel(DecoderChoice):
             for i in order:
                 texts[i] = None if has_speech(waves[i]) else decode.nothing_voiced()
             order = [i for i in order if texts[i] is None]
+        # digital silence (every sample equal) normalises to all-zero features, which
+        # say nothing, but a model may still read a letter in them: it is no speech
+        order = [i for i in order if len(waves[i]) and np.ptp(waves[i]) > 0]
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             log_probs, out_lens = self.posteriors([waves[i] for i in chunk])

@@ -124,19 +124,22 @@ def build_parser(
         help="checkpoint (default: $ASR_MODEL, else the shipped model)",
     )  # fmt: skip
     parser.add_argument(
-        "--beam-sizes", type=beam_size_arg, nargs="+", default=[DecodeConfig.beam_size]
-    )
+        "--beam-sizes", type=beam_size_arg, nargs="+", default=[DecodeConfig.beam_size],
+        help="beam sizes to try (hypotheses kept per frame)",
+    )  # fmt: skip
     parser.add_argument(
         "--lm-weights",
         type=options.finite_float,
         nargs="+",
         default=[0.0, 0.5, 1.0, 2.0],
+        help="LM weights to try (how much the LM's log probability counts)",
     )
     parser.add_argument(
         "--word-scores",
         type=options.finite_float,
         nargs="+",
         default=[-1.0, 0.0, 1.0],
+        help="word scores to try (added per word: above 0 favours more words)",
     )
     parser.add_argument(
         "--max-rtf", type=options.positive_float, default=None,
