@@ -48,3 +48,22 @@ def cpu_mhz() -> float:
         if line.startswith("cpu MHz"):
             return float(line.split(":", 1)[1])
     return 0.0
+
+
+def replace_section(path, lines: list[str]) -> None:
+    """Write ``lines`` (a Markdown section whose first line is its ``# `` heading)
+    into the README at ``path`` in place of the section with that heading, up to
+    the next ``# `` heading; append it where there is none. Other benchmarks'
+    sections stay as they are."""
+    from pathlib import Path
+
+    path, heading = Path(path), lines[0]
+    text = path.read_text() if path.exists() else ""
+    section = "\n".join(lines).rstrip("\n") + "\n"
+    start = text.find(heading)
+    if start < 0:
+        path.write_text(text + ("\n" if text else "") + section)
+        return
+    end = text.find("\n# ", start + 1)
+    rest = text[end + 1 :] if end >= 0 else ""
+    path.write_text(text[:start] + section + ("\n" + rest if rest else ""))

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cpuload import cpu_name, load_average  # noqa: E402
+from cpuload import cpu_name, load_average, replace_section  # noqa: E402
 
 AUDIO = ROOT / "tests" / "data" / "arctic_a0001.flac"
 MODEL = ROOT / "data" / "models" / "default.pt"
@@ -218,12 +218,7 @@ def write_readme(
         *rows,
         "",
     ]
-    text = path.read_text() if path.exists() else ""
-    start = text.find("# Start-up: from command to text")
-    if start >= 0:
-        end = text.find("\n# ", start + 1)
-        text = text[:start] + text[end + 1 :] if end >= 0 else text[:start]
-    path.write_text("\n".join(section) + "\n" + text)
+    replace_section(path, section)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cpuload import busy, cpu_name, load_average  # noqa: E402
+from cpuload import busy, cpu_name, load_average, replace_section  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "speech"  # the shared, read-only data folder
 SYSTEMS = ("mfcc", "greedy", "onnx", "onnx-int8", "lm-beam", "pocketsphinx")
@@ -377,8 +377,8 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(rows))
         if args.write_readme:
             command = " ".join(["python benchmarks/transcribe.py", *sys.argv[1:]])
-            args.write_readme.write_text("\n".join(["```bash", command, "```", "",
-                                                     *rows, ""]))  # fmt: skip
+            replace_section(args.write_readme, ["# Per-file transcription speed", "",
+                            "```bash", command, "```", "", *rows, ""])  # fmt: skip
         return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -402,7 +402,7 @@ def write_readme(path: Path, rows: list[str], command: str, args) -> None:
         f"{platform.processor() or platform.machine()}, 2 CPU cores shared with "
         f"other jobs, torch {torch.__version__} with {args.threads} thread(s)"
     )
-    text = "\n".join([
+    replace_section(path, [
         "# Transcription benchmark", "",
         "Produced by:", "", "```bash", command, "```", "",
         f"Machine: {machine}. Checkpoint: `{args.model}`. Audio is loaded at 16 kHz "
@@ -414,7 +414,6 @@ def write_readme(path: Path, rows: list[str], command: str, args) -> None:
         "shared machine. `mfcc` is feature extraction alone. PocketSphinx uses its "
         "bundled US English acoustic model, language model and dictionary.", "",
     ])  # fmt: skip
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,26 @@ def test_grammar_benchmark_smoke():
     out = run("benchmarks/grammar.py", "--smoke")
     assert re.search(r"\| nine-digit codes \(10\^9\) \| 1e\+09 \| \d+ \|", out)
     assert "x real time" in out
+
+
+def test_each_benchmark_rewrites_only_its_own_readme_section(tmp_path):
+    """startup.py and transcribe.py write into one README: each replaces its own
+    section (heading to next heading) and keeps the others, notes included."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from cpuload import replace_section
+
+    readme = tmp_path / "README.md"
+    replace_section(readme, ["# Start-up", "", "old start-up"])
+    replace_section(
+        readme, ["# Transcription", "", "old rows", "", "## Notes", "kept?"]
+    )
+    replace_section(readme, ["# Start-up", "", "new start-up", ""])
+    text = readme.read_text()
+    assert text.index("# Start-up") < text.index("# Transcription")
+    assert "new start-up" in text and "old start-up" not in text
+    assert "old rows" in text and "## Notes" in text  # a ## heading stays inside
+    replace_section(readme, ["# Transcription", "", "new rows"])
+    assert (
+        readme.read_text()
+        == "# Start-up\n\nnew start-up\n\n# Transcription\n\nnew rows\n"
+    )
