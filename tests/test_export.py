@@ -112,8 +112,8 @@ sys.meta_path.insert(0, Block())
 
 
 def test_onnx_path_never_imports_torch(digits_onnx, tmp_path):
-    """load_model + transcribe (LM beam search, word times) and the CLI, with
-    torch made unimportable."""
+    """load_model + transcribe (LM beam search, word times, grammar matching) and
+    the CLI, with torch made unimportable."""
     script = (
         BLOCK_TORCH
         + f"""
@@ -124,6 +124,10 @@ print(len(model.transcribe_words({str(PATHS[0])!r})))
 from asr.cli import main
 code = main(["transcribe", "--model", {str(digits_onnx)!r}, {str(PATHS[1])!r}])
 assert code == 0 and "torch" not in sys.modules, sorted(sys.modules)
+digits = "zero one two three four five six seven eight nine".split()
+found = model.transcribe({str(PATHS[0])!r}, grammar=digits)  # grammar matching too
+print(found.text, found.confidence > 0.5)
+assert "torch" not in sys.modules, sorted(sys.modules)
 """
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True,
@@ -132,6 +136,7 @@ assert code == 0 and "torch" not in sys.modules, sorted(sys.modules)
     lines = done.stdout.split("\n")
     assert lines[0] == DIGITS[PATHS[0].name] and lines[1] == "1"
     assert lines[2] == DIGITS[PATHS[1].name]
+    assert lines[3] == f"{DIGITS[PATHS[0].name]} True"
 
 
 def test_export_cli_checks_against_a_manifest(tiny_checkpoint, tmp_path, capsys):

@@ -3,6 +3,7 @@
 out-of-grammar rejection; the CLI, the API and the streaming recogniser."""
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -167,8 +168,32 @@ def test_sentence_scores_equal_ctc_loss_and_prefer_the_spoken_text():
         emissions[:, None], targets[:1], torch.tensor([30]), torch.tensor([3]),
         reduction="sum",
     )  # fmt: skip
-    assert torch.allclose(scores[0], reference)
+    assert abs(scores[0] - float(reference)) < 1e-4
     assert scores[0] > scores[1] + 5
+
+
+def test_numpy_ctc_forward_equals_torchs_ctc_loss():
+    """The numpy scorer (no torch at run time) against torch's ctc_loss: repeated
+    letters (which need a blank between them), one letter, the empty text, texts of
+    mixed lengths in one chunk, and a text too long for the frames (-inf)."""
+    tok = CharTokenizer()
+    rng = np.random.default_rng(3)
+    emissions = torch.from_numpy(rng.normal(size=(40, len(tok))).astype(np.float32))
+    emissions = emissions.log_softmax(-1)
+    texts = ["hello", "a", "aab", "zzzz zz", "", "ab" * 12]  # 24 letters fit 40 frames
+    texts.append("x" * 30)  # 30 repeats need 59 frames: impossible in 40
+    ids = [tok.encode(t) for t in texts]
+    scores = sentence_scores(emissions, torch.tensor(sum(ids, [])),
+                             torch.tensor([len(i) for i in ids]))  # fmt: skip
+    for text, got, labels in zip(texts, scores, ids, strict=True):
+        want = -torch.nn.functional.ctc_loss(
+            emissions[:, None], torch.tensor([labels or [0]]), torch.tensor([40]),
+            torch.tensor([len(labels)]), reduction="sum",
+        )  # fmt: skip
+        if math.isinf(want):
+            assert got == -math.inf, text
+        else:
+            assert abs(got - float(want)) < 1e-3 * max(1.0, abs(float(want))), text
 
 
 # -- decoding real speech -----------------------------------------------------------

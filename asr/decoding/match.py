@@ -5,8 +5,9 @@ The grammar is searched, never listed: a CTC beam search over its word graph
 spelled in the model's characters (``asr.decoding.graphsearch``) proposes the
 ``NBEST`` best sentences, and each is then scored exactly, its log-likelihood
 log P(sentence | audio) summed over all alignments by the CTC forward algorithm
-(``torch.nn.functional.ctc_loss``). For small grammars ``search="exact"`` scores
-every sentence instead (a check of the search). The out-of-grammar alternative is
+(``sentence_scores``, in numpy: the ONNX runtime has no torch; the tests check it
+against ``torch.nn.functional.ctc_loss``). For small grammars ``search="exact"``
+scores every sentence instead (a check of the search). The out-of-grammar alternative is
 the unconstrained best guess, the greedy transcript, scored the same way and
 lowered by ``unk_penalty`` nats, so that in-grammar speech, whose greedy
 transcript is a near miss of a sentence, still matches that sentence while other
@@ -24,16 +25,16 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 from ..core import options
+from ..core.arrays import as_numpy
 from ..core.text import BLANK, CharTokenizer
 from .grammar import UNK, Grammar, GrammarError, as_grammar
 from .graphsearch import BEAM, NBEST, SearchError, search, spell
 from .greedy import greedy_decode
-
-if TYPE_CHECKING:  # torch loads on first use: asr transcribe without a grammar,
-    import torch  # and the ONNX runtime, never need it
 
 # Nats by which the greedy transcript must out-score the best sentence for the
 # audio to be called out of grammar, and the largest distance of that transcript
@@ -48,7 +49,7 @@ UNK_PENALTY = 22.5
 # Chosen by recipes/commands/large_grammar.py on the fit voices' synthetic clips.
 UNK_PER_CHAR = 1.0
 MAX_DISTANCE = float("inf")  # edits per sentence character; inf: no limit
-MAX_CELLS = 4_000_000  # CTC lattice cells per ctc_loss call: bounds memory (~100 MB)
+MAX_CELLS = 4_000_000  # CTC lattice cells (targets x frames x states) per chunk
 # The scores are divided by a temperature before the softmax that gives the
 # confidence: this many nats per character of the best sentence (score gaps grow
 # with length), at least 1. The value with the least log loss on the fit voices'
@@ -134,11 +135,9 @@ class GrammarDecoder:
         except SearchError as error:
             raise GrammarError(f"{grammar.source}: {error}") from None
         if search == "exact":  # targets unpadded, one after another
-            import torch
-
             targets = [self._ids(s.text) for s in grammar.sentences]
-            self.target_lens = torch.tensor([len(t) for t in targets])
-            self.targets = torch.tensor([i for t in targets for i in t])
+            self.target_lens = np.array([len(t) for t in targets], np.int64)
+            self.targets = np.array([i for t in targets for i in t], np.int64)
 
     def nbytes(self) -> int:
         """Memory held by the compiled grammar, in bytes (roughly)."""
@@ -148,14 +147,13 @@ class GrammarDecoder:
     def _ids(self, text: str) -> list[int]:
         return [self.tokenizer.ids[c] for c in text]
 
-    def __call__(self, log_probs: torch.Tensor, out_lens: torch.Tensor) -> list[Match]:
-        """One ``Match`` per utterance of a (B, T, V) batch with (B,) lengths."""
-        import torch
-
-        log_probs = torch.as_tensor(log_probs)  # numpy posteriors from ONNX Runtime
+    def __call__(self, log_probs, out_lens) -> list[Match]:
+        """One ``Match`` per utterance of a (B, T, V) batch (torch or numpy) with
+        (B,) lengths."""
+        log_probs, out_lens = as_numpy(log_probs), as_numpy(out_lens)
         heard = greedy_decode(log_probs, out_lens, self.tokenizer)
         return [
-            self.match(log_probs[b, : int(out_lens[b])].float().cpu(), heard[b])
+            self.match(log_probs[b, : int(out_lens[b])].astype(np.float32), heard[b])
             for b in range(len(heard))
         ]
 
@@ -164,48 +162,44 @@ class GrammarDecoder:
         out of grammar, whether or not the grammar allows [unk], and certain."""
         return Match(UNK, 1.0, {}, "", "", "", -math.inf, math.inf)
 
-    def candidates(self, emissions: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+    def candidates(self, emissions: np.ndarray) -> tuple[list[str], np.ndarray]:
         """Sentences worth scoring and their exact log-likelihoods."""
-        import torch
-
         if self.mode == "exact":
             texts = [s.text for s in self.grammar.sentences]
             return texts, sentence_scores(emissions, self.targets, self.target_lens)
-        found = search(self.chars, emissions.numpy(), self.beam, NBEST)
+        found = search(self.chars, emissions, self.beam, NBEST)
         if not found:  # the beam lost every complete sentence: search wider once
-            found = search(self.chars, emissions.numpy(), 4 * self.beam, NBEST)
+            found = search(self.chars, emissions, 4 * self.beam, NBEST)
         texts = ["".join(self.tokenizer.vocab[i] for i in ids) for ids, _ in found]
         if not texts:
-            return [], torch.empty(0)
+            return [], np.empty(0)
         ids = [self._ids(t) for t in texts]
-        lens = torch.tensor([len(i) for i in ids])
-        return texts, sentence_scores(emissions, torch.tensor(sum(ids, [])), lens)
+        lens = np.array([len(i) for i in ids], np.int64)
+        return texts, sentence_scores(emissions, np.array(sum(ids, [])), lens)
 
-    def match(self, emissions: torch.Tensor, heard: str) -> Match:
+    def match(self, emissions, heard: str) -> Match:
         """The answer for one utterance's (T, V) log posteriors and greedy text."""
-        import torch
-        from torchaudio.functional import edit_distance
-
+        emissions = as_numpy(emissions).astype(np.float32)
         texts, scores = self.candidates(emissions)
         free = sentence_scores(emissions, *_one(self._ids(heard)))[0]
-        if not texts or not torch.isfinite(scores.max()):  # no sentence fits at all
+        if not texts or not np.isfinite(scores.max()):  # no sentence fits at all
             return Match(UNK, 1.0, {}, "", "", heard, -math.inf, math.inf)
         best = int(scores.argmax())
         text = texts[best]
         everything = scores
         if self.allow_unk:  # a longer sentence has more letters to get wrong
             penalty = self.unk_penalty + UNK_PER_CHAR * len(text)
-            everything = torch.cat([scores, (free - penalty).reshape(1)])
+            everything = np.append(scores, free - penalty)
         temperature = max(1.0, TEMPERATURE_PER_CHAR * len(text))
-        posterior = torch.softmax(everything.double() / temperature, 0)
+        posterior = _softmax(everything / temperature)
         margin = float(scores[best] - free)
-        distance = edit_distance(heard, text) / len(text)
+        distance = Levenshtein.distance(heard, text) / len(text)
         far = distance > self.max_distance
         silent = not heard.strip()  # the model heard nothing: not a command
         if self.allow_unk and (far or silent or bool(everything[-1] > scores[best])):
             if far or silent:  # rejected on other grounds: posterior without penalty
-                everything = torch.cat([scores, free.reshape(1)])
-            unk = float(torch.softmax(everything.double() / temperature, 0)[-1])
+                everything = np.append(scores, free)
+            unk = float(_softmax(everything / temperature)[-1])
             evidence = tuple(everything.tolist())
             return Match(UNK, unk, {}, "", text, heard, margin, distance,
                          evidence, len(evidence) - 1)  # fmt: skip
@@ -254,31 +248,40 @@ def _line_of(graph, arc: int) -> int:
     return 1
 
 
-def _one(ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    import torch
-
-    return torch.tensor([ids or [BLANK]], dtype=torch.long), torch.tensor([len(ids)])
+def _one(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    return np.array(ids or [BLANK], np.int64), np.array([len(ids)], np.int64)
 
 
-def sentence_scores(
-    emissions: torch.Tensor, targets: torch.Tensor, target_lens: torch.Tensor
-) -> torch.Tensor:
-    """log P(target | audio) under CTC for each of N targets.
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    """softmax in float64; -inf scores get 0."""
+    scores = np.asarray(scores, np.float64)
+    weights = np.exp(scores - scores.max())
+    return weights / weights.sum()
+
+
+def sentence_scores(emissions, targets, target_lens) -> np.ndarray:
+    """log P(target | audio) under CTC for each of N targets: the CTC forward
+    algorithm, what ``torch.nn.functional.ctc_loss`` computes (negated), in numpy
+    so that grammar matching runs without torch (tests/test_grammar.py compares
+    the two).
 
     Args:
-        emissions: (T, V) log posteriors of one utterance.
+        emissions: (T, V) log posteriors of one utterance (numpy or torch).
         targets: (N, L) label ids, padded, or (sum of lengths,) one after another;
             target_lens: (N,) their lengths.
 
     Returns:
-        (N,) log-likelihoods in nats; -inf for a target too long for T frames.
+        (N,) log-likelihoods in nats (float64); -inf for a target too long for T
+        frames.
     """
-    import torch
-
+    emissions = as_numpy(emissions).astype(np.float64)
+    targets, target_lens = as_numpy(targets), as_numpy(target_lens).astype(np.int64)
     frames = emissions.shape[0]
-    if targets.dim() == 2:
-        targets = torch.cat([t[:n] for t, n in zip(targets, target_lens, strict=True)])
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), target_lens.cumsum(0)])
+    if targets.ndim == 2:
+        targets = np.concatenate(
+            [t[:n] for t, n in zip(targets, target_lens, strict=True)]
+        )
+    offsets = np.concatenate([[0], np.cumsum(target_lens)])
     scores, start = [], 0
     while start < len(target_lens):  # chunks of at most MAX_CELLS lattice cells
         width, stop = int(target_lens[start]), start + 1
@@ -287,17 +290,42 @@ def sentence_scores(
             if (stop + 1 - start) * frames * (2 * wider + 1) > MAX_CELLS:
                 break
             width, stop = wider, stop + 1
-        lens = target_lens[start:stop]
-        chunk = targets[offsets[start] : offsets[stop]]
-        n = stop - start
-        loss = torch.nn.functional.ctc_loss(
-            emissions[:, None, :].expand(frames, n, emissions.shape[1]),
-            chunk, torch.full((n,), frames, dtype=torch.long), lens,
-            blank=BLANK, reduction="none", zero_infinity=False,
-        )  # fmt: skip
-        scores.append(-loss)
+        chunk = [targets[offsets[i] : offsets[i + 1]] for i in range(start, stop)]
+        scores.append(_ctc_forward(emissions, chunk, width))
         start = stop
-    return torch.cat(scores)
+    return np.concatenate(scores) if scores else np.empty(0)
+
+
+def _ctc_forward(emissions: np.ndarray, labels: list[np.ndarray], width: int):
+    """Log-likelihoods of N label sequences (each at most ``width`` long) under
+    (T, V) log posteriors, all N advanced together one frame at a time over the
+    extended sequences (blank, l1, blank, l2, ..., blank)."""
+    n, states = len(labels), 2 * width + 1
+    extended = np.full((n, states), BLANK, np.int64)
+    lens = np.array([len(ids) for ids in labels], np.int64)
+    for i, ids in enumerate(labels):
+        extended[i, 1 : 2 * len(ids) : 2] = ids
+    valid = np.arange(states)[None, :] < (2 * lens + 1)[:, None]
+    # a label may be reached from two states back unless it repeats the label there
+    skip = np.zeros((n, states), bool)
+    skip[:, 2:] = (extended[:, 2:] != BLANK) & (extended[:, 2:] != extended[:, :-2])
+    alpha = np.full((n, states), -np.inf)
+    alpha[:, 0] = emissions[0, BLANK]
+    if states > 1:  # the first label (masked below where there is none)
+        alpha[:, 1] = emissions[0, extended[:, 1]]
+    alpha[~valid] = -np.inf
+    with np.errstate(invalid="ignore"):  # -inf - -inf inside logaddexp: stays -inf
+        for t in range(1, emissions.shape[0]):
+            step, jump = np.full_like(alpha, -np.inf), np.full_like(alpha, -np.inf)
+            step[:, 1:] = alpha[:, :-1]  # from the state before
+            jump[:, 2:] = np.where(skip[:, 2:], alpha[:, :-2], -np.inf)
+            alpha = np.logaddexp(np.logaddexp(alpha, step), jump)
+            alpha += emissions[t][extended]
+            alpha[~valid] = -np.inf
+    rows = np.arange(n)
+    last = alpha[rows, 2 * lens]
+    before = np.where(lens > 0, alpha[rows, np.maximum(2 * lens - 1, 0)], -np.inf)
+    return np.logaddexp(last, before)
 
 
 class _DecoderCache:
