@@ -21,3 +21,14 @@ def test_tune_unk_uses_a_distance_limit_only_where_it_wins():
     outside = [(-4.0, 0.9), (-80.0, 1.5)]
     error, penalty, distance, *_ = tune_unk.choose(tune_unk.trade_offs(inside, outside))
     assert error == 0.0 and 0.5 <= distance < 0.9 and penalty >= 6.0
+
+
+def test_every_evaluation_set_has_a_grammar_that_loads():
+    """evaluate.py's sets name grammars it has; the Speech Commands grammar is the
+    35 words, each tagged with its "word" slot, as prepare.py's references expect."""
+    from asr.decoding.grammar import load_grammar
+
+    evaluate = load_recipe("commands", "evaluate")
+    assert {grammar for _, grammar, _ in evaluate.SETS} == set(evaluate.GRAMMARS)
+    words = load_grammar(evaluate.GRAMMARS["speech_commands"]).sentences
+    assert len(words) == 35 and all(dict(s.slots) == {"word": s.text} for s in words)

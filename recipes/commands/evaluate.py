@@ -37,13 +37,19 @@ from asr.decoding.match import UNK_PENALTY, grammar_decoder
 from asr.inference.transcribe import load_model
 
 HERE = Path(__file__).resolve().parent
-GRAMMARS = {"digits": HERE / "digits.jsgf", "commands": HERE / "commands.jsgf"}
+GRAMMARS = {
+    "digits": HERE / "digits.jsgf",
+    "commands": HERE / "commands.jsgf",
+    "speech_commands": HERE / "speech_commands.jsgf",
+}
 SETS = (  # (manifest, grammar, in grammar?)
     ("fsdd_digits", "digits", True),
     ("digit_strings", "digits", True),
     ("wakewords", "commands", True),
+    ("speech_commands", "speech_commands", True),
     ("vctk_oog", "commands", False),
     ("vctk_oog", "digits", False),
+    ("vctk_oog", "speech_commands", False),
 )
 EXTRA_WORDS = {"snowboy": "S N OW B OY"}  # not in PocketSphinx's CMU dictionary
 
@@ -54,10 +60,10 @@ class Ours:
 
     def __init__(self, name: str, paths: list[str], penalties: list[float] = ()):
         self.name = name
-        models = [load_model(p) for p in paths]
-        self.models = {"commands": models[0], "digits": models[-1]}
+        models = [load_model(p) for p in paths]  # the digits model last
+        self.models = {g: models[-1 if g == "digits" else 0] for g in GRAMMARS}
         penalties = list(penalties) or [UNK_PENALTY]
-        penalty = {"commands": penalties[0], "digits": penalties[-1]}
+        penalty = {g: penalties[-1 if g == "digits" else 0] for g in GRAMMARS}
         self.decoders = {
             g: grammar_decoder(
                 load_grammar(p), self.models[g].tokenizer, True, penalty[g]

@@ -218,13 +218,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="data/models/default.pt")
-    parser.add_argument("--grammar", type=Path, default=GRAMMAR)
-    parser.add_argument("--out", type=Path, default=Path("exp/commands/coffee"))
+    parser.add_argument("--model", default="data/models/default.pt",
+                        help="our checkpoint or ONNX export")  # fmt: skip
+    parser.add_argument("--grammar", type=Path, default=GRAMMAR,
+                        help="the grammar file every system gets")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=Path("exp/commands/coffee"),
+                        help="clips, results and the reliability diagram")  # fmt: skip
     parser.add_argument("--clips", type=int, default=200, help="in-grammar clips")
     parser.add_argument("--oog", type=int, default=60, help="out-of-grammar clips")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--systems", nargs="+", default=["ours", "pocketsphinx"])
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the sentences, voices and rates")  # fmt: skip
+    parser.add_argument("--systems", nargs="+", default=["ours", "pocketsphinx"],
+                        help="ours, pocketsphinx or both")  # fmt: skip
     parser.add_argument(
         "--refit",
         action="store_true",

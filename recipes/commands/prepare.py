@@ -8,6 +8,8 @@ Test sets (never used to choose anything):
                         with 0.1-0.25 s of silence (made here, 16 kHz FLAC)
   wakewords.jsonl       the held-out tenth of speech/wakewords: every 10th clip of each
                         keyword in manifest order (the 1st, 11th, 21st, ...)
+  speech_commands.jsonl the Speech Commands test split: 618 one-word clips of 75
+                        speakers nobody trained on, 35 words
   vctk_oog.jsonl        every 5th VCTK p239 sentence: out-of-grammar speech
 Tuning sets (training and dev data only; for the [unk] penalty):
   tune_in.jsonl         wakeword training clips (every 20th of the rest) and FSDD train
@@ -96,12 +98,18 @@ def main(argv: list[str] | None = None) -> None:
         read_manifest(speech / "wakewords" / "manifest.jsonl")
     )
     keyword = lambda e: {"keyword": e["text"]}  # noqa: E731
+    commands = read_manifest(speech / "speech_commands" / "manifest.jsonl")
     sets = {
         "fsdd_digits": with_grammar(test, "digits", lambda e: {"d1": e["text"]}),
         "digit_strings": with_grammar(
             digit_strings(test, out / "strings"), "digits", lambda e: e["slots"]
         ),
         "wakewords": with_grammar(held, "commands", keyword),
+        "speech_commands": with_grammar(
+            [e for e in commands if e["split"] == "test"],
+            "speech_commands",
+            lambda e: {"word": e["text"]},
+        ),
         "vctk_oog": read_manifest(speech / "vctk_p239" / "manifest.jsonl")[::5],
         "tune_in": with_grammar(rest[::20], "commands", keyword)
         + with_grammar(train, "digits", lambda e: {"d1": e["text"]}),
