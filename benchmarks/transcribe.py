@@ -1,6 +1,6 @@
 r"""Speed, memory and accuracy of transcription on real test audio.
 
-    python benchmarks/transcribe.py --model data/models/digits.pt \
+    python benchmarks/transcribe.py --model data/models/default.pt --threads 2 \
         --write-readme benchmarks/README.md
 
 Each system runs in its own subprocess (so peak RSS is its own) over the same audio,
@@ -13,8 +13,10 @@ loaded into memory at 16 kHz before the clock starts:
 Systems: MFCC extraction alone, greedy decoding with the float model, greedy with
 the ONNX export (float and int8, greedy), LM beam search (when ``asr.decoding.beam`` has
 ``BeamSearchDecoder`` and ``--lm`` is given) and PocketSphinx with its bundled US
-English model as the peer. Speed is audio seconds per wall-clock second ("x real
-time"); the CPU-time column is steadier on a shared machine.
+English model as the peer. ``greedy``, ``onnx`` and ``onnx-int8`` decode batches of
+16 utterances, as ``asr transcribe`` does with many files; their ``/1`` rows decode one
+file at a time. Speed is audio seconds per wall-clock second ("x real time"); the
+CPU-time column is steadier on a shared machine.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from cpuload import busy, cpu_name, load_average, replace_section  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "speech"  # the shared, read-only data folder
-SYSTEMS = ("mfcc", "greedy", "onnx", "onnx-int8", "lm-beam", "pocketsphinx")
+# "/1": one file at a time (batch size 1), as a user who runs a file per call
+SYSTEMS = ("mfcc", "greedy", "greedy/1", "onnx", "onnx/1", "onnx-int8", "onnx-int8/1",
+           "lm-beam", "pocketsphinx")  # fmt: skip
 BATCH_SIZE = 16  # utterances decoded together, as `asr transcribe` does
 
 
@@ -62,7 +66,10 @@ def load_sets(
 
 
 def make_runner(system: str, args: argparse.Namespace):
-    """A function: list of 16 kHz waves -> list of transcripts (None for MFCC)."""
+    """A function: list of 16 kHz waves -> list of transcripts (None for MFCC);
+    ``NAME/1`` decodes one file at a time instead of ``BATCH_SIZE`` together."""
+    system, _, one = system.partition("/")
+    batch_size = 1 if one == "1" else BATCH_SIZE
     if system == "pocketsphinx":
         from pocketsphinx import Decoder
 
@@ -110,7 +117,7 @@ def make_runner(system: str, args: argparse.Namespace):
     if system == "lm-beam":
         return lm_beam_runner(model, args)
     return lambda waves: model.transcribe_batch(
-        waves, batch_size=BATCH_SIZE, decoder="greedy"
+        waves, batch_size=batch_size, decoder="greedy"
     )
 
 
@@ -321,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         default=ROOT / "data/models/default.pt",
         help="checkpoint to benchmark (default: the shipped default "
-        "model; the README's figures used data/models/digits.pt)",
+        "English model, which the README's figures used)",
     )
     parser.add_argument(
         "--lm", type=Path, default=None, help="ARPA LM for the beam row"
