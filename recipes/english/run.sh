@@ -24,6 +24,7 @@
 #   --pseudo-repeat N    the same for the pseudo-labelled readers [--real-repeat]
 #   --pseudo PATH    the pseudo-labels [data/pseudo/librispeech_untranscribed.jsonl]
 #   --speed-factors "F ..."  speed perturbation: one factor drawn per utterance [1.0]
+#   --lr LR          peak learning rate (after 150 warm-up steps, then cosine) [2e-3]
 #   --threads T      torch threads per process for train/evaluate [1]
 #   --ranks R        training processes under torchrun, one per core or GPU [nproc]
 #   --device D       cpu or cuda [cpu]      --precision P  fp32 or bf16 [fp32]
@@ -52,6 +53,7 @@ kathleen_repeat=""             # Kathleen alone, if not --real-repeat
 pseudo_repeat=""               # the pseudo-labelled readers, if not --real-repeat
 pseudo=data/pseudo/librispeech_untranscribed.jsonl  # asr pseudo-label writes it (stage 1)
 speed_factors="1.0"            # speed perturbation factors ("0.9 1.0 1.1"); 1.0: off
+lr=2e-3                        # peak learning rate; lower to fine-tune gently
 threads=1                      # torch threads per process (train ranks, evaluate)
 ranks=$(nproc)                 # training processes under torchrun: one per core trained
                                # fastest on CPU (docs/cpu.md); on GPUs: the GPU count
@@ -83,6 +85,7 @@ while [ $# -gt 0 ]; do
     --pseudo-repeat) pseudo_repeat=$2; shift 2 ;;
     --pseudo) pseudo=$2; shift 2 ;;
     --speed-factors) speed_factors=$2; shift 2 ;;
+    --lr) lr=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --ranks) ranks=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
@@ -138,7 +141,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --dev-manifest $data/dev.jsonl --out-dir "$exp" --epochs "$epochs" \
     --rnn-type gru --hidden-size "$hidden" --num-layers "$layers" --conv-channels 32 \
     --time-strides 2 2 --dropout 0.1 --batch-size "$batch" --max-batch-seconds $((5 * batch)) \
-    --lr 2e-3 --warmup-steps 150 --freq-masks 2 --freq-mask-width 8 --time-masks 2 \
+    --lr "$lr" --warmup-steps 150 --freq-masks 2 --freq-mask-width 8 --time-masks 2 \
     --time-mask-width 10 --noise-prob 0.2 --noise-snr-db 10 30 --num-workers "$workers" \
     --speed-factors $speed_factors \
     --dev-every-steps "$dev_every" --keep-last "$keep_last" --seed "$seed" --resume
