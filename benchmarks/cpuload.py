@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 SPIN = "import time\nend = time.time() + {limit}\nwhile time.time() < end:\n    pass\n"
 
@@ -55,8 +56,6 @@ def replace_section(path, lines: list[str]) -> None:
     into the README at ``path`` in place of the section with that heading, up to
     the next ``# `` heading; append it where there is none. Other benchmarks'
     sections stay as they are."""
-    from pathlib import Path
-
     path, heading = Path(path), lines[0]
     text = path.read_text() if path.exists() else ""
     section = "\n".join(lines).rstrip("\n") + "\n"

@@ -1,6 +1,6 @@
 r"""Speed, memory and accuracy of transcription on real test audio.
 
-    python benchmarks/transcribe.py --model data/models/default.pt --threads 2 \
+    python benchmarks/transcribe.py --model data/models/default.pt --threads 1 \
         --write-readme benchmarks/README.md
 
 Each system runs in its own subprocess (so peak RSS is its own) over the same audio,

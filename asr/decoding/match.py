@@ -153,7 +153,7 @@ class GrammarDecoder:
         log_probs, out_lens = as_numpy(log_probs), as_numpy(out_lens)
         heard = greedy_decode(log_probs, out_lens, self.tokenizer)
         return [
-            self.match(log_probs[b, : int(out_lens[b])].astype(np.float32), heard[b])
+            self.match(log_probs[b, : int(out_lens[b])], heard[b])
             for b in range(len(heard))
         ]
 
@@ -179,7 +179,7 @@ class GrammarDecoder:
 
     def match(self, emissions, heard: str) -> Match:
         """The answer for one utterance's (T, V) log posteriors and greedy text."""
-        emissions = as_numpy(emissions).astype(np.float32)
+        emissions = as_numpy(emissions).astype(np.float32, copy=False)
         texts, scores = self.candidates(emissions)
         free = sentence_scores(emissions, *_one(self._ids(heard)))[0]
         if not texts or not np.isfinite(scores.max()):  # no sentence fits at all
@@ -274,7 +274,7 @@ def sentence_scores(emissions, targets, target_lens) -> np.ndarray:
         (N,) log-likelihoods in nats (float64); -inf for a target too long for T
         frames.
     """
-    emissions = as_numpy(emissions).astype(np.float64)
+    emissions = as_numpy(emissions).astype(np.float64, copy=False)
     targets, target_lens = as_numpy(targets), as_numpy(target_lens).astype(np.int64)
     frames = emissions.shape[0]
     if targets.ndim == 2:

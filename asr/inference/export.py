@@ -157,6 +157,8 @@ def _quantize(source: Path, target: Path) -> None:
             name = node.input[slot]
             if name not in dequantized and name in weights:
                 rows = numpy_helper.to_array(weights[name]).astype(np.float32)
+                # per-row scales run along axis 1 of (directions, rows, columns)
+                assert rows.shape[0] == 1, "the export writes one direction per RNN"
                 scale = np.abs(rows).max(axis=-1) / 127.0  # (directions, rows)
                 scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
                 codes = np.clip(np.round(rows / scale[..., None]), -127, 127)
@@ -165,8 +167,6 @@ def _quantize(source: Path, target: Path) -> None:
                     numpy_helper.from_array(codes.astype(np.int8), f"{name}.int8"),
                     numpy_helper.from_array(scale.reshape(-1), f"{name}.scale"),
                 ])  # fmt: skip
-                # per-row scales run along axis 1 of (directions, rows, columns)
-                assert rows.shape[0] == 1, "the export writes one direction per RNN"
                 nodes.append(helper.make_node(
                     "DequantizeLinear", [f"{name}.int8", f"{name}.scale"],
                     [f"{name}.float"], axis=1, name=f"{name}.dequantize",

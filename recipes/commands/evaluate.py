@@ -60,10 +60,11 @@ class Ours:
 
     def __init__(self, name: str, paths: list[str], penalties: list[float] = ()):
         self.name = name
-        models = [load_model(p) for p in paths]  # the digits model last
-        self.models = {g: models[-1 if g == "digits" else 0] for g in GRAMMARS}
+        which = {g: -1 if g == "digits" else 0 for g in GRAMMARS}  # digits: last
+        models = [load_model(p) for p in paths]
+        self.models = {g: models[which[g]] for g in GRAMMARS}
         penalties = list(penalties) or [UNK_PENALTY]
-        penalty = {g: penalties[-1 if g == "digits" else 0] for g in GRAMMARS}
+        penalty = {g: penalties[which[g]] for g in GRAMMARS}
         self.decoders = {
             g: grammar_decoder(
                 load_grammar(p), self.models[g].tokenizer, True, penalty[g]
