@@ -1,6 +1,6 @@
 import pytest
 
-from asr.core.metrics import cer, error_counts, wer
+from asr.core.metrics import calibration, cer, error_counts, wer
 
 
 def test_wer_hand_worked():
@@ -25,3 +25,17 @@ def test_counts():
 def test_mismatched_lengths_raise():
     with pytest.raises(ValueError):
         wer(["a"], ["a", "b"])
+
+
+def test_calibration_hand_worked():
+    # bin (0.2, 0.3]: 0.25 twice, one right -> |0.25 - 0.5|; bin (0.9, 1]: 0.95
+    # four times, all right -> |0.95 - 1|; ECE = (2 * 0.25 + 4 * 0.05) / 6
+    table, ece = calibration([0.25, 0.25, 0.95, 0.95, 0.95, 0.95], [1, 0, 1, 1, 1, 1])
+    assert [(n, c, a) for _, _, n, c, a in table] == [
+        (2, pytest.approx(0.25), 0.5),
+        (4, pytest.approx(0.95), 1.0),
+    ]
+    assert ece == pytest.approx((2 * 0.25 + 4 * 0.05) / 6)
+    assert calibration([0.0, 1.0], [0, 1])[1] == pytest.approx(0.0)  # edges binned
+    with pytest.raises(ValueError):
+        calibration([0.5], [1, 0])

@@ -1,11 +1,13 @@
-"""Pictures of what the model hears: waveform, features and CTC posteriors."""
+"""Pictures of what the model hears: waveform, features and CTC posteriors; the
+reliability diagram of grammar answers."""
 
 import numpy as np
 import pytest
 from conftest import DATA
 
 from asr.audio.io import load_audio
-from asr.inference.pictures import draw_pictures
+from asr.core.metrics import calibration
+from asr.inference.pictures import draw_pictures, reliability_figure
 from asr.inference.transcribe import load_model
 
 
@@ -30,3 +32,12 @@ def test_pictures_show_the_model_view(model):
     assert spectrogram.get_ylabel() == "Hz" and spectrogram.get_yscale() == "symlog"
     mel = spectrogram.collections[0].get_array()
     assert mel.shape[0] == model.frontend.config.n_mels and mel.max() == 0  # dB re max
+
+
+def test_reliability_figure_plots_each_bin():
+    tables = {"ours": calibration([0.25, 0.25, 0.95], [1, 0, 1])}
+    axis = reliability_figure(tables, "answers").axes[0]
+    diagonal, ours = axis.lines
+    assert list(ours.get_xdata()) == pytest.approx([0.25, 0.95])
+    assert list(ours.get_ydata()) == pytest.approx([0.5, 1.0])
+    assert "ECE" in axis.get_legend().get_texts()[1].get_text()

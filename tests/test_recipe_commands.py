@@ -1,4 +1,5 @@
-"""recipes/commands: how tune_unk.py chooses the [unk] settings."""
+"""recipes/commands: how tune_unk.py chooses the [unk] settings; the sets and
+grammars prepare.py and evaluate.py use."""
 
 from conftest import load_recipe
 
@@ -32,3 +33,31 @@ def test_every_evaluation_set_has_a_grammar_that_loads():
     assert {grammar for _, grammar, _ in evaluate.SETS} == set(evaluate.GRAMMARS)
     words = load_grammar(evaluate.GRAMMARS["speech_commands"]).sentences
     assert len(words) == 35 and all(dict(s.slots) == {"word": s.text} for s in words)
+
+
+def test_robot_sentences_use_only_the_speakers_words_and_parse():
+    """prepare.py joins a speaker's own takes: every sentence it plans for a speaker
+    is in robot.ini (a large grammar, scored with slots) and uses only words that
+    speaker recorded; a speaker without a direction or digit still gets commands."""
+    import random
+
+    from asr.decoding.grammar import load_grammar
+
+    prepare = load_recipe("commands", "prepare")
+    evaluate = load_recipe("commands", "evaluate")
+    grammar = load_grammar(prepare.ROBOT_GRAMMAR)
+    assert grammar.count >= 10**6
+    rng = random.Random(0)
+    for words in ({"go", "left", "five", "zero", "marvin"}, {"stop", "follow", "cat"}):
+        texts = [prepare.robot_sentence(rng, words) for _ in range(50)]
+        said = [t for t in texts if t]  # None: this draw found nothing to say
+        assert len(said) > 30 and len(set(said)) >= 2
+        for text in said:
+            assert set(text.split()) <= words
+            assert grammar.find(text) is not None, text
+    assert prepare.robot_sentence(rng, {"bed", "house"}) is None
+    found = grammar.find("marvin go left five zero")
+    slots = {"robot": "marvin", "direction": "left", "steps": "five zero"}
+    assert dict(found.slots) == slots
+    assert evaluate.slot_hits(grammar, "go left five", dict(found.slots)) == 1
+    assert evaluate.slot_hits(grammar, "[unk]", dict(found.slots)) == 0

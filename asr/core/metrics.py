@@ -1,9 +1,10 @@
-"""Error rates. jiwer does the alignment; both sides go through the project's one
-text normaliser first, so "Two." and "two" count as the same word."""
+"""Error rates and calibration. jiwer does the alignment; both sides go through the
+project's one text normaliser first, so "Two." and "two" count as the same word."""
 
 from __future__ import annotations
 
 import jiwer
+import numpy as np
 
 from .text import normalize_text
 
@@ -47,3 +48,30 @@ def _as_lists(references, hypotheses):
     if len(references) != len(hypotheses):
         raise ValueError("references and hypotheses differ in number")
     return list(references), list(hypotheses)
+
+
+def calibration(confidence, right, bins: int = 10):
+    """Reliability table and expected calibration error of confidences.
+
+    Args:
+        confidence: the confidence given to each answer, in [0, 1].
+        right: 1 where that answer was right, else 0.
+        bins: equal-width confidence bins; the first also holds 0.
+
+    Returns:
+        ([(low, high, answers, mean confidence, share right)] for each bin holding
+        answers, ECE: the answers' share-weighted mean |confidence - share right|).
+    """
+    conf, right = np.asarray(confidence, float), np.asarray(right, float)
+    if conf.shape != right.shape or not len(conf):
+        raise ValueError("need as many right/wrong flags as confidences, at least one")
+    edges, table, ece = np.linspace(0, 1, bins + 1), [], 0.0
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (conf > low) & (conf <= high) if low > 0 else (conf <= high)
+        if inside.any():
+            c, a = conf[inside].mean(), right[inside].mean()
+            table.append(
+                (float(low), float(high), int(inside.sum()), float(c), float(a))
+            )
+            ece += inside.sum() / len(conf) * abs(c - a)
+    return table, float(ece)

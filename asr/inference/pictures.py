@@ -92,3 +92,20 @@ def _draw_posteriors(
     axis.set_yticks(range(len(labels)), labels, fontsize=7)
     axis.set(title="CTC posteriors: which character the model heard when (∅ = blank)",
              xlabel="seconds")  # fmt: skip
+
+
+def reliability_figure(tables: dict, title: str) -> Figure:
+    """A reliability diagram: the share of answers right against the confidence
+    given, one line per {label: (table, ECE)} of ``asr.core.metrics.calibration``."""
+    figure = Figure(figsize=(4.5, 4.5))
+    axis = figure.subplots()
+    axis.plot([0, 1], [0, 1], "k:", label="perfect calibration")
+    for label, (table, ece) in tables.items():
+        confidence = [c for *_, c, _ in table]
+        right = [a for *_, a in table]
+        axis.plot(confidence, right, "o-", label=f"{label} (ECE {100 * ece:.1f} %)")
+    axis.set(xlabel="confidence given", ylabel="share of answers right", xlim=(0, 1),
+             ylim=(0, 1), title=title)  # fmt: skip
+    axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    return figure

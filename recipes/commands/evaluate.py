@@ -6,16 +6,22 @@ r"""Grammar-constrained recognition on real speech, our models beside PocketSphi
         --system pocketsphinx --output exp/commands/eval.json
 
 Every system decodes each test set of ``recipes/commands/prepare.py`` with the
-grammar of that set (recipes/commands/digits.jsgf or commands.jsgf; VCTK sentences
-with both, as out-of-grammar speech). Ours answer a sentence or "[unk]"
+grammar of that set (recipes/commands/digits.jsgf, commands.jsgf,
+speech_commands.jsgf or robot.ini; VCTK sentences with each, as out-of-grammar
+speech). Ours answer a sentence or "[unk]"
 (``asr.decoding.match``, the shipped [unk] penalty); PocketSphinx 5 (its en-us model,
-the same JSGF file, "snowboy" added to its dictionary) answers the sentence it finds
-or nothing. Figures per set:
+the same JSGF file, "snowboy" added to its dictionary; robot.ini as the FSG of
+``asr.decoding.grammar.to_fsg``) answers the sentence it finds or nothing. Figures
+per set:
 
   sentence accuracy   answer == reference sentence ([unk] counts as wrong)
   forced accuracy     best sentence == reference, [unk] not allowed (ours only)
   slot accuracy       slots right / slots in the references (tags of the grammar)
   false accepts       share of out-of-grammar utterances given a sentence
+  RTF                 seconds of decoding per second of audio (--threads torch threads)
+  ECE                 expected calibration error of our confidences (10 bins; an
+                      answer is right when it is the reference, [unk] out of
+                      grammar), per set and over all sets (--diagram: its picture)
 """
 
 from __future__ import annotations
@@ -23,17 +29,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from asr.audio.io import load_audio
+from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.core.metrics import calibration
 from asr.core.options import run_script
 from asr.data.manifest import read_manifest
-from asr.decoding.grammar import load_grammar
+from asr.decoding.grammar import UNK, load_grammar, to_fsg
 from asr.decoding.match import UNK_PENALTY, grammar_decoder
+from asr.inference.pictures import reliability_figure
 from asr.inference.transcribe import load_model
 
 HERE = Path(__file__).resolve().parent
@@ -41,15 +50,19 @@ GRAMMARS = {
     "digits": HERE / "digits.jsgf",
     "commands": HERE / "commands.jsgf",
     "speech_commands": HERE / "speech_commands.jsgf",
+    "robot": HERE / "robot.ini",
 }
 SETS = (  # (manifest, grammar, in grammar?)
     ("fsdd_digits", "digits", True),
     ("digit_strings", "digits", True),
     ("wakewords", "commands", True),
     ("speech_commands", "speech_commands", True),
+    ("robot", "robot", True),
+    ("robot_oog", "robot", False),
     ("vctk_oog", "commands", False),
     ("vctk_oog", "digits", False),
     ("vctk_oog", "speech_commands", False),
+    ("vctk_oog", "robot", False),
 )
 EXTRA_WORDS = {"snowboy": "S N OW B OY"}  # not in PocketSphinx's CMU dictionary
 
@@ -72,10 +85,10 @@ class Ours:
             for g, p in GRAMMARS.items()
         }
 
-    def decide(self, wave: np.ndarray, grammar: str) -> tuple[str, str]:
-        """(answer or "[unk]", best sentence)."""
+    def decide(self, wave: np.ndarray, grammar: str) -> tuple[str, str, float]:
+        """(answer or "[unk]", best sentence, confidence)."""
         match = self.models[grammar].transcribe(wave, grammar=self.decoders[grammar])
-        return match.text, match.sentence
+        return match.text, match.sentence, match.confidence
 
 
 class PocketSphinx:
@@ -90,9 +103,20 @@ class PocketSphinx:
         for word, phones in EXTRA_WORDS.items():
             self.decoder.add_word(word, phones, True)
         for name, path in GRAMMARS.items():
-            self.decoder.add_jsgf_file(name, str(path))
+            if path.suffix == ".jsgf":
+                self.decoder.add_jsgf_file(name, str(path))
+            else:  # its JSGF reader cannot take sentences.ini; an FSG it can
+                self._add_fsg(name, path)
 
-    def decide(self, wave: np.ndarray, grammar: str) -> tuple[str, str]:
+    def _add_fsg(self, name: str, path: Path) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fsg = Path(tmp) / f"{name}.fsg"
+            fsg.write_text(to_fsg(load_grammar(path)))
+            self.decoder.add_fsg(name, self.decoder.read_fsg(str(fsg)))
+
+    def decide(self, wave: np.ndarray, grammar: str) -> tuple[str, str, None]:
         self.decoder.activate_search(grammar)
         pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
         self.decoder.start_utt()
@@ -100,31 +124,40 @@ class PocketSphinx:
         self.decoder.end_utt()
         hyp = self.decoder.hyp()
         text = " ".join(hyp.hypstr.split()) if hyp is not None else ""
-        return (text or "[unk]"), text
+        return (text or UNK), text, None
 
 
 def slot_hits(grammar, answer: str, reference: dict) -> int:
-    slots = next((dict(s.slots) for s in grammar.sentences if s.text == answer), {})
+    found = grammar.find(answer) if answer != UNK else None
+    slots = dict(found.slots) if found else {}
     return sum(slots.get(k) == v for k, v in reference.items())
 
 
 def score(system, entries, waves, grammar_name: str, in_grammar: bool) -> dict:
     grammar = load_grammar(GRAMMARS[grammar_name])
-    right = forced = slots = slot_total = accepted = 0
+    right = forced = slots = slot_total = accepted = seconds = 0
     results = []
     for entry, wave in zip(
         tqdm(entries, desc=system.name, leave=False), waves, strict=True
     ):
-        answer, best = system.decide(wave, grammar_name)
-        accepted += answer != "[unk]"
-        results.append({"audio": entry["audio"], "answer": answer, "best": best})
+        started = time.perf_counter()
+        answer, best, confidence = system.decide(wave, grammar_name)
+        seconds += time.perf_counter() - started
+        accepted += answer != UNK
+        expected = entry["text"] if in_grammar else UNK
+        results.append(
+            {"audio": entry["audio"], "answer": answer, "best": best,
+             "confidence": confidence, "right": answer == expected}
+        )  # fmt: skip
         if in_grammar:
             right += answer == entry["text"]
             forced += best == entry["text"]
             slots += slot_hits(grammar, answer, entry["slots"])
             slot_total += len(entry["slots"])
     n = len(entries)
-    report = {"utterances": n, "accepted": accepted / n, "results": results}
+    audio = sum(len(w) for w in waves) / SAMPLE_RATE
+    report = {"utterances": n, "accepted": accepted / n, "results": results,
+              "real_time_factor": seconds / audio}  # fmt: skip
     if in_grammar:
         report.update(
             sentence_accuracy=right / n,
@@ -133,21 +166,46 @@ def score(system, entries, waves, grammar_name: str, in_grammar: bool) -> dict:
         )
     else:
         report["false_accepts"] = accepted / n
+    if results[0]["confidence"] is not None:
+        report["ece"] = calibration(*answers(results))[1]
     return report
 
 
+def answers(results: list[dict]) -> tuple[list[float], list[bool]]:
+    """(confidences, right?) of a system's answers."""
+    return [r["confidence"] for r in results], [r["right"] for r in results]
+
+
 def row(name: str, grammar: str, system: str, r: dict) -> str:
+    ece = f"  ECE {100 * r['ece']:4.1f} %" if "ece" in r else ""
+    ece += f"  RTF {r['real_time_factor']:.3f}"
     if "false_accepts" in r:
         return (
-            f"{name:<14} {grammar:<9} {system:<13} false accepts "
-            f"{100 * r['false_accepts']:5.1f} %  ({r['utterances']} utt.)"
+            f"{name:<15} {grammar:<15} {system:<13} false accepts "
+            f"{100 * r['false_accepts']:5.1f} %  ({r['utterances']} utt.){ece}"
         )
     accuracy = 100 * r["sentence_accuracy"]
     return (
-        f"{name:<14} {grammar:<9} {system:<13} sentence {accuracy:5.1f} %"
+        f"{name:<15} {grammar:<15} {system:<13} sentence {accuracy:5.1f} %"
         f"  forced {100 * r['forced_accuracy']:5.1f} %  slots "
-        f"{100 * r['slot_accuracy']:5.1f} %  ({r['utterances']} utt.)"
+        f"{100 * r['slot_accuracy']:5.1f} %  ({r['utterances']} utt.){ece}"
     )
+
+
+def pooled_calibration(reports: list[dict], path: Path | None) -> None:
+    """Every set's answers together, per system: the reliability table and ECE."""
+    tables = {}
+    for system in dict.fromkeys(r["system"] for r in reports if "ece" in r):
+        results = [x for r in reports if r["system"] == system for x in r["results"]]
+        tables[system] = table, ece = calibration(*answers(results))
+        print(f"{system}: all sets, {len(results)} answers, ECE {100 * ece:.1f} %")
+        for low, high, count, conf, share in table:
+            print(f"  ({low:.1f}, {high:.1f}]  {count:4d}  confidence {conf:.3f}"
+                  f"  right {share:.3f}")  # fmt: skip
+    if path and tables:
+        reliability_figure(tables, "Grammar answers, real speech").savefig(
+            path, dpi=100
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", default=None, help="manifest names")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--output", type=Path, default=None, help="JSON report")
+    parser.add_argument("--diagram", type=Path, default=None,
+                        help="reliability diagram of ours, all sets (PNG)")  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     systems = []
@@ -190,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 {"set": name, "grammar": grammar, "system": system.name, **r}
             )
             print(row(name, grammar, system.name, r), flush=True)
+    pooled_calibration(reports, args.diagram)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(reports, indent=1))

@@ -37,10 +37,12 @@ import soundfile as sf
 import torch
 
 from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.core.metrics import calibration
 from asr.core.options import run_script
 from asr.core.text import normalize_text
 from asr.decoding.grammar import UNK, load_grammar, to_fsg
 from asr.decoding.match import UNK_PENALTY, grammar_decoder
+from asr.inference.pictures import reliability_figure
 from asr.inference.transcribe import load_model
 from asr.synthesis import tts
 
@@ -157,18 +159,6 @@ def choose_per_char(rows) -> float:
     return best[len(best) // 2]
 
 
-def reliability(conf: np.ndarray, right: np.ndarray, bins: int = 10):
-    """(rows of (low, high, count, mean confidence, accuracy), ECE)."""
-    edges, table, ece = np.linspace(0, 1, bins + 1), [], 0.0
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
-        inside = (conf > low) & (conf <= high) if low > 0 else (conf <= high)
-        if inside.any():
-            c, a = conf[inside].mean(), right[inside].mean()
-            table.append((low, high, int(inside.sum()), float(c), float(a)))
-            ece += inside.sum() / len(conf) * abs(c - a)
-    return table, float(ece)
-
-
 def fit_temperature(rows, per_char: float) -> float:
     def log_loss(t):
         conf, right = confidences(rows, per_char, t)
@@ -193,25 +183,6 @@ def figures(rows, system: str) -> dict:
         "false_accepts": np.mean([r[system]["answer"] != UNK for r in outside]),
         "real_time_factor": sum(r[system]["seconds"] for r in rows) / audio,
     }  # fmt: skip
-
-
-def diagram(tables: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], "k:", label="perfect calibration")
-    for label, (table, ece) in tables.items():
-        xs = [c for *_, c, _ in table]
-        ys = [a for *_, a in table]
-        ax.plot(xs, ys, "o-", label=f"{label} (ECE {100 * ece:.1f} %)")
-    ax.set(xlabel="confidence given", ylabel="share of answers right", xlim=(0, 1),
-           ylim=(0, 1), title="Grammar answers, held-out voices")  # fmt: skip
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             row["forced"] = {**row["ours"], "answer": row["ours"]["sentence"],
                              "slots": dict(said.slots) if said else {}}  # fmt: skip
         args.systems = [*args.systems, "chosen", "forced"]
-        tables = {"T = 1, [unk] per char 0": reliability(*confidences(held, 0, 0)),
-                  f"T = {t:g}/char, [unk] {per_char:g}/char": reliability(
+        tables = {"T = 1, [unk] per char 0": calibration(*confidences(held, 0, 0)),
+                  f"T = {t:g}/char, [unk] {per_char:g}/char": calibration(
                       *confidences(held, per_char, t))}  # fmt: skip
         report.update(temperature=t, per_char=per_char)
         report["reliability"] = {
@@ -285,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             for low, high, n, c, a in table:
                 print(f"  ({low:.1f}, {high:.1f}]  {n:4d}  confidence {c:.3f}  "
                       f"right {a:.3f}")  # fmt: skip
-        diagram(tables, args.out / "reliability.png")
+        figure = reliability_figure(tables, "Grammar answers, held-out voices")
+        figure.savefig(args.out / "reliability.png", dpi=100)
     for system in args.systems:
         report[system] = figures(held, system)
         print(system, json.dumps(report[system]))

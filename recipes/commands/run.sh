@@ -24,7 +24,8 @@ done
 $PYTHON recipes/commands/evaluate.py --data data/commands \
     --system base=data/models/default.pt \
     --system adapted=exp/commands/commands,exp/commands/digits \
-    --system pocketsphinx --output exp/commands/eval.json
+    --system pocketsphinx --output exp/commands/eval.json \
+    --diagram exp/commands/reliability_real.png
 # the adapted models with a penalty chosen for each on the same train/dev data
 penalty() {  # the penalty tune_unk.py chooses for model $1 (its table goes to stderr)
     local table
