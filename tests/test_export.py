@@ -150,6 +150,31 @@ def test_export_cli_checks_against_a_manifest(tiny_checkpoint, tmp_path, capsys)
     assert "identical transcripts" in capsys.readouterr().out
 
 
+def test_export_cli_fits_int8_rounding_on_calibration_audio(
+    tiny_checkpoint, tmp_path, capsys
+):
+    """--calibration rounds int8 by GPTQ over that audio and says so in the
+    metadata; without --quantize it is refused before anything is written."""
+    manifest = tmp_path / "train.jsonl"
+    entries = [{"audio": str(p), "text": "x", "duration": 1.0} for p in PATHS]
+    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    out = tmp_path / "int8.onnx"
+    code = main(["export", "--model", str(tiny_checkpoint), "--out", str(out),
+                 "--quantize", "int8", "--calibration", str(manifest)])  # fmt: skip
+    assert code == 0
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(out)).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["asr"])["rounding"] == "gptq"
+    model = load_onnx(out)
+    assert isinstance(model.transcribe(PATHS[0], decoder="greedy"), str)
+    refused = tmp_path / "refused.onnx"
+    code = main(["export", "--model", str(tiny_checkpoint), "--out", str(refused),
+                 "--calibration", str(manifest)])  # fmt: skip
+    assert code == 2 and not refused.exists()
+    assert "--quantize int8" in capsys.readouterr().err
+
+
 def test_load_onnx_rejects_other_files(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")

@@ -1,7 +1,8 @@
 """Serving a trained model: ``ASRModel`` (``recognizer``) and ``load_model`` with
 ``asr transcribe`` (``transcribe``), many files at once (``batch``), live audio
-(``streaming``), output formats (``output``), exported TorchScript models
-(``export`` writes them, ``exported`` reads them), ``asr evaluate`` (``evaluate``),
+(``streaming``), output formats (``output``), exported ONNX models (``export``
+writes them, ``quantize`` makes their int8 form, ``exported`` reads them), ``asr
+evaluate`` (``evaluate``),
 ``asr tune-decoder`` (``tune``) and the demo's pictures (``pictures``).
 
 May import: ``asr.core``, ``asr.audio``, ``asr.data``, ``asr.model``,

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..audio.io import SAMPLE_RATE
+from ..audio.io import SAMPLE_RATE, load_audio
 from ..core.cpu import add_threads_argument
 from ..data.manifest import read_manifest
 from ..decoding.settings import decoder_config_path, read_decoder_config
@@ -37,6 +37,7 @@ from ..model.checkpoint import CheckpointError
 from ..model.encoder import reverse_within
 from .evaluate import evaluate
 from .exported import FORMAT, META_KEY, load_onnx
+from .quantize import quantize_onnx
 from .recognizer import ASRModel
 from .transcribe import load_model
 
@@ -44,6 +45,7 @@ OPSET = 17  # ONNX opset of the export (ONNX Runtime 1.14 and later run it)
 ATOL = 1e-3  # |log posterior| difference allowed between ONNX (float) and torch
 EXAMPLE_S = (3.0, 1.7)  # seconds of the example batch the export traces
 CHECK_S = (0.9, 5.2, 2.4)  # other batch size and lengths it is checked on
+CALIBRATION_UTTERANCES = 120  # drawn from --calibration for int8 rounding (seeded)
 
 
 class OnnxEncoder(nn.Module):
@@ -98,9 +100,14 @@ def _ignore_export_notes() -> None:
     )
 
 
-def export_onnx(model: ASRModel, path: str | Path, quantize: str | None = None) -> None:
+def export_onnx(model: ASRModel, path: str | Path, quantize: str | None = None,
+                calibration: list[np.ndarray] | None = None) -> None:  # fmt: skip
     """Write the acoustic model as ONNX (int8 weights with ``quantize="int8"``) and
     its decoder settings beside it.
+
+    Args:
+        calibration: 16 kHz waveforms (training speech) that int8 rounding is fitted
+            on (GPTQ, ``asr.inference.quantize``); without them, round to nearest.
 
     Raises:
         ValueError: an unknown quantisation, or an export that disagrees with torch.
@@ -122,64 +129,27 @@ def export_onnx(model: ASRModel, path: str | Path, quantize: str | None = None) 
                           "log_probs": {0: "batch", 1: "frames"},
                           "out_lens": {0: "batch"}},
         )  # fmt: skip
-    _write_metadata(model, float_path, quantize)
+    rounding = ("gptq" if calibration else "nearest") if quantize else None
+    _write_metadata(model, float_path, quantize, rounding)
     if quantize:
-        _quantize(float_path, path)
+        features = [_features(model, w) for w in calibration or ()]
+        quantize_onnx(float_path, path, features)
         float_path.unlink()
     _write_decoder_config(model, path)
     check_onnx(model, path, atol=None if quantize else ATOL)
 
 
-def _quantize(source: Path, target: Path) -> None:
-    """int8 weights for the recurrent layers, which hold nearly all of the model:
-    each weight matrix is stored as int8 with one scale per row (symmetric, the
-    largest |weight| of the row maps to 127) and turned back into float by a
-    ``DequantizeLinear`` node in front of the RNN, so the file is about 4x smaller
-    and the arithmetic stays float.
-
-    Written here rather than taken from ONNX Runtime: its quantisers
-    (``quantize_dynamic``, ``quantize_static``, ``MatMul4BitsQuantizer``) leave
-    GRU weights in float, and quantising the small convolutions and CTC head as
-    well saves nothing but moves the LM beam search's output (see docs/export.md).
-    """
-    import onnx
-    from onnx import helper, numpy_helper
-
-    proto = onnx.load(str(source))
-    graph = proto.graph
-    weights = {init.name: init for init in graph.initializer}
-    dequantized: dict[str, str] = {}
-    nodes = []
-    for node in graph.node:
-        if node.op_type not in ("GRU", "LSTM", "RNN"):
-            continue
-        for slot in (1, 2):  # W (input weights) and R (recurrent weights)
-            name = node.input[slot]
-            if name not in dequantized and name in weights:
-                rows = numpy_helper.to_array(weights[name]).astype(np.float32)
-                # per-row scales run along axis 1 of (directions, rows, columns)
-                assert rows.shape[0] == 1, "the export writes one direction per RNN"
-                scale = np.abs(rows).max(axis=-1) / 127.0  # (directions, rows)
-                scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-                codes = np.clip(np.round(rows / scale[..., None]), -127, 127)
-                graph.initializer.remove(weights[name])
-                graph.initializer.extend([
-                    numpy_helper.from_array(codes.astype(np.int8), f"{name}.int8"),
-                    numpy_helper.from_array(scale.reshape(-1), f"{name}.scale"),
-                ])  # fmt: skip
-                nodes.append(helper.make_node(
-                    "DequantizeLinear", [f"{name}.int8", f"{name}.scale"],
-                    [f"{name}.float"], axis=1, name=f"{name}.dequantize",
-                ))  # fmt: skip
-                dequantized[name] = f"{name}.float"
-            node.input[slot] = dequantized.get(name, name)
-    for node in reversed(nodes):
-        graph.node.insert(0, node)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(target))
+def _features(model: ASRModel, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(feats, feat_lens) of one waveform, as the export takes them."""
+    with torch.inference_mode():
+        feats, lens = model.frontend.cpu()(
+            torch.from_numpy(wave)[None], torch.tensor([len(wave)])
+        )
+    return feats.numpy(), lens.numpy()
 
 
-def _write_metadata(model: ASRModel, path: Path, quantize: str | None) -> None:
+def _write_metadata(model: ASRModel, path: Path, quantize: str | None,
+                    rounding: str | None = None) -> None:  # fmt: skip
     import onnx
 
     strides = int(np.prod(model.encoder.config.time_strides))
@@ -188,6 +158,7 @@ def _write_metadata(model: ASRModel, path: Path, quantize: str | None) -> None:
         "frontend_config": asdict(model.frontend.config),
         "model_config": asdict(model.encoder.config), "time_stride": strides,
         "parameters": model.encoder.num_parameters(), "quantize": quantize,
+        "rounding": rounding,
     }  # fmt: skip
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, {META_KEY: json.dumps(meta)})
@@ -298,6 +269,15 @@ def build_parser(
         "of the size)",
     )
     parser.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        help="JSONL manifest of training speech that int8 rounding is fitted on "
+        f"(GPTQ over {CALIBRATION_UTTERANCES} of its utterances, seeded; never a "
+        "test set); without it int8 rounds each weight to the nearest code, which "
+        "changes more words",
+    )
+    parser.add_argument(
         "--check-manifest",
         type=Path,
         default=None,
@@ -327,7 +307,10 @@ def run(args: argparse.Namespace) -> int:
         entries = read_manifest(args.check_manifest) if args.check_manifest else None
         if entries == []:
             raise ValueError(f"{args.check_manifest}: no utterances to check")
-        export_onnx(model, tmp if entries else args.out, args.quantize)
+        if args.calibration and not args.quantize:
+            raise ValueError("--calibration fits int8 rounding: add --quantize int8")
+        waves = calibration_audio(args.calibration) if args.calibration else None
+        export_onnx(model, tmp if entries else args.out, args.quantize, waves)
     except (CheckpointError, ValueError, OSError) as error:
         _remove(tmp)
         print(f"error: {error}", file=sys.stderr)
@@ -339,6 +322,20 @@ def run(args: argparse.Namespace) -> int:
         return _check_export(model, tmp, args, entries)
     finally:
         _remove(tmp)
+
+
+def calibration_audio(manifest: Path, count: int = CALIBRATION_UTTERANCES):
+    """``count`` waveforms of ``manifest`` drawn at random (seed 0), in its order.
+
+    Raises:
+        ValueError: an empty manifest; AudioError (a ValueError): unreadable audio.
+    """
+    entries = read_manifest(manifest)
+    if not entries:
+        raise ValueError(f"{manifest}: no utterances to calibrate on")
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.choice(len(entries), min(count, len(entries)), replace=False))
+    return [load_audio(entries[i]["audio"]) for i in chosen]
 
 
 def _remove(path: Path) -> None:
