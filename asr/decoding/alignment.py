@@ -78,6 +78,20 @@ def _force_align(
     return path, emissions[0][np.arange(len(path)), path]
 
 
+def ctc_states(labels: list, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The states CTC moves through for N label sequences: (N, 2 * width + 1) label
+    ids, each sequence spelled (blank, l1, blank, l2, ..., blank) and padded with
+    blanks, and where a state may also be entered from two states back (a label
+    unlike the label before it; a repeat needs the blank between). Shared by the
+    alignment here and the forward scores of ``asr.decoding.match``."""
+    states = np.full((len(labels), 2 * width + 1), BLANK, np.int64)
+    for i, ids in enumerate(labels):
+        states[i, 1 : 2 * len(ids) : 2] = ids
+    skip = np.zeros(states.shape, dtype=bool)
+    skip[:, 2:] = (states[:, 2:] != BLANK) & (states[:, 2:] != states[:, :-2])
+    return states, skip
+
+
 def viterbi_align(emissions: np.ndarray, ids: list[int]) -> list[int]:
     """The best CTC path (one label per frame) that spells ``ids``.
 
@@ -90,10 +104,7 @@ def viterbi_align(emissions: np.ndarray, ids: list[int]) -> list[int]:
         emissions: (T, V) log posteriors.
         ids: the label ids to align, no blanks.
     """
-    states = np.full(2 * len(ids) + 1, BLANK)  # blank, id, blank, id, ..., blank
-    states[1::2] = ids
-    skip = np.zeros(len(states), dtype=bool)  # may jump two states: a new label
-    skip[3::2] = states[3::2] != states[1:-2:2]
+    states, skip = (rows[0] for rows in ctc_states([ids], len(ids)))
     frames, size = emissions.shape[0], len(states)
     alpha = np.full(size, -np.inf)
     alpha[:2] = emissions[0, states[:2]]

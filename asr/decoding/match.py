@@ -32,6 +32,7 @@ from rapidfuzz.distance import Levenshtein
 from ..core import options
 from ..core.arrays import as_numpy
 from ..core.text import BLANK, CharTokenizer
+from .alignment import ctc_states
 from .grammar import UNK, Grammar, GrammarError, as_grammar
 from .graphsearch import BEAM, NBEST, SearchError, search, spell
 from .greedy import greedy_decode
@@ -162,26 +163,31 @@ class GrammarDecoder:
         out of grammar, whether or not the grammar allows [unk], and certain."""
         return Match(UNK, 1.0, {}, "", "", "", -math.inf, math.inf)
 
-    def candidates(self, emissions: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """Sentences worth scoring and their exact log-likelihoods."""
+    def candidates(self, emissions: np.ndarray):
+        """Sentences worth scoring: (texts, their label ids one after another,
+        their lengths)."""
         if self.mode == "exact":
             texts = [s.text for s in self.grammar.sentences]
-            return texts, sentence_scores(emissions, self.targets, self.target_lens)
+            return texts, self.targets, self.target_lens
         found = search(self.chars, emissions, self.beam, NBEST)
         if not found:  # the beam lost every complete sentence: search wider once
             found = search(self.chars, emissions, 4 * self.beam, NBEST)
         texts = ["".join(self.tokenizer.vocab[i] for i in ids) for ids, _ in found]
-        if not texts:
-            return [], np.empty(0)
         ids = [self._ids(t) for t in texts]
         lens = np.array([len(i) for i in ids], np.int64)
-        return texts, sentence_scores(emissions, np.array(sum(ids, [])), lens)
+        return texts, np.array(sum(ids, []), np.int64), lens
 
     def match(self, emissions, heard: str) -> Match:
         """The answer for one utterance's (T, V) log posteriors and greedy text."""
         emissions = as_numpy(emissions).astype(np.float32, copy=False)
-        texts, scores = self.candidates(emissions)
-        free = sentence_scores(emissions, *_one(self._ids(heard)))[0]
+        texts, targets, lens = self.candidates(emissions)
+        free_ids = np.array(self._ids(heard), np.int64)  # scored in the same pass
+        scores = sentence_scores(
+            emissions,
+            np.concatenate([targets, free_ids]),
+            np.append(lens, len(free_ids)),
+        )
+        scores, free = scores[:-1], float(scores[-1])
         if not texts or not np.isfinite(scores.max()):  # no sentence fits at all
             return Match(UNK, 1.0, {}, "", "", heard, -math.inf, math.inf)
         best = int(scores.argmax())
@@ -248,10 +254,6 @@ def _line_of(graph, arc: int) -> int:
     return 1
 
 
-def _one(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    return np.array(ids or [BLANK], np.int64), np.array([len(ids)], np.int64)
-
-
 def _softmax(scores: np.ndarray) -> np.ndarray:
     """softmax in float64; -inf scores get 0."""
     scores = np.asarray(scores, np.float64)
@@ -301,14 +303,9 @@ def _ctc_forward(emissions: np.ndarray, labels: list[np.ndarray], width: int):
     (T, V) log posteriors, all N advanced together one frame at a time over the
     extended sequences (blank, l1, blank, l2, ..., blank)."""
     n, states = len(labels), 2 * width + 1
-    extended = np.full((n, states), BLANK, np.int64)
+    extended, skip = ctc_states(labels, width)
     lens = np.array([len(ids) for ids in labels], np.int64)
-    for i, ids in enumerate(labels):
-        extended[i, 1 : 2 * len(ids) : 2] = ids
     valid = np.arange(states)[None, :] < (2 * lens + 1)[:, None]
-    # a label may be reached from two states back unless it repeats the label there
-    skip = np.zeros((n, states), bool)
-    skip[:, 2:] = (extended[:, 2:] != BLANK) & (extended[:, 2:] != extended[:, :-2])
     alpha = np.full((n, states), -np.inf)
     alpha[:, 0] = emissions[0, BLANK]
     if states > 1:  # the first label (masked below where there is none)
