@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -109,8 +110,6 @@ class PocketSphinx:
                 self._add_fsg(name, path)
 
     def _add_fsg(self, name: str, path: Path) -> None:
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             fsg = Path(tmp) / f"{name}.fsg"
             fsg.write_text(to_fsg(load_grammar(path)))
