@@ -1,7 +1,14 @@
 """recipes/commands: how tune_unk.py chooses the [unk] settings; the sets and
 grammars prepare.py and evaluate.py use."""
 
-from conftest import load_recipe
+import random
+
+import numpy as np
+import soundfile as sf
+from conftest import DATA, load_recipe
+
+from asr.audio.io import load_audio
+from asr.decoding.grammar import UNK, load_grammar
 
 
 def test_tune_unk_takes_the_middle_of_a_separating_range():
@@ -27,8 +34,6 @@ def test_tune_unk_uses_a_distance_limit_only_where_it_wins():
 def test_every_evaluation_set_has_a_grammar_that_loads():
     """evaluate.py's sets name grammars it has; the Speech Commands grammar is the
     35 words, each tagged with its "word" slot, as prepare.py's references expect."""
-    from asr.decoding.grammar import load_grammar
-
     evaluate = load_recipe("commands", "evaluate")
     assert {grammar for _, grammar, _ in evaluate.SETS} == set(evaluate.GRAMMARS)
     words = load_grammar(evaluate.GRAMMARS["speech_commands"]).sentences
@@ -39,10 +44,6 @@ def test_robot_sentences_use_only_the_speakers_words_and_parse():
     """prepare.py joins a speaker's own takes: every sentence it plans for a speaker
     is in robot.ini (a large grammar, scored with slots) and uses only words that
     speaker recorded; a speaker without a direction or digit still gets commands."""
-    import random
-
-    from asr.decoding.grammar import load_grammar
-
     prepare = load_recipe("commands", "prepare")
     evaluate = load_recipe("commands", "evaluate")
     grammar = load_grammar(prepare.ROBOT_GRAMMAR)
@@ -61,3 +62,32 @@ def test_robot_sentences_use_only_the_speakers_words_and_parse():
     assert dict(found.slots) == slots
     assert evaluate.slot_hits(grammar, "go left five", dict(found.slots)) == 1
     assert evaluate.slot_hits(grammar, "[unk]", dict(found.slots)) == 0
+
+
+def test_robot_sets_join_one_speakers_trimmed_takes(tmp_path):
+    """Every clip is made of its speaker's own takes, trimmed (shorter than the
+    untrimmed takes and gaps together), with the slots the grammar gives; the
+    out-of-grammar clips say what the grammar cannot."""
+    prepare = load_recipe("commands", "prepare")
+    words, test, longest = ["left", "five", "zero", "go"], [], 0.0
+    for f, word in zip(
+        sorted(DATA.glob("*_*_*.wav")), ["left", "five", "zero", "go"], strict=True
+    ):  # four committed takes, 0.5 s of silence added
+        wave = load_audio(f)
+        longest = max(longest, len(wave) / 16000)
+        padded = tmp_path / f.name
+        sf.write(padded, np.pad(wave, 8000), 16000)
+        test.append({"audio": str(padded), "speaker": "s1", "text": word})
+    inside, outside = prepare.robot_sets(test, tmp_path)
+    grammar = load_grammar(prepare.ROBOT_GRAMMAR)
+    # four takes: one sentence, and one word order unless the grammar can say it
+    assert len(inside) + len(outside) in (1, 2) and inside
+    for entry in inside:
+        assert set(entry["text"].split()) <= set(words)
+        assert dict(grammar.find(entry["text"]).slots) == entry["slots"]
+        n = len(entry["text"].split())  # the added silence is cut: gaps <= 0.3 s
+        assert entry["duration"] <= n * (longest + 0.3) + 0.3
+        samples = len(load_audio(entry["audio"]))
+        assert abs(samples - entry["duration"] * 16000) <= 16  # rounded to 1 ms
+    for entry in outside:
+        assert entry["text"] == UNK and grammar.find(entry["said"]) is None

@@ -97,7 +97,7 @@ def digit_strings(test: list[dict], folder: Path, seed: int = 0) -> list[dict]:
 def robot_sentence(rng: random.Random, words: set[str]) -> str | None:
     """A sentence of robot.ini in ``words`` (one speaker's recorded words), or None.
 
-    Not uniform over the grammar's paths (a speaker recorded 1-45 of its 35 words):
+    Not uniform over the grammar's paths (a test speaker recorded 1 to 45 takes):
     moves (an optional name and "go", a direction, one to three digits, half the time
     a second move) where the speaker has a direction and a digit, otherwise "follow"
     or a one-word command."""
