@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 import torchaudio
@@ -17,6 +18,7 @@ from asr.audio.io import load_audio
 from asr.audio.mfcc import NumpyFrontend
 from asr.audio.resample import resample
 from asr.cli import main
+from asr.data.manifest import write_manifest
 from asr.decoding.alignment import viterbi_align
 from asr.inference.export import ATOL, compare_models, export_onnx
 from asr.inference.exported import load_onnx
@@ -139,10 +141,16 @@ assert "torch" not in sys.modules, sorted(sys.modules)
     assert lines[3] == f"{DIGITS[PATHS[0].name]} True"
 
 
+def _manifest(path):
+    """A manifest of the test recordings at ``path`` (their text does not matter)."""
+    write_manifest(
+        path, [{"audio": str(p), "text": "x", "duration": 1.0} for p in PATHS]
+    )
+    return path
+
+
 def test_export_cli_checks_against_a_manifest(tiny_checkpoint, tmp_path, capsys):
-    manifest = tmp_path / "m.jsonl"
-    entries = [{"audio": str(p), "text": "x", "duration": 1.0} for p in PATHS]
-    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    manifest = _manifest(tmp_path / "m.jsonl")
     out = tmp_path / "int8.onnx"
     code = main(["export", "--model", str(tiny_checkpoint), "--out", str(out),
                  "--quantize", "int8", "--check-manifest", str(manifest)])  # fmt: skip
@@ -155,15 +163,11 @@ def test_export_cli_fits_int8_rounding_on_calibration_audio(
 ):
     """--calibration rounds int8 by GPTQ over that audio and says so in the
     metadata; without --quantize it is refused before anything is written."""
-    manifest = tmp_path / "train.jsonl"
-    entries = [{"audio": str(p), "text": "x", "duration": 1.0} for p in PATHS]
-    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    manifest = _manifest(tmp_path / "train.jsonl")
     out = tmp_path / "int8.onnx"
     code = main(["export", "--model", str(tiny_checkpoint), "--out", str(out),
                  "--quantize", "int8", "--calibration", str(manifest)])  # fmt: skip
     assert code == 0
-    import onnxruntime as ort
-
     meta = ort.InferenceSession(str(out)).get_modelmeta().custom_metadata_map
     assert json.loads(meta["asr"])["rounding"] == "gptq"
     model = load_onnx(out)
