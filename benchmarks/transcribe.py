@@ -71,19 +71,12 @@ def make_runner(system: str, args: argparse.Namespace):
     system, _, one = system.partition("/")
     batch_size = 1 if one == "1" else BATCH_SIZE
     if system == "pocketsphinx":
-        from pocketsphinx import Decoder
+        from asr.inference.peers import PocketSphinx
 
-        decoder = Decoder(samprate=16000, loglevel="FATAL")
+        peer = PocketSphinx()
 
         def sphinx(waves):
-            texts = []
-            for wave in waves:
-                pcm = (np.clip(wave, -1, 32767 / 32768) * 32768).astype("<i2").tobytes()
-                decoder.start_utt()
-                decoder.process_raw(pcm, full_utt=True)
-                decoder.end_utt()
-                texts.append(decoder.hyp().hypstr if decoder.hyp() else "")
-            return texts
+            return [peer.transcribe(wave) for wave in waves]
 
         return sphinx
     import torch

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from conftest import ROOT, TINY
 
 from asr.audio.features import FrontendConfig
 from asr.core.text import CharTokenizer
@@ -18,6 +18,7 @@ from asr.model.checkpoint import (
 )
 from asr.model.encoder import Encoder
 from asr.training.checkpoint import (
+    portable_paths,
     remove_stale_temporaries,
     rng_state,
     save_checkpoint,
@@ -164,3 +165,30 @@ def test_stale_temporaries_of_a_killed_save_are_removed(tmp_path):
     (tmp_path / ".last.pt.abc123.tmp").write_bytes(b"torn")
     assert remove_stale_temporaries(tmp_path) == [tmp_path / ".last.pt.abc123.tmp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_config_paths_under_the_project_are_stored_relative(tmp_path):
+    config = {"train_manifest": str(tmp_path / "data" / "train.jsonl"),
+              "noise_dir": "/elsewhere/noise", "lr": 0.002, "name": "run",
+              "augment": {"paths": [str(tmp_path / "exp" / "a")]}}  # fmt: skip
+    assert portable_paths(config, tmp_path) == {
+        "train_manifest": "data/train.jsonl", "noise_dir": "/elsewhere/noise",
+        "lr": 0.002, "name": "run", "augment": {"paths": ["exp/a"]}}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["default.pt", "digits.pt"])
+def test_shipped_checkpoints_name_no_machine_paths(name):
+    path = ROOT / "data" / "models" / name
+    if not path.exists():
+        pytest.skip(f"{path} is not here")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+
+    def strings(value):
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, (list, tuple)):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    meta = {k: v for k, v in state.items() if k != "model"}
+    assert not [s for s in strings(meta) if os.path.isabs(s)]

@@ -1,6 +1,6 @@
 import pytest
 
-from asr.core.metrics import calibration, cer, error_counts, wer
+from asr.core.metrics import calibration, cer, error_counts, reliability_lines, wer
 
 
 def test_wer_hand_worked():
@@ -39,3 +39,7 @@ def test_calibration_hand_worked():
     assert calibration([0.0, 1.0], [0, 1])[1] == pytest.approx(0.0)  # edges binned
     with pytest.raises(ValueError):
         calibration([0.5], [1, 0])
+    assert reliability_lines(table) == [
+        "  (0.2, 0.3]     2  confidence 0.250  right 0.500",
+        "  (0.9, 1.0]     4  confidence 0.950  right 1.000",
+    ]

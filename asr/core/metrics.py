@@ -75,3 +75,12 @@ def calibration(confidence, right, bins: int = 10):
             )
             ece += inside.sum() / len(conf) * abs(c - a)
     return table, float(ece)
+
+
+def reliability_lines(table) -> list[str]:
+    """``calibration``'s table as text, a bin a line: "(0.9, 1.0]  1361  confidence
+    0.984  right 0.974"."""
+    return [
+        f"  ({low:.1f}, {high:.1f}]  {n:4d}  confidence {conf:.3f}  right {share:.3f}"
+        for low, high, n, conf, share in table
+    ]

@@ -52,6 +52,23 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def portable_paths(value, root: Path | None = None):
+    """Config values with absolute paths under ``root`` (the working directory)
+    written relative to it, so a checkpoint that is shared records where its data
+    lay in the project (``data/fsdd/train.jsonl``), not on the machine that made it."""
+    if isinstance(value, dict):
+        return {k: portable_paths(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable_paths(v, root) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        root = Path.cwd() if root is None else root
+        try:
+            return Path(value).relative_to(root).as_posix()
+        except ValueError:
+            return value
+    return value
+
+
 def plain_data(value):
     """Config and metric values as plain data that ``weights_only`` loading accepts
     (non-finite floats and other objects become strings)."""

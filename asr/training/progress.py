@@ -27,6 +27,7 @@ from ..training import distributed
 from .checkpoint import (
     epoch_snapshots,
     plain_data,
+    portable_paths,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -152,7 +153,7 @@ class RunCheckpoints:
             return
         self.last_row = row or self.last_row
         weights = model_state(self.encoder, self.cfg.frontend, self.vocab)
-        meta = {"train_config": plain_data(asdict(self.cfg)),
+        meta = {"train_config": portable_paths(plain_data(asdict(self.cfg))),
                 "metrics": plain_data(self.last_row),
                 **{k: v for k, v in state.items() if k != "rng"}}  # fmt: skip
         if improved:

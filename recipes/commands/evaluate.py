@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,11 +37,12 @@ import torch
 from tqdm import tqdm
 
 from asr.audio.io import SAMPLE_RATE, load_audio
-from asr.core.metrics import calibration
+from asr.core.metrics import calibration, reliability_lines
 from asr.core.options import run_script
 from asr.data.manifest import read_manifest
-from asr.decoding.grammar import UNK, load_grammar, to_fsg
+from asr.decoding.grammar import UNK, load_grammar
 from asr.decoding.match import UNK_PENALTY, grammar_decoder
+from asr.inference import peers
 from asr.inference.pictures import reliability_figure
 from asr.inference.transcribe import load_model
 
@@ -93,36 +93,17 @@ class Ours:
 
 
 class PocketSphinx:
-    """PocketSphinx 5 (en-us) searching the same JSGF grammar."""
+    """PocketSphinx 5 (en-us) searching the same grammars (``asr.inference.peers``)."""
 
     name = "pocketsphinx"
 
     def __init__(self):
-        from pocketsphinx import Decoder
-
-        self.decoder = Decoder(loglevel="FATAL")
-        for word, phones in EXTRA_WORDS.items():
-            self.decoder.add_word(word, phones, True)
+        self.peer = peers.PocketSphinx(EXTRA_WORDS)
         for name, path in GRAMMARS.items():
-            if path.suffix == ".jsgf":
-                self.decoder.add_jsgf_file(name, str(path))
-            else:  # its JSGF reader cannot take sentences.ini; an FSG it can
-                self._add_fsg(name, path)
-
-    def _add_fsg(self, name: str, path: Path) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            fsg = Path(tmp) / f"{name}.fsg"
-            fsg.write_text(to_fsg(load_grammar(path)))
-            self.decoder.add_fsg(name, self.decoder.read_fsg(str(fsg)))
+            self.peer.add_grammar(name, path)
 
     def decide(self, wave: np.ndarray, grammar: str) -> tuple[str, str, None]:
-        self.decoder.activate_search(grammar)
-        pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
-        self.decoder.start_utt()
-        self.decoder.process_raw(pcm, full_utt=True)
-        self.decoder.end_utt()
-        hyp = self.decoder.hyp()
-        text = " ".join(hyp.hypstr.split()) if hyp is not None else ""
+        text = self.peer.transcribe(wave, search=grammar)
         return (text or UNK), text, None
 
 
@@ -198,9 +179,7 @@ def pooled_calibration(reports: list[dict], path: Path | None) -> None:
         results = [x for r in reports if r["system"] == system for x in r["results"]]
         tables[system] = table, ece = calibration(*answers(results))
         print(f"{system}: all sets, {len(results)} answers, ECE {100 * ece:.1f} %")
-        for low, high, count, conf, share in table:
-            print(f"  ({low:.1f}, {high:.1f}]  {count:4d}  confidence {conf:.3f}"
-                  f"  right {share:.3f}")  # fmt: skip
+        print("\n".join(reliability_lines(table)))
     if path and tables:
         reliability_figure(tables, "Grammar answers, real speech").savefig(
             path, dpi=100

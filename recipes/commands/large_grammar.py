@@ -7,7 +7,8 @@ and grammar.
 
 1. Speak ``--clips`` sentences drawn uniformly from the grammar's paths
    (recipes/commands/coffee/order.ini: 1.8 x 10^8 sentences, six slots) and ``--oog``
-   out-of-grammar sentences (CMU ARCTIC prompts, 4-12 words) with the offline TTS
+   out-of-grammar sentences of 4-12 words (``--oog-text``; by default the CMU
+   ARCTIC prompts in ../shared/data/text) with the offline TTS
    voices (``asr.synthesis.tts``), speaking rate 0.9-1.15; cached as FLAC.
 2. Split by voice: the clips of every other voice fit the confidence temperature
    (``asr.decoding.match.TEMPERATURE``: the T minimising the log loss of "the answer
@@ -37,30 +38,31 @@ import soundfile as sf
 import torch
 
 from asr.audio.io import SAMPLE_RATE, load_audio
-from asr.core.metrics import calibration
+from asr.core.metrics import calibration, reliability_lines
 from asr.core.options import run_script
 from asr.core.text import normalize_text
-from asr.decoding.grammar import UNK, load_grammar, to_fsg
+from asr.decoding.grammar import UNK, load_grammar
 from asr.decoding.match import UNK_PENALTY, grammar_decoder
+from asr.inference import peers
 from asr.inference.pictures import reliability_figure
 from asr.inference.transcribe import load_model
 from asr.synthesis import tts
 
 HERE = Path(__file__).resolve().parent
 GRAMMAR = HERE / "coffee" / "order.ini"
-OOG_TEXT = Path("/work/shared/data/text/cmu_arctic_prompts.txt.gz")
+OOG_TEXT = Path("../shared/data/text/cmu_arctic_prompts.txt.gz")
 EXTRA_WORDS = {"macchiato": "M AA K IY AA T OW", "cortado": "K AO R T AA D OW"}
 PER_CHAR = [round(0.1 * k, 1) for k in range(0, 31)]  # 0 ... 3 nats a character
 TEMPERATURES = [round(0.01 * k, 2) for k in range(0, 101)]  # 0 ... 1 nats a char
 
 
-def plan(grammar, clips: int, oog: int, seed: int) -> list[dict]:
+def plan(grammar, clips: int, oog: int, seed: int, oog_text: Path) -> list[dict]:
     """(text, slots, voice, rate) per clip; out-of-grammar clips have text [unk]."""
     rng = random.Random(seed)
     voices = [v.id for v in tts.available_voices()]
     rows = [{"text": s.text, "slots": dict(s.slots), "said": s.text}
             for s in grammar.sample(clips, seed)]  # fmt: skip
-    with gzip.open(OOG_TEXT, "rt", encoding="utf-8") as f:
+    with gzip.open(oog_text, "rt", encoding="utf-8") as f:
         lines = [normalize_text(x) for x in f if 4 <= len(x.split()) <= 12]
     outside = [t for t in lines if grammar.find(t) is None]
     rows += [{"text": UNK, "slots": {}, "said": t} for t in rng.sample(outside, oog)]
@@ -96,24 +98,13 @@ def run_ours(model, grammar, rows: list[dict]) -> None:
         row["duration"] = len(wave) / SAMPLE_RATE
 
 
-def run_pocketsphinx(grammar, rows: list[dict], folder: Path) -> None:
-    from pocketsphinx import Decoder
-
-    fsg = folder / "grammar.fsg"  # its JSGF reader inlines rules: out of memory here
-    fsg.write_text(to_fsg(grammar))
-    decoder = Decoder(loglevel="FATAL")
-    for word, phones in EXTRA_WORDS.items():  # not in its CMU dictionary
-        decoder.add_word(word, phones, True)
-    decoder.add_fsg("grammar", decoder.read_fsg(str(fsg)))
-    decoder.activate_search("grammar")
+def run_pocketsphinx(grammar, rows: list[dict]) -> None:
+    peer = peers.PocketSphinx(EXTRA_WORDS)  # two words its dictionary lacks
+    peer.add_grammar("grammar", grammar)
     for row in rows:
-        pcm = (np.clip(load_audio(row["audio"]), -1, 1) * 32767).astype("<i2")
+        wave = load_audio(row["audio"])
         started = time.perf_counter()
-        decoder.start_utt()
-        decoder.process_raw(pcm.tobytes(), full_utt=True)
-        decoder.end_utt()
-        hyp = decoder.hyp()
-        text = " ".join(hyp.hypstr.split()) if hyp is not None else ""
+        text = peer.transcribe(wave, search="grammar")
         found = grammar.find(text) if text else None
         row["pocketsphinx"] = {"answer": text or UNK, "seconds":
                                time.perf_counter() - started,
@@ -197,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="clips, results and the reliability diagram")  # fmt: skip
     parser.add_argument("--clips", type=int, default=200, help="in-grammar clips")
     parser.add_argument("--oog", type=int, default=60, help="out-of-grammar clips")
+    parser.add_argument("--oog-text", type=Path, default=OOG_TEXT,
+                        help="out-of-grammar sentences, one a line (.gz)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds the sentences, voices and rates")  # fmt: skip
     parser.add_argument("--systems", nargs="+", default=["ours", "pocketsphinx"],
@@ -212,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.refit:
         rows = json.loads((args.out / "clips.json").read_text())
     else:
-        rows = plan(grammar, args.clips, args.oog, args.seed)
+        rows = plan(grammar, args.clips, args.oog, args.seed, args.oog_text)
         synthesize(rows, args.out / "audio")
     voices = sorted({r["voice"] for r in rows})
     fit_voices = set(voices[::2])
@@ -221,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if "pocketsphinx" in args.systems and not args.refit:
         for row in rows:
             row.setdefault("duration", len(load_audio(row["audio"])) / SAMPLE_RATE)
-        run_pocketsphinx(grammar, rows, args.out)
+        run_pocketsphinx(grammar, rows)
     fit = [r for r in rows if r["voice"] in fit_voices]
     held = [r for r in rows if r["voice"] not in fit_voices]
     report = {"grammar": str(args.grammar), "sentences": grammar.count,
@@ -253,9 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for label, (table, ece) in tables.items():
             print(f"{label}: ECE {100 * ece:.1f} %")
-            for low, high, n, c, a in table:
-                print(f"  ({low:.1f}, {high:.1f}]  {n:4d}  confidence {c:.3f}  "
-                      f"right {a:.3f}")  # fmt: skip
+            print("\n".join(reliability_lines(table)))
         figure = reliability_figure(tables, "Grammar answers, held-out voices")
         figure.savefig(args.out / "reliability.png", dpi=100)
     for system in args.systems:

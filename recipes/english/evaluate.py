@@ -30,6 +30,7 @@ from asr.audio.io import load_audio
 from asr.core.metrics import error_counts
 from asr.core.options import positive_int, run_script
 from asr.data.manifest import read_manifest
+from asr.inference import peers
 from asr.inference.recognizer import ASRModel
 from asr.inference.transcribe import load_model
 
@@ -37,23 +38,10 @@ from asr.inference.transcribe import load_model
 SYSTEMS = ("greedy", "beam", "pocketsphinx", "whisper-tiny.en", "whisper-base")
 
 
-class PocketSphinx:
-    """PocketSphinx 5 with its bundled en-us model, one utterance at a time."""
+class PocketSphinx(peers.PocketSphinx):
+    """PocketSphinx 5 with its bundled en-us model and LM, one utterance at a time."""
 
     name = "pocketsphinx en-us"
-
-    def __init__(self):
-        from pocketsphinx import Decoder
-
-        self.decoder = Decoder(loglevel="FATAL")
-
-    def transcribe(self, wave: np.ndarray) -> str:
-        pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
-        self.decoder.start_utt()
-        self.decoder.process_raw(pcm, full_utt=True)
-        self.decoder.end_utt()
-        hyp = self.decoder.hyp()
-        return hyp.hypstr if hyp is not None else ""
 
 
 class Whisper:
