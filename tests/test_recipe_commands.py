@@ -4,6 +4,7 @@ grammars prepare.py and evaluate.py use."""
 import random
 
 import numpy as np
+import pytest
 import soundfile as sf
 from conftest import DATA, load_recipe
 
@@ -91,3 +92,26 @@ def test_robot_sets_join_one_speakers_trimmed_takes(tmp_path):
         assert abs(samples - entry["duration"] * 16000) <= 16  # rounded to 1 ms
     for entry in outside:
         assert entry["text"] == UNK and grammar.find(entry["said"]) is None
+
+
+def test_join_takes_puts_a_chosen_take_after_each_gap_and_the_first_gap_last():
+    prepare = load_recipe("commands", "prepare")
+    one, two = np.full(160, 0.5, np.float32), np.full(320, -0.5, np.float32)
+    wave = prepare.join_takes(random.Random(0), [[one], [two, two]], (0.1, 0.2))
+    expect = random.Random(0)
+    first = int(expect.uniform(0.1, 0.2) * 16000)
+    expect.choice([one])
+    second = int(expect.uniform(0.1, 0.2) * 16000)
+    assert len(wave) == first + 160 + second + 320 + first
+    assert not wave[:first].any() and (wave[first : first + 160] == 0.5).all()
+    assert (wave[first + 160 + second : -first] == -0.5).all()
+    assert not wave[-first:].any()
+    paths = prepare.join_takes(random.Random(0), [["a"]], (0.1, 0.1), lambda p: one)
+    assert len(paths) == 2 * 1600 + 160  # load() turns the chosen take into a wave
+
+
+def test_large_grammar_speaks_only_the_engines_asked_for(tmp_path):
+    large = load_recipe("commands", "large_grammar")
+    grammar = load_grammar(large.GRAMMAR)
+    with pytest.raises(SystemExit, match="no voice of nobody-tts is installed"):
+        large.plan(grammar, 2, 0, 0, tmp_path / "none.gz", engines=("nobody-tts",))

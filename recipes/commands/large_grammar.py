@@ -8,8 +8,9 @@ and grammar.
 1. Speak ``--clips`` sentences drawn uniformly from the grammar's paths
    (recipes/commands/coffee/order.ini: 1.8 x 10^8 sentences, six slots) and ``--oog``
    out-of-grammar sentences of 4-12 words (``--oog-text``; by default the CMU
-   ARCTIC prompts in ../shared/data/text) with the offline TTS
-   voices (``asr.synthesis.tts``), speaking rate 0.9-1.15; cached as FLAC.
+   ARCTIC prompts in ../shared/data/text) with the installed voices of the offline TTS
+   engines ``--engines`` (``asr.synthesis.tts``; espeak-ng and flite by default),
+   speaking rate 0.9-1.15; cached as FLAC.
 2. Split by voice: the clips of every other voice fit the confidence temperature
    (``asr.decoding.match.TEMPERATURE``: the T minimising the log loss of "the answer
    is right" given softmax(scores / T)); the other voices' clips are held out, and
@@ -52,14 +53,19 @@ HERE = Path(__file__).resolve().parent
 GRAMMAR = HERE / "coffee" / "order.ini"
 OOG_TEXT = Path("../shared/data/text/cmu_arctic_prompts.txt.gz")
 EXTRA_WORDS = {"macchiato": "M AA K IY AA T OW", "cortado": "K AO R T AA D OW"}
+ENGINES = ("espeak-ng", "flite")  # the voices every machine of `make test` has
 PER_CHAR = [round(0.1 * k, 1) for k in range(0, 31)]  # 0 ... 3 nats a character
 TEMPERATURES = [round(0.01 * k, 2) for k in range(0, 101)]  # 0 ... 1 nats a char
 
 
-def plan(grammar, clips: int, oog: int, seed: int, oog_text: Path) -> list[dict]:
+def plan(
+    grammar, clips: int, oog: int, seed: int, oog_text: Path, engines=ENGINES
+) -> list[dict]:
     """(text, slots, voice, rate) per clip; out-of-grammar clips have text [unk]."""
     rng = random.Random(seed)
-    voices = [v.id for v in tts.available_voices()]
+    voices = [v.id for v in tts.available_voices() if v.engine in engines]
+    if not voices:
+        raise SystemExit(f"error: no voice of {', '.join(engines)} is installed")
     rows = [{"text": s.text, "slots": dict(s.slots), "said": s.text}
             for s in grammar.sample(clips, seed)]  # fmt: skip
     with gzip.open(oog_text, "rt", encoding="utf-8") as f:
@@ -190,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--oog", type=int, default=60, help="out-of-grammar clips")
     parser.add_argument("--oog-text", type=Path, default=OOG_TEXT,
                         help="out-of-grammar sentences, one a line (.gz)")  # fmt: skip
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES),
+                        help="TTS engines whose voices speak the clips")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds the sentences, voices and rates")  # fmt: skip
     parser.add_argument("--systems", nargs="+", default=["ours", "pocketsphinx"],
@@ -205,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.refit:
         rows = json.loads((args.out / "clips.json").read_text())
     else:
-        rows = plan(grammar, args.clips, args.oog, args.seed, args.oog_text)
+        rows = plan(
+            grammar, args.clips, args.oog, args.seed, args.oog_text, args.engines
+        )
         synthesize(rows, args.out / "audio")
     voices = sorted({r["voice"] for r in rows})
     fit_voices = set(voices[::2])

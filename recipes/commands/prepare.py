@@ -62,6 +62,19 @@ def with_grammar(entries, grammar: str, slots) -> list[dict]:
     return [{**e, "grammar": grammar, "slots": slots(e)} for e in entries]
 
 
+def join_takes(rng: random.Random, choices: list[list], gaps, load=None) -> np.ndarray:
+    """One recording of a sentence, a list of takes to choose from per word: before
+    each word ``rng.uniform(*gaps)`` seconds of silence, then one of its takes
+    (``load(take)`` makes it a 16 kHz wave; default: it is one); the first silence
+    again at the end."""
+    pieces = []
+    for takes in choices:
+        gap = np.zeros(int(rng.uniform(*gaps) * SAMPLE_RATE), np.float32)
+        take = rng.choice(takes)
+        pieces += [gap, take if load is None else load(take)]
+    return np.concatenate([*pieces, pieces[0]])
+
+
 def digit_strings(test: list[dict], folder: Path, seed: int = 0) -> list[dict]:
     """Join STRING_LENGTH test takes of one speaker into one 16 kHz recording."""
     rng = random.Random(seed)
@@ -73,12 +86,8 @@ def digit_strings(test: list[dict], folder: Path, seed: int = 0) -> list[dict]:
     for i in range(STRINGS):
         speaker = speakers[i % len(speakers)]
         words = [rng.choice(DIGITS) for _ in range(STRING_LENGTH)]
-        pieces = []
-        for word in words:
-            take = rng.choice(by_key[(speaker, word)])
-            gap = np.zeros(int(rng.uniform(0.1, 0.25) * SAMPLE_RATE), np.float32)
-            pieces += [gap, load_audio(take["audio"])]
-        wave = np.concatenate([*pieces, pieces[0]])
+        choices = [by_key[(speaker, word)] for word in words]
+        wave = join_takes(rng, choices, (0.1, 0.25), lambda e: load_audio(e["audio"]))
         path = folder / f"{i:03d}_{speaker}.flac"
         sf.write(str(path), wave, SAMPLE_RATE, subtype="PCM_16")
         slots = {f"d{k + 1}": w for k, w in enumerate(words)}
@@ -152,11 +161,8 @@ def robot_sets(test: list[dict], folder: Path, seed: int = 0):
                 texts.append(" ".join(order))
         for text in texts:
             found = grammar.find(text)
-            pieces = []
-            for word in text.split():
-                gap = np.zeros(int(rng.uniform(0.1, 0.3) * SAMPLE_RATE), np.float32)
-                pieces += [gap, rng.choice(takes[(speaker, word)])]
-            wave = np.concatenate([*pieces, pieces[0]])
+            choices = [takes[(speaker, word)] for word in text.split()]
+            wave = join_takes(rng, choices, (0.1, 0.3))
             n = len(inside) + len(outside)
             path = folder / f"{n:03d}_{speaker}.flac"
             sf.write(str(path), wave, SAMPLE_RATE, subtype="PCM_16")
