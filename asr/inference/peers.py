@@ -46,10 +46,10 @@ class PocketSphinx:
         """Make ``grammar`` (a grammar file or a loaded ``Grammar``) a search called
         ``name``: a .jsgf file through PocketSphinx's own reader, anything else as
         our FSG of it."""
-        if not isinstance(grammar, Grammar) and Path(grammar).suffix == ".jsgf":
-            self.decoder.add_jsgf_file(name, str(grammar))
-            return
         if not isinstance(grammar, Grammar):
+            if Path(grammar).suffix == ".jsgf":
+                self.decoder.add_jsgf_file(name, str(grammar))
+                return
             grammar = load_grammar(grammar)
         with tempfile.TemporaryDirectory() as tmp:
             fsg = Path(tmp) / f"{name}.fsg"
@@ -59,8 +59,10 @@ class PocketSphinx:
     def transcribe(self, wave: np.ndarray, search: str | None = None) -> str:
         """The words PocketSphinx hears in ``wave`` (16 kHz mono float in [-1, 1]),
         under the search called ``search`` (default: the one active, at first its
-        LM), single-spaced; "" when it finds nothing."""
-        if search is not None:
+        LM; switched only when another is asked for, so a loop over one grammar does
+        not set it up again for every utterance), single-spaced; "" when it finds
+        nothing."""
+        if search is not None and search != self.decoder.current_search():
             self.decoder.activate_search(search)
         pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
         self.decoder.start_utt()
