@@ -102,6 +102,25 @@ def test_widening_keeps_the_function_and_trains_the_new_units(rnn_type):
     assert wide.head.weight.grad.view(-1, 2, 12)[:, :, 8:].abs().sum() > 0
 
 
+def test_restriding_keeps_every_weight_and_changes_the_frame_rate():
+    """The same conv layers at other time strides take the weights as they are
+    (no weight's shape depends on a stride); the output has twice the frames."""
+    torch.manual_seed(0)
+    coarse = Encoder(dataclasses.replace(TINY, time_strides=(2, 2)))
+    fine = Encoder(dataclasses.replace(TINY, time_strides=(2, 1)))
+    fine.load_state_dict(widen_state(coarse.state_dict(), coarse.config, fine))
+    assert all(torch.equal(v, fine.state_dict()[k])
+               for k, v in coarse.state_dict().items())  # fmt: skip
+    feats, lens = torch.randn(2, 40, 40), torch.tensor([40, 24])
+    coarse.eval(), fine.eval()
+    with torch.no_grad():
+        assert coarse(feats, lens)[1].tolist() == [10, 6]
+        assert fine(feats, lens)[1].tolist() == [20, 12]
+    three = Encoder(dataclasses.replace(TINY, time_strides=(2, 1, 1)))
+    with pytest.raises(ValueError, match="cannot widen"):  # another conv layer
+        widen_state(coarse.state_dict(), coarse.config, three)
+
+
 def test_widening_refuses_another_shape():
     small = Encoder(dataclasses.replace(TINY, hidden_size=8))
     for config in (TINY, dataclasses.replace(TINY, hidden_size=4, num_layers=2)):

@@ -114,7 +114,7 @@ def test_english_training_stage_on_cpu_and_on_gpus():
          "--threads", "1", "--device", "cuda", "--precision", "bf16", "--init-from",
          "data/models/default.pt", "--data", "data/other", "--speed-factors",
          "0.9 1.0 1.1", "--batch-size", "32", "--workers", "7", "--dev-every", "1000",
-         "--keep-last", "3"],
+         "--keep-last", "3", "--time-strides", "2 1"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert gpu[:5] == ["-m", "torch.distributed.run", "--standalone",
@@ -127,6 +127,10 @@ def test_english_training_stage_on_cpu_and_on_gpus():
                         ("--num-workers", "7"), ("--keep-last", "3"),
                         ("--dev-every-steps", "1000")]:  # fmt: skip
         assert gpu[gpu.index(flag) + 1] == value
+    strides = cpu.index("--time-strides")
+    assert cpu[strides + 1 : strides + 3] == ["2", "2"]  # 40 ms frames by default
+    strides = gpu.index("--time-strides")
+    assert gpu[strides + 1 : strides + 3] == ["2", "1"]
     speeds = gpu.index("--speed-factors")
     assert gpu[speeds + 1 : speeds + 4] == ["0.9", "1.0", "1.1"]
 

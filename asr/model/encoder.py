@@ -197,9 +197,13 @@ class Encoder(nn.Module):
 
 def can_widen(narrow: ModelConfig, wide: ModelConfig) -> bool:
     """Whether ``widen_state`` can lay a ``narrow`` model's weights into a ``wide``
-    one: the same config but for as many or more hidden units."""
-    same_shape = dataclasses.replace(narrow, hidden_size=wide.hidden_size) == wide
-    return same_shape and narrow.hidden_size <= wide.hidden_size
+    one: the same config but for as many or more hidden units, and possibly other
+    time strides over as many conv layers (a stride changes the frame rate the
+    layers above see, not the shape of any weight)."""
+    other = {"hidden_size": wide.hidden_size, "time_strides": wide.time_strides}
+    same_shape = dataclasses.replace(narrow, **other) == wide
+    same_layers = len(narrow.time_strides) == len(wide.time_strides)
+    return same_shape and same_layers and narrow.hidden_size <= wide.hidden_size
 
 
 def widen_state(

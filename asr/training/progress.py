@@ -122,7 +122,9 @@ class RunCheckpoints:
 
     def init_from(self, path: str) -> None:
         """Copy a checkpoint's weights into the encoder (``--init-from``); a model
-        with fewer hidden units is widened (``model.widen_state``).
+        with fewer hidden units is widened (``model.widen_state``), and one with
+        other time strides (the same conv layers) keeps its weights at the new
+        frame rate, to be fine-tuned there.
 
         Raises:
             CheckpointError: an unreadable checkpoint, or one of another shape.
@@ -140,8 +142,9 @@ class RunCheckpoints:
             encoder.load_state_dict(state["model"])
         else:  # a narrower model: its function, plus new units that start silent
             encoder.load_state_dict(widen_state(state["model"], theirs, encoder))
-        log.info("initialised from %s (%d -> %d units)", path,
-                 theirs.hidden_size, ours.hidden_size)  # fmt: skip
+        log.info("initialised from %s (%d -> %d units, time strides %s -> %s)",
+                 path, theirs.hidden_size, ours.hidden_size,
+                 tuple(theirs.time_strides), tuple(ours.time_strides))  # fmt: skip
 
     def save(
         self, progress: Progress, device, row: dict | None, improved: bool = False

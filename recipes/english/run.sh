@@ -18,6 +18,8 @@
 #   --hours H        synthetic speech to make [32]    --seed S  seeds everything [0]
 #   --jobs J         synthesis processes [nproc]      --exp DIR  training output [exp/english]
 #   --epochs E [1]   --hidden-size H [256]  --num-layers L [3]  (BiGRU shape)
+#   --time-strides "S S"  the two conv layers' time strides: "2 2" 40 ms per output
+#                    frame, "2 1" 20 ms (twice the recurrent work) ["2 2"]
 #   --real-repeat N  times each real training utterance (Kathleen, wake words, FSDD)
 #                    is listed in train.jsonl: the real:synthetic ratio [1]
 #   --kathleen-repeat N  the same for Kathleen alone [--real-repeat]
@@ -48,6 +50,7 @@ exp=exp/english
 epochs=1                       # one pass over ~15 h fits ~1 h of one CPU core
 hidden=256                     # BiGRU units per direction (chosen on dev against 320, see README)
 layers=3
+time_strides="2 2"
 real_repeat=1                  # real training speech (3.4 h) is listed this many times
 kathleen_repeat=""             # Kathleen alone, if not --real-repeat
 pseudo_repeat=""               # the pseudo-labelled readers, if not --real-repeat
@@ -80,6 +83,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --hidden-size) hidden=$2; shift 2 ;;
     --num-layers) layers=$2; shift 2 ;;
+    --time-strides) time_strides=$2; shift 2 ;;
     --real-repeat) real_repeat=$2; shift 2 ;;
     --kathleen-repeat) kathleen_repeat=$2; shift 2 ;;
     --pseudo-repeat) pseudo_repeat=$2; shift 2 ;;
@@ -140,7 +144,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --device "$device" --precision "$precision" ${init_from:+--init-from "$init_from"} \
     --dev-manifest $data/dev.jsonl --out-dir "$exp" --epochs "$epochs" \
     --rnn-type gru --hidden-size "$hidden" --num-layers "$layers" --conv-channels 32 \
-    --time-strides 2 2 --dropout 0.1 --batch-size "$batch" --max-batch-seconds $((5 * batch)) \
+    --time-strides $time_strides --dropout 0.1 --batch-size "$batch" --max-batch-seconds $((5 * batch)) \
     --lr "$lr" --warmup-steps 150 --freq-masks 2 --freq-mask-width 8 --time-masks 2 \
     --time-mask-width 10 --noise-prob 0.2 --noise-snr-db 10 30 --num-workers "$workers" \
     --speed-factors $speed_factors \
