@@ -135,10 +135,11 @@ class RunCheckpoints:
         if frontend_config != self.cfg.frontend or not can_widen(theirs, ours):
             raise CheckpointError(
                 f"{path}: --init-from needs the same model (or the same with fewer "
-                f"hidden units) and features as this run (it has {theirs} "
+                f"hidden units or other time strides) and features as this run (it "
+                f"has {theirs} "
                 f"with {frontend_config})"
             )
-        if theirs == ours:
+        if theirs.hidden_size == ours.hidden_size:  # the same weights (strides aside)
             encoder.load_state_dict(state["model"])
         else:  # a narrower model: its function, plus new units that start silent
             encoder.load_state_dict(widen_state(state["model"], theirs, encoder))
